@@ -1,0 +1,60 @@
+"""pathbeacon: privacy-respecting, never-in-the-way install and usage telemetry.
+
+One line in a package's ``__init__.py``::
+
+    import pathbeacon
+    pathbeacon.report_once("<base>/<package>/<version>/<os>/<arch>/<runtime>",
+                           base="https://acme.gateway.scarf.sh/telemetry", package="acme")
+
+This module is a thin facade: it imports nothing heavy and starts nothing at import. Each
+public name is loaded from its own module on first use, so that a host package's import
+pays only for what it calls.
+"""
+
+__version__ = "0.1.0"
+
+# Not ``typing.TYPE_CHECKING``: importing typing alone would cost several milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .compose import expand, parse, render
+    from .errors import DeliveryError, TemplateError
+    from .probes import detect as facts
+    from .template import Template
+
+__all__ = [
+    "DeliveryError",
+    "Template",
+    "TemplateError",
+    "__version__",
+    "expand",
+    "facts",
+    "parse",
+    "render",
+]
+
+# public name -> (module, attribute)
+_LAZY = {
+    "DeliveryError": ("errors", "DeliveryError"),
+    "Template": ("template", "Template"),
+    "TemplateError": ("errors", "TemplateError"),
+    "expand": ("compose", "expand"),
+    "facts": ("probes", "detect"),
+    "parse": ("compose", "parse"),
+    "render": ("compose", "render"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pathbeacon' has no attribute {name!r}") from None
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), attribute)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

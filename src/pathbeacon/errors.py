@@ -1,0 +1,60 @@
+"""Errors raised by pathbeacon's pure core and by opt-in strict delivery."""
+
+from __future__ import annotations
+
+
+class TemplateError(ValueError):
+    """A template, or a URL or value given to one, is not acceptable.
+
+    ``position`` is the 0-based offset in ``text`` where the problem starts (or ``None``
+    when the problem is not tied to a place in a text). ``str(error)`` names the problem
+    and, when it can, shows the text with a caret under the position::
+
+        >>> from pathbeacon import Template, TemplateError
+        >>> try:
+        ...     Template("https://example.com/<OS>")
+        ... except TemplateError as e:
+        ...     print(e)
+        bad placeholder name 'OS': names match [a-z][a-z0-9_]* (at position 21)
+          https://example.com/<OS>
+                               ^
+    """
+
+    def __init__(self, message: str, text: str | None = None, position: int | None = None):
+        self.message = message
+        self.text = text
+        self.position = position
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.position is None:
+            return self.message
+        head = f"{self.message} (at position {self.position})"
+        if self.text is None or not self.text.isprintable():
+            return head
+        return f"{head}\n  {self.text}\n  {' ' * self.position}^"
+
+    def __reduce__(self) -> tuple[type[TemplateError], tuple[str, str | None, int | None]]:
+        return (type(self), (self.message, self.text, self.position))
+
+
+class DeliveryError(OSError):
+    """A report could not be delivered (only raised where the caller asked for it).
+
+    ``status`` is the HTTP status when the server answered, else ``None``.
+
+        >>> from pathbeacon import DeliveryError
+        >>> str(DeliveryError("server answered 500", status=500))
+        'server answered 500'
+    """
+
+    def __init__(self, reason: str, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+    def __reduce__(self) -> tuple[type[DeliveryError], tuple[str, int | None]]:
+        return (type(self), (self.reason, self.status))
+
+    def __str__(self) -> str:
+        return self.reason

@@ -1,0 +1,363 @@
+"""Facts about the running platform, detected without subprocesses or personal data.
+
+Each fact has a tiny probe; probes run on first use and their answers are cached for the
+process. The normalisation tables are pure and kept apart from the probes that feed them.
+
+    >>> sorted(detect())[:4]
+    ['arch', 'ci', 'container', 'distro']
+
+Never read or sent: host name, user name, paths, IP or MAC addresses, machine IDs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+__all__ = [
+    "DESCRIPTIONS",
+    "NAMES",
+    "ci_provider",
+    "container_kind",
+    "detect",
+    "get",
+    "is_development",
+    "libc_from",
+    "normalise_arch",
+    "normalise_os",
+    "package_version",
+]
+
+UNKNOWN = "unknown"
+
+#: Raw machine names (lower-cased) and the architecture they normalise to.
+ARCH_ALIASES = {
+    "x86_64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "em64t": "x86_64",
+    "aarch64": "aarch64", "arm64": "aarch64", "aarch64_be": "aarch64",
+    "i386": "i686", "i486": "i686", "i586": "i686", "i686": "i686", "x86": "i686",
+}
+#: ``sys.platform`` prefixes and the OS name they stand for.
+OS_NAMES = (("linux", "linux"), ("darwin", "macos"), ("win32", "windows"), ("cygwin", "windows"))
+#: Environment variables that name a CI provider, checked in order; ``CI`` alone is generic.
+CI_VARIABLES = (
+    ("GITHUB_ACTIONS", "github-actions"),
+    ("GITLAB_CI", "gitlab"),
+    ("JENKINS_URL", "jenkins"),
+    ("JENKINS_HOME", "jenkins"),
+    ("CIRCLECI", "circleci"),
+    ("TF_BUILD", "azure-pipelines"),
+    ("BUILDKITE", "buildkite"),
+    ("TRAVIS", "travis"),
+    ("BITBUCKET_BUILD_NUMBER", "bitbucket"),
+    ("TEAMCITY_VERSION", "teamcity"),
+    ("APPVEYOR", "appveyor"),
+    ("CODEBUILD_BUILD_ID", "aws-codebuild"),
+    ("DRONE", "drone"),
+    ("BUILD_ID", "generic"),
+    ("CI", "generic"),
+    ("CONTINUOUS_INTEGRATION", "generic"),
+)
+_FALSY = ("", "0", "false", "no", "off")
+
+#: What each detected fact means, for people (used by ``pathbeacon explain``).
+DESCRIPTIONS = {
+    "language": "the programming language (always python)",
+    "implementation": "the Python implementation, such as cpython or pypy",
+    "python": "the Python version, such as 3.11.7",
+    "python_minor": "the Python minor version, such as 3.11",
+    "runtime": "the Python implementation and version, such as cpython-3.11.7",
+    "os": "the operating system: linux, macos, windows or another lower-case name",
+    "os_version": "the operating system's release (the kernel release on Linux)",
+    "arch": "the processor architecture, normalised (x86_64, aarch64, i686, ...)",
+    "machine": "the processor architecture as the OS names it",
+    "distro": "the Linux distribution's ID from /etc/os-release (the OS name elsewhere)",
+    "distro_version": "the Linux distribution's VERSION_ID (the OS release elsewhere)",
+    "libc": "the C library and its version, such as glibc-2.36 or musl-1.2.4",
+    "ci": "the CI provider running the code (github-actions, gitlab, ...) or none",
+    "container": "the container runtime (docker, podman, kubernetes, other) or none",
+    "version": "the installed version of the reporting package",
+}
+
+
+# ---- pure normalisation ---------------------------------------------------------------
+
+
+def normalise_arch(machine: str) -> str:
+    """``x86_64`` for x86_64/amd64/x64, ``aarch64`` for aarch64/arm64, ``i686`` for 32-bit x86.
+
+        >>> normalise_arch("AMD64"), normalise_arch("arm64"), normalise_arch("riscv64")
+        ('x86_64', 'aarch64', 'riscv64')
+    """
+    raw = machine.strip().lower()
+    return ARCH_ALIASES.get(raw, raw) or UNKNOWN
+
+
+def normalise_os(platform: str, sysname: str = "") -> str:
+    """``linux``, ``macos`` or ``windows`` from ``sys.platform``; else the lower-case system name.
+
+        >>> normalise_os("darwin"), normalise_os("freebsd14", "FreeBSD")
+        ('macos', 'freebsd')
+    """
+    for prefix, name in OS_NAMES:
+        if platform.startswith(prefix):
+            return name
+    return (sysname or platform).strip().lower() or UNKNOWN
+
+
+def ci_provider(environ: dict[str, str] | os._Environ[str]) -> str:
+    """The CI provider slug that the environment names, or ``none``.
+
+        >>> ci_provider({"GITHUB_ACTIONS": "true"}), ci_provider({})
+        ('github-actions', 'none')
+    """
+    for variable, slug in CI_VARIABLES:
+        value = environ.get(variable)
+        if value is not None and value.strip().lower() not in _FALSY:
+            return slug
+    return "none"
+
+
+def container_kind(environ: dict[str, str] | os._Environ[str], markers: set[str],
+                   cgroup: str) -> str:
+    """Name the container runtime from env vars, marker files and ``/proc/1/cgroup`` text.
+
+        >>> container_kind({}, {"/.dockerenv"}, ""), container_kind({}, set(), "")
+        ('docker', 'none')
+    """
+    if "KUBERNETES_SERVICE_HOST" in environ or "kubepods" in cgroup:
+        return "kubernetes"
+    marker = environ.get("container", "").lower()
+    if "/run/.containerenv" in markers or marker == "podman" or "libpod" in cgroup:
+        return "podman"
+    if "/.dockerenv" in markers or marker == "docker" or "docker" in cgroup:
+        return "docker"
+    if marker or "lxc" in cgroup or "containerd" in cgroup:
+        return "other"
+    return "none"
+
+
+def libc_from(confstr: str | None, interpreter: str | None, musl_version: str | None) -> str:
+    """``glibc-X.Y`` from ``CS_GNU_LIBC_VERSION``, ``musl-X.Y.Z`` from the ELF interpreter.
+
+        >>> libc_from("glibc 2.36", None, None)
+        'glibc-2.36'
+        >>> libc_from(None, "/lib/ld-musl-x86_64.so.1", "1.2.4")
+        'musl-1.2.4'
+    """
+    if confstr:
+        name, _, version = confstr.partition(" ")
+        return f"{name}-{version}" if version else name
+    if interpreter and "musl" in interpreter:
+        return f"musl-{musl_version or UNKNOWN}"
+    return UNKNOWN
+
+
+def python_version(info: tuple[int, int, int, str, int]) -> str:
+    """PEP 440 spelling of a ``sys.version_info``-like tuple.
+
+        >>> python_version((3, 13, 0, "candidate", 1)), python_version((3, 11, 7, "final", 0))
+        ('3.13.0rc1', '3.11.7')
+    """
+    major, minor, micro, level, serial = info
+    tag = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(level)
+    return f"{major}.{minor}.{micro}" + (f"{tag}{serial}" if tag else "")
+
+
+# ---- tiny probes ----------------------------------------------------------------------
+
+
+def _uname() -> tuple[str, str, str]:
+    """(sysname, release, machine) without spawning anything."""
+    if hasattr(os, "uname"):
+        u = os.uname()
+        return u.sysname, u.release, u.machine
+    version = sys.getwindowsversion()  # type: ignore[attr-defined,unused-ignore]
+    machine = os.environ.get("PROCESSOR_ARCHITEW6432") or os.environ.get(
+        "PROCESSOR_ARCHITECTURE", ""
+    )
+    return "Windows", f"{version.major}.{version.minor}.{version.build}", machine
+
+
+def _elf_interpreter(path: str) -> str | None:
+    """The PT_INTERP path of an ELF file, reading only its first 4 KiB (like packaging)."""
+    import struct
+
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return None
+    if head[:4] != b"\x7fELF" or len(head) < 64:
+        return None
+    wide, endian = head[4] == 2, "<" if head[5] == 1 else ">"
+    if wide:
+        phoff, = struct.unpack_from(endian + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(endian + "HH", head, 54)
+    else:
+        phoff, = struct.unpack_from(endian + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(endian + "HH", head, 42)
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if at + phentsize > len(head):
+            return None
+        if struct.unpack_from(endian + "I", head, at)[0] != 3:  # PT_INTERP
+            continue
+        if wide:
+            offset, = struct.unpack_from(endian + "Q", head, at + 8)
+            size, = struct.unpack_from(endian + "Q", head, at + 32)
+        else:
+            offset, = struct.unpack_from(endian + "I", head, at + 4)
+            size, = struct.unpack_from(endian + "I", head, at + 16)
+        return head[offset : offset + size].rstrip(b"\0").decode("ascii", "replace")
+    return None
+
+
+def _musl_version(loader: str) -> str | None:
+    """musl embeds its version as a plain string; look for it in the first 1 MiB."""
+    import re
+
+    try:
+        with open(loader, "rb") as stream:
+            data = stream.read(1 << 20)
+    except OSError:
+        return None
+    found = re.search(rb"\x00(1\.[0-9]\.[0-9]{1,2})\x00", data)
+    return found.group(1).decode("ascii") if found else None
+
+
+def _probe_libc() -> str:
+    try:
+        confstr = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        confstr = None
+    if confstr:
+        return libc_from(confstr, None, None)
+    if not sys.platform.startswith("linux"):
+        return UNKNOWN
+    interpreter = _elf_interpreter(sys.executable)
+    musl = _musl_version(interpreter) if interpreter and "musl" in interpreter else None
+    return libc_from(None, interpreter, musl)
+
+
+def _probe_os_version() -> str:
+    if sys.platform == "darwin":
+        import platform
+
+        return platform.mac_ver()[0] or _uname()[1]
+    return _uname()[1]
+
+
+def _probe_distro(part: int) -> str:
+    if not sys.platform.startswith("linux"):
+        return get(("os", "os_version")[part])
+    import distro
+
+    # lsb_release, uname and oslevel would each spawn a subprocess: turned off.
+    info = distro.LinuxDistribution(include_lsb=False, include_uname=False, include_oslevel=False)
+    _cache.setdefault("distro", info.id() or UNKNOWN)
+    _cache.setdefault("distro_version", info.version() or UNKNOWN)
+    return _cache[("distro", "distro_version")[part]]
+
+
+def _probe_container() -> str:
+    markers = {path for path in ("/.dockerenv", "/run/.containerenv") if os.path.exists(path)}
+    try:
+        with open("/proc/1/cgroup", encoding="utf-8", errors="replace") as stream:
+            cgroup = stream.read(8192)
+    except OSError:
+        cgroup = ""
+    return container_kind(os.environ, markers, cgroup)
+
+
+def _python() -> str:
+    return python_version(tuple(sys.version_info))  # type: ignore[arg-type]
+
+
+_PROBES: dict[str, Callable[[], str]] = {
+    "language": lambda: "python",
+    "implementation": lambda: sys.implementation.name,
+    "python": _python,
+    "python_minor": lambda: "{}.{}".format(*sys.version_info[:2]),
+    "runtime": lambda: f"{sys.implementation.name}-{_python()}",
+    "os": lambda: normalise_os(sys.platform, _uname()[0]),
+    "os_version": _probe_os_version,
+    "arch": lambda: normalise_arch(_uname()[2]),
+    "machine": lambda: _uname()[2] or UNKNOWN,
+    "distro": lambda: _probe_distro(0),
+    "distro_version": lambda: _probe_distro(1),
+    "libc": _probe_libc,
+    "ci": lambda: ci_provider(os.environ),
+    "container": _probe_container,
+}
+#: Names of the facts :func:`detect` returns.
+NAMES = tuple(_PROBES)
+
+_cache: dict[str, str] = {}
+# Facts that can change while a process runs are read afresh at every call.
+_LIVE = frozenset({"ci"})
+
+
+def get(name: str) -> str:
+    """One detected fact by name (cached), ``unknown`` if it cannot be found.
+
+        >>> get("language")
+        'python'
+    """
+    if name in _LIVE:
+        return _PROBES[name]()
+    value = _cache.get(name)
+    if value is None:
+        probe = _PROBES.get(name)
+        try:
+            value = (probe() if probe else "") or UNKNOWN
+        except Exception:  # a probe must never break the host
+            value = UNKNOWN
+        _cache[name] = value
+    return value
+
+
+def detect() -> dict[str, str]:
+    """Every detected fact, as a new dict of non-empty strings.
+
+        >>> detect()["language"]
+        'python'
+    """
+    return {name: get(name) for name in NAMES}
+
+
+def package_version(package: str) -> str:
+    """The installed version of distribution ``package``, PEP 440-normalised, or ``unknown``.
+
+        >>> package_version("surely-not-installed-xyz")
+        'unknown'
+    """
+    from importlib import metadata
+
+    try:
+        raw = metadata.version(package)
+    except Exception:  # not installed, or broken metadata
+        return UNKNOWN
+    if not raw:
+        return UNKNOWN
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return str(Version(raw))
+    except InvalidVersion:
+        return raw
+
+
+def is_development(version: str) -> bool:
+    """Whether ``version`` is a PEP 440 dev release or carries a local label.
+
+        >>> is_development("1.2.dev3"), is_development("1.2+g1234"), is_development("1.2")
+        (True, True, False)
+    """
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return False
+    return parsed.is_devrelease or parsed.local is not None

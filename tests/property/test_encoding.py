@@ -1,0 +1,67 @@
+"""Properties of the sanitiser and encoder, for every value Hypothesis can think of."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pathbeacon.encoding import MAX_LENGTH, decode, encode, quote, sanitise, unquote
+
+SEGMENT = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})+")
+# Every code point, surrogates and controls included, biased towards awkward ones.
+awkward = st.sampled_from(
+    list(" \t\n\r\x00\x1f\x7f\x85\xa0\u2028\u3000/?#&=+%.~-_<>\"'é\u0301\u0958\ud800\U0001f600")
+)
+texts = st.text(alphabet=st.one_of(st.characters(), awkward), max_size=150)
+values = st.one_of(texts, st.none(), st.booleans(), st.integers(), st.floats())
+
+
+@given(values)
+def test_encoded_value_is_one_well_formed_segment(value: object) -> None:
+    assert SEGMENT.fullmatch(encode(value))
+
+
+@given(values)
+def test_decoding_gives_back_the_sanitised_value(value: object) -> None:
+    assert decode(encode(value)) == sanitise(value)
+    assert unquote(encode(value)) == sanitise(value)
+
+
+@given(values)
+def test_sanitising_is_idempotent(value: object) -> None:
+    once = sanitise(value)
+    assert sanitise(once) == once
+
+
+@given(values)
+def test_sanitised_text_is_short_printable_nfc_and_not_a_dot_segment(value: object) -> None:
+    text = sanitise(value)
+    assert 0 < len(text) <= MAX_LENGTH
+    assert text not in (".", "..")
+    assert not any(ch.isspace() for ch in text)
+    assert all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in text)
+    assert unicodedata.is_normalized("NFC", text)
+
+
+@given(texts)
+def test_quote_agrees_with_the_standard_library(text: str) -> None:
+    from urllib.parse import quote as stdlib_quote
+
+    clean = sanitise(text)
+    assert quote(clean) == stdlib_quote(clean, safe="")
+
+
+def test_examples_from_the_field() -> None:
+    assert sanitise("Mac OS X") == "Mac_OS_X"  # Sedona
+    assert encode("Debian GNU/Linux") == "Debian_GNU%2FLinux"  # RisingWave
+    assert sanitise("e\x00\u0301") == "\u00e9"
+    assert sanitise("  a \t\n b  ") == "a_b"
+    assert (sanitise(None), sanitise(True), sanitise(False)) == ("unknown", "true", "false")
+    assert (sanitise(""), sanitise("   "), sanitise("\x00")) == ("unknown",) * 3
+    assert (sanitise("."), sanitise("..")) == ("_", "__")
+    assert sanitise("x" * 100) == "x" * 64
+    assert encode("a+b&c=d?e#f%g") == "a%2Bb%26c%3Dd%3Fe%23f%25g"
+    assert encode("é") == "%C3%A9"

@@ -1,0 +1,95 @@
+"""Properties of the template parser: total, and parse() inverts render() exactly."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from pathbeacon import Template, TemplateError
+from pathbeacon.encoding import sanitise
+
+names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n != "base")
+literal = st.text(alphabet="abcXYZ019-._~!$'()*+,;:@", max_size=4)
+values = st.one_of(st.text(max_size=80), st.none(), st.integers(), st.booleans())
+
+
+@st.composite
+def templates(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A valid template text and its placeholder names, built from the grammar."""
+    fields = draw(st.lists(names, min_size=1, max_size=6, unique=True))
+    has_base = draw(st.booleans())
+    n_query = draw(st.integers(0, len(fields)))
+    path_fields, query_fields = fields[: len(fields) - n_query], fields[len(fields) - n_query :]
+    text = "<base>" if has_base else "https://host.example:8443"
+    for name in path_fields:
+        text += "/" + draw(literal) + f"<{name}>" + draw(literal)
+    if draw(st.booleans()):
+        text += "/" + draw(literal)
+    if query_fields:
+        pairs = [f"k{i}=" + draw(literal) + f"<{n}>" + draw(literal)
+                 for i, n in enumerate(query_fields)]
+        text += "?" + "&".join(pairs)
+    return text, (["base"] if has_base else []) + fields
+
+
+bases = st.sampled_from(
+    ["https://g.example", "http://127.0.0.1:8080/t/", "https://a.gateway.scarf.sh/x/y"]
+)
+
+
+@given(templates(), st.data())
+def test_parse_inverts_render(spec: tuple[str, list[str]], data: st.DataObject) -> None:
+    text, fields = spec
+    template = Template(text)
+    assert list(template.fields) == fields
+    facts: dict[str, object] = {n: data.draw(values) for n in fields if n != "base"}
+    if "base" in fields:
+        facts["base"] = data.draw(bases)
+    url = template.render(facts)
+    expected = {n: sanitise(v) for n, v in facts.items() if n != "base"}
+    if "base" in fields:
+        expected["base"] = str(facts["base"]).removesuffix("/")
+    assert template.parse(url) == expected
+
+
+@given(templates(), st.lists(st.text(max_size=30), min_size=6, max_size=6))
+def test_each_value_fills_exactly_one_segment(
+    spec: tuple[str, list[str]], hostile: list[str]
+) -> None:
+    text, fields = spec
+    template = Template(text)
+    plain = {n: "v" for n in fields if n != "base"}
+    evil = {n: hostile[i % len(hostile)] for i, n in enumerate(plain)}
+    base = {"base": "https://g.example"} if "base" in fields else {}
+    a, b = template.render({**plain, **base}), template.render({**evil, **base})
+    for sep in "/?&=#":
+        assert a.count(sep) == b.count(sep), sep
+
+
+@given(st.text(max_size=60))
+def test_parser_is_total(text: str) -> None:
+    """Any text either parses or raises TemplateError (never another exception)."""
+    try:
+        Template(text)
+    except TemplateError as error:
+        assert error.position is None or 0 <= error.position <= len(text)
+
+
+@given(templates())
+def test_equal_texts_give_equal_hashable_templates(spec: tuple[str, list[str]]) -> None:
+    a, b = Template(spec[0]), Template(spec[0])
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+@given(templates(), st.text(max_size=40))
+def test_parse_of_foreign_url_fails_cleanly(spec: tuple[str, list[str]], junk: str) -> None:
+    template = Template(spec[0])
+    assume(not re.match(r"https?://", junk, re.I))
+    try:
+        template.parse(junk)
+    except TemplateError:
+        pass
+    else:
+        raise AssertionError("a URL without scheme fitted a template")
