@@ -11,6 +11,8 @@ public name is loaded from its own module on first use, so that a host package's
 pays only for what it calls.
 """
 
+import sys as _sys
+
 __version__ = "0.1.0"
 
 # Not ``typing.TYPE_CHECKING``: importing typing alone would cost several milliseconds.
@@ -19,10 +21,12 @@ if TYPE_CHECKING:
     from .compose import expand, parse, render
     from .errors import DeliveryError, TemplateError
     from .probes import detect as facts
+    from .report import Report, report_once
     from .template import Template
 
 __all__ = [
     "DeliveryError",
+    "Report",
     "Template",
     "TemplateError",
     "__version__",
@@ -30,6 +34,7 @@ __all__ = [
     "facts",
     "parse",
     "render",
+    "report_once",
 ]
 
 # public name -> (module, attribute)
@@ -41,6 +46,8 @@ _LAZY = {
     "facts": ("probes", "detect"),
     "parse": ("compose", "parse"),
     "render": ("compose", "render"),
+    "Report": ("report", "Report"),
+    "report_once": ("report", "report_once"),
 }
 
 
@@ -49,9 +56,9 @@ def __getattr__(name: str) -> object:
         module, attribute = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'pathbeacon' has no attribute {name!r}") from None
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), attribute)
+    # __import__ rather than importlib.import_module: importlib is not loaded at start-up.
+    __import__(f"{__name__}.{module}")
+    value = getattr(_sys.modules[f"{__name__}.{module}"], attribute)
     globals()[name] = value  # later look-ups skip this hook
     return value
 

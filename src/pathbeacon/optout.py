@@ -1,0 +1,82 @@
+"""Opt-out and mode switches, read from the environment at every call, never cached.
+
+    >>> truthy("1"), truthy(" Off "), truthy(None)
+    (True, False, False)
+    >>> package_variable("my-pkg")
+    'MY_PKG_NO_ANALYTICS'
+
+Kept free of imports beyond ``os``: it runs on the host's importing thread.
+"""
+
+import os
+
+#: Values that mean "no" (after trimming and lower-casing); anything else set means "yes".
+FALSY = frozenset({"", "0", "false", "no", "off"})
+#: Variables that opt out of every package's telemetry when truthy.
+GLOBAL_VARIABLES = ("DO_NOT_TRACK", "SCARF_NO_ANALYTICS", "PATHBEACON_NO_ANALYTICS")
+#: Scarf's older convention: opted out when set to a falsy value.
+SCARF_ANALYTICS = "SCARF_ANALYTICS"
+DRY_RUN = "PATHBEACON_DRY_RUN"
+DEBUG = "PATHBEACON_DEBUG"
+EXIT_GRACE = "PATHBEACON_EXIT_GRACE"
+
+
+def truthy(value: "str | None") -> bool:
+    """Whether an environment value is set to something other than empty/0/false/no/off."""
+    return value is not None and value.strip().lower() not in FALSY
+
+
+def package_variable(package: object) -> str:
+    """``<PACKAGE>_NO_ANALYTICS``: upper-case, each non-alphanumeric character as ``_``."""
+    name = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in str(package).upper())
+    return f"{name}_NO_ANALYTICS"
+
+
+def variables(package: object = None) -> "list[str]":
+    """Every variable that opts out (when truthy) for ``package``.
+
+        >>> variables("acme")[-1]
+        'ACME_NO_ANALYTICS'
+    """
+    names = list(GLOBAL_VARIABLES)
+    if package:
+        names.append(package_variable(package))
+    return names
+
+
+def reason(package: object = None) -> "str | None":
+    """Why telemetry is off for ``package`` right now, or ``None`` when it is on.
+
+        >>> reason("acme") is None or isinstance(reason("acme"), str)
+        True
+    """
+    environ = os.environ
+    for name in variables(package):
+        if truthy(environ.get(name)):
+            return f"{name} is set"
+    scarf = environ.get(SCARF_ANALYTICS)
+    if scarf is not None and not truthy(scarf):
+        return f"{SCARF_ANALYTICS} is {scarf.strip() or 'empty'}"
+    return None
+
+
+def dry_run() -> bool:
+    """Whether ``PATHBEACON_DRY_RUN`` asks to render without sending."""
+    return truthy(os.environ.get(DRY_RUN))
+
+
+def debug() -> bool:
+    """Whether ``PATHBEACON_DEBUG`` asks for one line per report on stderr."""
+    return truthy(os.environ.get(DEBUG))
+
+
+def exit_grace(default: float) -> float:
+    """``PATHBEACON_EXIT_GRACE`` in seconds (clamped to 0..5), else ``default``."""
+    raw = os.environ.get(EXIT_GRACE)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        return default
+    return min(max(value, 0.0), 5.0) if value == value else default
