@@ -12,7 +12,7 @@ import pytest
 
 import pathbeacon
 
-from .conftest import clean_env, run_cli
+from .conftest import Collector, clean_env, run_cli
 
 
 def test_render_prints_the_url() -> None:
@@ -82,3 +82,49 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([exe, "render", "risingwave", "base=https://g.example"],
                             capture_output=True, text=True, env=clean_env(), timeout=60)
     assert result.returncode == 0 and "/telemetry/" in result.stdout
+
+
+def test_send_delivers_and_exits_0(collector: Collector) -> None:
+    result = run_cli("send", "<base>/<os>/<engine>", f"base={collector.url}/t", "engine=spark")
+    assert result.returncode == 0, result.stderr
+    url, outcome = result.stdout.splitlines()
+    assert outcome.startswith("sent")
+    (request,) = collector.settle(0.3)
+    assert url == collector.url + request.path and request.path.endswith("/spark")
+
+
+def test_send_failure_exits_1(refused: str) -> None:
+    result = run_cli("send", "<base>/<os>", f"base={refused}", "--timeout", "1")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1].startswith("failed")
+
+
+def test_send_dry_run_and_opt_out_exit_0_and_send_nothing(collector: Collector) -> None:
+    dry = run_cli("send", "<base>/<os>", f"base={collector.url}", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.splitlines()[1] == "dry_run"
+    off = run_cli("send", "<base>/<os>", f"base={collector.url}", env=clean_env(DO_NOT_TRACK="1"))
+    assert off.returncode == 0 and off.stdout.splitlines()[1].startswith("disabled")
+    assert collector.settle(0.3) == []
+
+
+@pytest.mark.parametrize("args", [
+    ("send", "<base>/<OS>", "base=http://127.0.0.1:9"),
+    ("send", "<base>/<os>"),
+    ("send", "<base>/<os>", "base=http://127.0.0.1:9", "--timeout", "0"),
+    ("send", "<base>/<os>", "base=http://127.0.0.1:9", "--timeout", "soon"),
+])
+def test_send_usage_errors_exit_2(args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_demo_sends_through_report_once_to_loopback() -> None:
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    sent = next(line.split()[-1] for line in out.splitlines() if line.startswith("URL sent:"))
+    received = next(line.split()[-1] for line in out.splitlines()
+                    if line.startswith("collector received: GET"))
+    assert sent.startswith("http://127.0.0.1:") and sent.endswith(received)
+    assert "outcome:   sent" in out
+    assert any(line.split() == ["package", "pathbeacon"] for line in out.splitlines())

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import pathbeacon
 
@@ -61,6 +62,66 @@ def _cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_send(args: argparse.Namespace) -> int:
+    import os
+
+    if not 0 < args.timeout < 3600:
+        raise UsageError(f"--timeout must be a number of seconds above 0, not {args.timeout}")
+    facts: dict[str, Any] = _pairs(args.facts)
+    url = pathbeacon.render(args.template, **facts)  # template errors exit 2 here
+    if args.dry_run:
+        os.environ["PATHBEACON_DRY_RUN"] = "1"
+    report = pathbeacon.report_once(
+        args.template, timeout=args.timeout, skip_dev=False, key=("cli", url), **facts
+    )
+    status = report.wait()
+    print(report.url or url)
+    print(status + (f" ({report.reason})" if report.reason else ""))
+    return 1 if status == "failed" else 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Send a real report, through report_once(), to a collector on loopback."""
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, str]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append((self.path, self.headers.get("User-Agent", "")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/demo"
+    for name in ("NO_PROXY", "no_proxy"):  # loopback never goes through a proxy
+        os.environ[name] = ",".join(filter(None, [os.environ.get(name), "127.0.0.1"]))
+    try:
+        print(f"collector listening on {base} (loopback only; nothing leaves this machine)")
+        report = pathbeacon.report_once(
+            "default", base=base, package="pathbeacon", skip_dev=False, key=("demo", base)
+        )
+        status = report.wait(30)
+        print("template:  default")
+        print(f"URL sent:  {report.url}")
+        print(f"outcome:   {status}" + (f" ({report.reason})" if report.reason else ""))
+        for path, agent in received:
+            print(f"collector received: GET {path}")
+            print(f"           User-Agent: {agent}")
+            print("facts parsed back from it:")
+            _print_facts(pathbeacon.parse("default", base.rsplit("/demo", 1)[0] + path), False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 1 if status == "failed" else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pathbeacon",
@@ -88,6 +149,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("templates", help="list the shipped templates")
     p.set_defaults(run=_cmd_templates)
+
+    p = sub.add_parser("send", help="send one report now and print the outcome")
+    p.add_argument("template", help="template text or a shipped template's name")
+    p.add_argument("facts", nargs="*", metavar="name=value", help="facts to use")
+    p.add_argument("--timeout", type=float, default=3.0, metavar="S",
+                   help="seconds for each connect and read (default 3)")
+    p.add_argument("--dry-run", action="store_true", help="render only, send nothing")
+    p.set_defaults(run=_cmd_send)
+
+    p = sub.add_parser("demo", help="send a report to a collector on loopback and show it")
+    p.set_defaults(run=_cmd_demo)
     return parser
 
 

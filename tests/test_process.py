@@ -1,0 +1,176 @@
+"""Import, exit and fork behaviour, in real fresh interpreters."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import Collector, clean_env, make_package, run_python
+
+HOST = """
+import pathbeacon
+REPORT = pathbeacon.report_once(
+    "<base>/<package>/<os>/<arch>", base={base!r}, package="hostpkg"{extra}
+)
+"""
+
+
+def host(tmp_path: Path, base: str, extra: str = "") -> dict[str, str]:
+    """A package 'hostpkg' whose __init__ reports; returns the env that can import it."""
+    make_package(tmp_path, "hostpkg", HOST.format(base=base, extra=extra))
+    return clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+
+
+def test_short_lived_process_delivers(collector: Collector, tmp_path: Path) -> None:
+    env = host(tmp_path, collector.url)
+    result = run_python("import hostpkg", env=env)
+    assert result.returncode == 0 and result.stderr == ""
+    (request,) = collector.wait_for(1, timeout=5)
+    assert request.path.startswith("/hostpkg/")
+
+
+def test_heavy_modules_are_not_imported_on_the_importing_thread(
+    collector: Collector, tmp_path: Path
+) -> None:
+    env = host(tmp_path, collector.url)
+    code = """
+import _thread, sys
+main = _thread.get_ident()
+seen = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if _thread.get_ident() == main:
+            seen.append(name)
+        return None
+sys.meta_path.insert(0, Spy())
+import hostpkg
+on_main = sorted(set(seen))
+print(hostpkg.REPORT.wait(10))
+print(" ".join(on_main))
+"""
+    result = run_python(code, env=env)
+    assert result.returncode == 0, result.stderr
+    status, imported = result.stdout.splitlines()
+    assert status == "sent"
+    heavy = {"urllib3", "distro", "packaging", "re", "typing", "logging", "json", "threading",
+             "urllib", "socket", "ssl", "importlib", "__future__", "platform", "tomllib"}
+    assert not {name.split(".")[0] for name in imported.split()} & heavy, imported
+
+
+def test_blackholed_network_slows_neither_import_nor_exit(blackhole: str, tmp_path: Path) -> None:
+    env = host(tmp_path, blackhole, extra=", timeout=10, exit_grace=0.5")
+    code = """
+import time
+t = time.perf_counter()
+import hostpkg
+print(time.perf_counter() - t)
+"""
+    started = time.monotonic()
+    result = run_python(code, env=env)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0 and result.stderr == ""
+    assert float(result.stdout) < 1.0  # the import did not wait for the network
+    # 10 s timeouts and retries would take half a minute; exit waited only the grace.
+    assert elapsed < 5.0
+
+
+def test_exit_grace_from_the_environment(blackhole: str, tmp_path: Path) -> None:
+    env = host(tmp_path, blackhole, extra=", timeout=10")
+    env["PATHBEACON_EXIT_GRACE"] = "0"
+    started = time.monotonic()
+    assert run_python("import hostpkg", env=env).returncode == 0
+    assert time.monotonic() - started < 5.0
+
+
+def test_refused_port_fails_quietly(refused: str, tmp_path: Path) -> None:
+    env = host(tmp_path, refused)
+    result = run_python("import hostpkg; print(hostpkg.REPORT.wait(10))", env=env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "failed"
+    assert result.stderr == ""
+
+
+def test_debug_explains_a_failure_on_stderr(refused: str, tmp_path: Path) -> None:
+    env = host(tmp_path, refused, extra=", retries=0")
+    env["PATHBEACON_DEBUG"] = "1"
+    result = run_python("import hostpkg; hostpkg.REPORT.wait(10)", env=env)
+    line = result.stderr.strip()
+    assert line.startswith(f"pathbeacon: failed {refused}/hostpkg/")
+    assert "refused" in line.lower() or "connect" in line.lower()
+
+
+def test_opted_out_process_sends_nothing_and_starts_no_thread(collector: Collector,
+                                                              tmp_path: Path) -> None:
+    env = host(tmp_path, collector.url)
+    env["HOSTPKG_NO_ANALYTICS"] = "1"
+    code = "import hostpkg, sys; print(hostpkg.REPORT.status, 'threading' in sys.modules)"
+    result = run_python(code, env=env)
+    assert result.stdout.split() == ["disabled", "False"]
+    assert collector.settle(0.5) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_does_not_resend(collector: Collector, tmp_path: Path) -> None:
+    env = host(tmp_path, collector.url)
+    code = f"""
+import os, hostpkg, pathbeacon
+hostpkg.REPORT.wait(10)
+pid = os.fork()
+if pid == 0:
+    again = pathbeacon.report_once("<base>/<package>/<os>/<arch>", base={collector.url!r}, package="hostpkg")
+    os._exit(0 if again.status == "sent" else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    result = run_python(code, env=env)
+    assert result.stdout.strip() == "0", result.stderr
+    assert len(collector.settle(0.5)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("pause", [0.0, 0.002, 0.01, 0.03, 0.1])
+def test_fork_right_after_report_once_leaves_a_working_child(
+    collector: Collector, tmp_path: Path, pause: float
+) -> None:
+    # The worker starts importing at once (no idle delay), so the fork lands mid-import.
+    code = f"""
+import os, time, pathbeacon, pathbeacon.report
+pathbeacon.report.START_DELAY = 0
+parent = pathbeacon.report_once("<base>/parent/<os>", base={collector.url!r})
+time.sleep({pause!r})
+pid = os.fork()
+if pid == 0:
+    child = pathbeacon.report_once("<base>/child/<os>", base={collector.url!r})
+    os._exit(0 if child.wait(20) == "sent" else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), parent.wait(20))
+"""
+    result = run_python(code, timeout=60)
+    assert result.stdout.split() == ["0", "sent"], result.stderr
+    paths = sorted(r.path.split("/")[1] for r in collector.settle(0.5))
+    assert paths == ["child", "parent"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_host_uses_logging(collector: Collector) -> None:
+    # A host that set up logging (handlers with locks, logging's fork hook registered
+    # before pathbeacon's) forks while the worker imports: both sides must carry on.
+    code = f"""
+import logging, os, time, pathbeacon, pathbeacon.report
+logging.basicConfig(level=logging.WARNING)
+pathbeacon.report.START_DELAY = 0
+parent = pathbeacon.report_once("<base>/parent", base={collector.url!r})
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if pathbeacon.report_once("<base>/child", base={collector.url!r}).wait(20) == "sent" else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), parent.wait(20))
+"""
+    started = time.monotonic()
+    result = run_python(code, timeout=60)
+    assert result.stdout.split() == ["0", "sent"], result.stderr
+    assert time.monotonic() - started < 30
