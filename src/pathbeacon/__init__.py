@@ -20,19 +20,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .compose import expand, parse, render
     from .errors import DeliveryError, TemplateError
+    from .notice import explain
     from .probes import detect as facts
     from .report import Report, report_once
+    from .scarf import ScarfEventLogger, pixel_html, pixel_markdown, pixel_url
     from .template import Template
 
 __all__ = [
     "DeliveryError",
     "Report",
+    "ScarfEventLogger",
     "Template",
     "TemplateError",
     "__version__",
     "expand",
+    "explain",
     "facts",
     "parse",
+    "pixel_html",
+    "pixel_markdown",
+    "pixel_url",
     "render",
     "report_once",
 ]
@@ -48,6 +55,11 @@ _LAZY = {
     "render": ("compose", "render"),
     "Report": ("report", "Report"),
     "report_once": ("report", "report_once"),
+    "ScarfEventLogger": ("scarf", "ScarfEventLogger"),
+    "pixel_url": ("scarf", "pixel_url"),
+    "pixel_html": ("scarf", "pixel_html"),
+    "pixel_markdown": ("scarf", "pixel_markdown"),
+    "explain": ("notice", "explain"),
 }
 
 

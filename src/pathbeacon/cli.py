@@ -80,6 +80,29 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return 1 if status == "failed" else 0
 
 
+def _cmd_pixel(args: argparse.Namespace) -> int:
+    params = _pairs(args.params)
+    if args.html:
+        print(pathbeacon.pixel_html(args.pixel_id, **params))
+    elif args.markdown:
+        print(pathbeacon.pixel_markdown(args.pixel_id, **params))
+    else:
+        print(pathbeacon.pixel_url(args.pixel_id, **params))
+    return 0
+
+
+def _cmd_urls(args: argparse.Namespace) -> int:
+    facts = {name: value.split(",") for name, value in _pairs(args.facts).items()}
+    urls = pathbeacon.expand(args.template, **facts)
+    print(json.dumps(urls, indent=2) if args.json else "\n".join(urls))
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    print(pathbeacon.explain(args.template, **_pairs(args.facts)), end="")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Send a real report, through report_once(), to a collector on loopback."""
     import os
@@ -160,6 +183,25 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="send a report to a collector on loopback and show it")
     p.set_defaults(run=_cmd_demo)
+
+    p = sub.add_parser("pixel", help="print a Scarf pixel URL, <img> tag or Markdown image")
+    p.add_argument("pixel_id")
+    p.add_argument("params", nargs="*", metavar="name=value", help="extra query parameters")
+    style = p.add_mutually_exclusive_group()
+    style.add_argument("--html", action="store_true", help="print an <img> tag")
+    style.add_argument("--markdown", action="store_true", help="print a Markdown image")
+    p.set_defaults(run=_cmd_pixel)
+
+    p = sub.add_parser("urls", help="print one URL per combination of values")
+    p.add_argument("template", help="template text or a shipped template's name")
+    p.add_argument("facts", nargs="*", metavar="name=v1,v2", help="comma-separated values")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(run=_cmd_urls)
+
+    p = sub.add_parser("explain", help="print a Markdown privacy notice for a README")
+    p.add_argument("template", help="template text or a shipped template's name")
+    p.add_argument("facts", nargs="*", metavar="name=value", help="facts (base, package, ...)")
+    p.set_defaults(run=_cmd_explain)
     return parser
 
 

@@ -1,0 +1,161 @@
+"""A drop-in for scarf-sdk's ``ScarfEventLogger``, and Scarf pixel URL helpers.
+
+    >>> pixel_url("abc-123", page="docs/install")
+    'https://static.scarf.sh/a.png?x-pxid=abc-123&page=docs%2Finstall'
+
+Importing this module costs what importing pathbeacon costs: urllib3, json and the fact
+probes are imported on the first event sent.
+"""
+
+import os
+import time
+
+from . import optout
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["PIXEL_TEMPLATE", "ScarfEventLogger", "pixel_html", "pixel_markdown", "pixel_url"]
+
+#: The shipped template the pixel helpers start from.
+PIXEL_TEMPLATE = "scarf-pixel"
+
+
+class ScarfEventLogger:
+    """Send JSON events to a Scarf endpoint, like ``scarf.ScarfEventLogger`` (scarf-sdk 0.2).
+
+    Differences, on purpose: a failed delivery returns ``False`` instead of raising, because
+    telemetry must never break the caller (``raise_on_error=True`` raises
+    :class:`pathbeacon.DeliveryError` instead); redirects are not followed; every opt-out
+    variable of :func:`pathbeacon.report_once` is honoured.
+
+        >>> logger = ScarfEventLogger("https://acme.gateway.scarf.sh/events/", timeout=2)
+        >>> logger.endpoint_url, logger.timeout
+        ('https://acme.gateway.scarf.sh/events', 2)
+    """
+
+    DEFAULT_TIMEOUT = 3.0
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        timeout: "float | None" = None,
+        verbose: "bool | None" = None,
+        *,
+        raise_on_error: bool = False,
+    ) -> None:
+        if not endpoint_url:
+            raise ValueError("endpoint_url must be provided")
+        if not isinstance(endpoint_url, str):
+            raise ValueError(f"endpoint_url must be a string, not {type(endpoint_url).__name__}")
+        self.endpoint_url = endpoint_url[:-1] if endpoint_url.endswith("/") else endpoint_url
+        self.timeout = self.DEFAULT_TIMEOUT if timeout is None else timeout
+        self.verbose = (
+            os.environ.get("SCARF_VERBOSE", "").strip().lower() in ("1", "true")
+            if verbose is None
+            else bool(verbose)
+        )
+        self.raise_on_error = raise_on_error
+        self._user_agent: str | None = None
+        if self.verbose:
+            print("Scarf Logger Configuration:")
+            print(f"  Endpoint URL: {self.endpoint_url}")
+            print(f"  Timeout: {self.timeout}s")
+            print(f"  User-Agent: {self.user_agent}")
+
+    @property
+    def user_agent(self) -> str:
+        """``pathbeacon/<version> (platform=<os>; arch=<arch>; python=<x.y.z>)``."""
+        if self._user_agent is None:
+            from .report import user_agent
+
+            self._user_agent = user_agent()
+        return self._user_agent
+
+    def log_event(
+        self, properties: "dict[str, Any] | None", timeout: "float | None" = None
+    ) -> bool:
+        """POST ``properties`` as JSON; ``True`` on a 2xx answer, else ``False``.
+
+        Opted out → ``False``, nothing sent. Properties that JSON cannot carry raise
+        ``TypeError`` or ``ValueError`` before any socket is opened. ``None`` sends ``{}``.
+        """
+        if optout.reason() is not None:
+            if self.verbose:
+                print("Analytics are disabled via environment variables")
+            return False
+        import json
+
+        body = json.dumps({} if properties is None else properties, allow_nan=False)
+        seconds = self.timeout if timeout is None else timeout
+        if self.verbose:
+            print("\nSending event:")
+            print(f"  Properties: {properties}")
+            print(f"  Timeout: {seconds}s")
+        from .transport import send
+
+        started = time.monotonic()
+        outcome = send(
+            self.endpoint_url,
+            method="POST",
+            body=body.encode("utf-8"),
+            headers={"Content-Type": "application/json", "User-Agent": self.user_agent},
+            timeout=seconds,
+            retries=0,
+        )
+        ok = outcome.status is not None and 200 <= outcome.status < 300
+        reason = outcome.reason if outcome.status is None or ok else f"HTTP {outcome.status}"
+        if self.verbose:
+            print(f"\n{'Response received' if outcome.status else 'Error'} after "
+                  f"{time.monotonic() - started:.3f}s:")
+            print(f"  Status: {outcome.status}" if outcome.status else f"  {reason}")
+        if not ok and self.raise_on_error:
+            from .errors import DeliveryError
+
+            raise DeliveryError(f"event not delivered to {self.endpoint_url}: {reason}",
+                                outcome.status)
+        return ok
+
+    def __repr__(self) -> str:
+        return f"ScarfEventLogger({self.endpoint_url!r}, timeout={self.timeout!r})"
+
+
+def pixel_url(pixel_id: str, /, **params: object) -> str:
+    """Scarf's pixel URL for ``pixel_id``, with each param as ``&name=value``.
+
+    Values are sanitised and encoded like every other value.
+
+        >>> pixel_url("abc", v="1.0 beta")
+        'https://static.scarf.sh/a.png?x-pxid=abc&v=1.0_beta'
+    """
+    from .compose import render
+    from .encoding import encode, quote
+    from .errors import TemplateError
+
+    if pixel_id is None or not str(pixel_id).strip():
+        raise TemplateError("pixel_id must be given: Scarf shows it on the pixel's page")
+    url = render(PIXEL_TEMPLATE, pixel_id=pixel_id)
+    return url + "".join(f"&{quote(name)}={encode(value)}" for name, value in params.items())
+
+
+def pixel_html(pixel_id: str, /, **params: object) -> str:
+    """The ``<img>`` tag Scarf documents for a pixel.
+
+        >>> print(pixel_html("abc", v="1"))  # doctest: +NORMALIZE_WHITESPACE
+        <img referrerpolicy="no-referrer-when-downgrade"
+          src="https://static.scarf.sh/a.png?x-pxid=abc&amp;v=1" alt="" />
+    """
+    from html import escape
+
+    src = escape(pixel_url(pixel_id, **params), quote=True)
+    return f'<img referrerpolicy="no-referrer-when-downgrade" src="{src}" alt="" />'
+
+
+def pixel_markdown(pixel_id: str, /, **params: object) -> str:
+    """The pixel as a Markdown image.
+
+        >>> pixel_markdown("abc")
+        '![](https://static.scarf.sh/a.png?x-pxid=abc)'
+    """
+    return f"![]({pixel_url(pixel_id, **params)})"
