@@ -88,6 +88,9 @@ def encode(value: object) -> str:
         >>> encode("Debian GNU/Linux"), encode(""), encode("50%")
         ('Debian_GNU%2FLinux', 'unknown', '50%25')
     """
+    if type(value) is str and len(value) <= MAX_LENGTH and value not in _DOTS and value \
+            and not value.strip(UNRESERVED):
+        return value  # already clean and unreserved: the common case for detected facts
     return quote(sanitise(value))
 
 
