@@ -14,8 +14,8 @@ LAYERS = [
     {"template"},
     {"catalogue"},
     {"compose"},
-    {"report", "scarf"},
-    {"notice", "testing"},
+    {"report"},
+    {"scarf", "notice", "testing"},
     {"cli"},
     {"__main__", "__init__"},
 ]

@@ -132,3 +132,10 @@ def test_detection_is_cached() -> None:
         assert pathbeacon.facts()["os_version"] == "cached-value"
     finally:
         probes._cache["os_version"] = first
+
+
+def test_facts_with_a_package_include_its_version() -> None:
+    import importlib.metadata
+
+    assert pathbeacon.facts("pytest")["version"] == importlib.metadata.version("pytest")
+    assert "version" not in pathbeacon.facts()

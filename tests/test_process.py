@@ -174,3 +174,20 @@ print(os.waitstatus_to_exitcode(status), parent.wait(20))
     result = run_python(code, timeout=60)
     assert result.stdout.split() == ["0", "sent"], result.stderr
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_child_does_not_wait_for_its_parents_report(blackhole: str) -> None:
+    code = f"""
+import os, time, pathbeacon
+report = pathbeacon.report_once("<base>/<os>", base={blackhole!r}, timeout=10)
+pid = os.fork()
+if pid == 0:
+    started = time.monotonic()
+    status = report.wait()  # no timeout: must not hang on the parent's worker
+    os._exit(0 if status == "pending" and time.monotonic() - started < 1 else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    result = run_python(code, timeout=60, env=clean_env(PATHBEACON_EXIT_GRACE="0"))
+    assert result.stdout.strip() == "0", result.stderr

@@ -105,7 +105,12 @@ def _after_fork_in_child() -> None:
     _lock = _thread.allocate_lock()
     _importing = _thread.allocate_lock()
     _held_for_fork = False
-    _pending.clear()  # the parent's workers live on in the parent only
+    # The parent's workers live on in the parent only: nothing here waits for them.
+    for item in _pending.values():
+        orphan = getattr(item, "_orphan", None)
+        if orphan is not None:
+            orphan()
+    _pending.clear()
 
 
 def register_fork_hooks() -> None:

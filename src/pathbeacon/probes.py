@@ -320,13 +320,17 @@ def get(name: str) -> str:
     return value
 
 
-def detect() -> dict[str, str]:
-    """Every detected fact, as a new dict of non-empty strings.
+def detect(package: str | None = None) -> dict[str, str]:
+    """Every detected fact, as a new dict of non-empty strings; with ``package``, also its
+    installed ``version``.
 
-        >>> detect()["language"]
-        'python'
+        >>> detect()["language"], detect("surely-not-installed-xyz")["version"]
+        ('python', 'unknown')
     """
-    return {name: get(name) for name in NAMES}
+    facts = {name: get(name) for name in NAMES}
+    if package:
+        facts["version"] = package_version(package)
+    return facts
 
 
 def package_version(package: str) -> str:

@@ -92,6 +92,13 @@ class Report:
         if self._done.locked():
             self._done.release()
 
+    def _orphan(self) -> None:
+        # In a forked child: the parent's worker delivers this report, so waiting here
+        # would never end. wait() returns at once; the status stays pending.
+        if self._done.locked():
+            self.reason = "in flight in the parent process"
+            self._done.release()
+
     def __repr__(self) -> str:
         extra = f", reason={self.reason!r}" if self.reason else ""
         return f"<Report {self.status} url={self.url!r}{extra}>"
