@@ -41,6 +41,14 @@ _NOT_IN_HOST = "a placeholder may not stand in the scheme, host or port"
 _checked_bases: dict[str, str] = {}
 
 
+def _scheme_end(text: str) -> int:
+    """Where ``http://`` or ``https://`` (any case) ends at the start of ``text``, else 0."""
+    head = text[:8].lower()
+    if head.startswith("http://"):
+        return 7
+    return 8 if head.startswith("https://") else 0
+
+
 def check_base(value: object) -> str:
     """Validate a ``base`` value and return it with one trailing ``/`` trimmed.
 
@@ -60,12 +68,8 @@ def check_base(value: object) -> str:
         raise TemplateError(f"<base> must be a string URL, not {type(value).__name__}")
     if not value:
         raise TemplateError("<base> is empty: pass base='https://...'")
-    head = value[:8].lower()
-    if head.startswith("http://"):
-        start = 7
-    elif head.startswith("https://"):
-        start = 8
-    else:
+    start = _scheme_end(value)
+    if not start:
         raise TemplateError("<base> must start with http:// or https://", value, 0)
     for i, ch in enumerate(value):
         if ch == "?":
@@ -103,12 +107,8 @@ def _placeholder(text: str, pos: int) -> tuple[str, int]:
 
 def _scan_authority(text: str, pos: int) -> int:
     """Check scheme and host of a template without ``<base>``; return where the path starts."""
-    head = text[:8].lower()
-    if head.startswith("http://"):
-        pos = 7
-    elif head.startswith("https://"):
-        pos = 8
-    else:
+    pos = _scheme_end(text)
+    if not pos:
         if text.startswith("<"):
             name, _ = _placeholder(text, 0)  # a malformed placeholder is the clearer error
             raise TemplateError(
