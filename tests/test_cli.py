@@ -64,7 +64,8 @@ def test_errors_exit_2_with_a_clear_line_and_no_traceback(args: tuple[str, ...])
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip()
+    assert result.stderr.startswith("pathbeacon: error: ")
+    assert all(line.startswith("  ") for line in result.stderr.splitlines()[1:])  # carets
 
 
 def test_caret_line_follows_a_template_error() -> None:

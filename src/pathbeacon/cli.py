@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import pathbeacon
 
@@ -18,6 +18,12 @@ from .errors import TemplateError
 
 class UsageError(Exception):
     """A command line that cannot be carried out (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One clear line instead of argparse's usage block.
+        self.exit(2, f"pathbeacon: error: {message} (see {self.prog} --help)\n")
 
 
 def _pairs(items: Sequence[str]) -> dict[str, str]:
@@ -146,7 +152,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pathbeacon",
         description="Render, parse and send privacy-respecting telemetry URLs.",
     )
