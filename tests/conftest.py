@@ -14,6 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Shared CI machines stall now and then; a per-example deadline would make that a failure.
+settings.register_profile("pathbeacon", deadline=None)
+settings.load_profile("pathbeacon")
 
 ROOT = Path(__file__).resolve().parent.parent
 
