@@ -89,6 +89,7 @@ class Report:
             return
         self.reason = reason
         self.status = status
+        _say(self)  # before waiters wake, so the line is out when wait() returns
         if self._done.locked():
             self._done.release()
 
@@ -120,7 +121,6 @@ def _say(report: Report) -> None:
 
 def _finished(report: Report, status: str, reason: str = "") -> Report:
     report._finish(status, reason)
-    _say(report)
     return report
 
 
