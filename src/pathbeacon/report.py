@@ -318,6 +318,8 @@ def _at_exit() -> None:
     import time
 
     reports = [r for r in guard.in_flight() if isinstance(r, Report) and r.status == PENDING]
+    for report in reports:
+        guard.untrack(report)  # waited for once, however many times this hook runs
     if not reports:
         return
     for report in reports:
@@ -330,7 +332,9 @@ def _at_exit() -> None:
 def _register_exit_hook() -> None:
     global _exit_hook_registered
     if not _exit_hook_registered:
+        _exit_hook_registered = True
         import atexit
 
+        # Two threads racing here may both register; _at_exit then runs twice, and the
+        # second run finds nothing in flight that the first did not already wait for.
         atexit.register(_at_exit)
-        _exit_hook_registered = True

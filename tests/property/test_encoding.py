@@ -65,3 +65,9 @@ def test_examples_from_the_field() -> None:
     assert sanitise("x" * 100) == "x" * 64
     assert encode("a+b&c=d?e#f%g") == "a%2Bb%26c%3Dd%3Fe%23f%25g"
     assert encode("é") == "%C3%A9"
+
+
+def test_unquote_leaves_malformed_escapes_alone() -> None:
+    assert unquote("%") == "%" and unquote("a%2") == "a%2" and unquote("%zz") == "%zz"
+    assert unquote("%2f%2F") == "//"
+    assert unquote("%FF") == "\ufffd"  # not UTF-8: replaced, never an exception
