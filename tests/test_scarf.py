@@ -204,3 +204,11 @@ def test_explain_cli_matches_the_function() -> None:
     assert result.returncode == 0
     assert result.stdout == pathbeacon.explain("risingwave", base="https://g.example",
                                                package="acme")
+
+
+@pytest.mark.parametrize("endpoint", ["not a url", "http://[::1", "ftp://example.invalid/x",
+                                      "http://127.0.0.1:99999/x"])
+def test_malformed_endpoint_is_a_failed_delivery_not_an_exception(endpoint: str) -> None:
+    assert ScarfEventLogger(endpoint).log_event({"a": 1}) is False
+    with pytest.raises(DeliveryError):
+        ScarfEventLogger(endpoint, raise_on_error=True).log_event({"a": 1})

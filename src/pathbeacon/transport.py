@@ -79,7 +79,10 @@ def send(
     """
     attempts = retries + 1
     deadline = time.monotonic() + attempts * 2 * timeout + retries * MAX_PAUSE
-    manager = _manager(url)
+    try:
+        manager = _manager(url)
+    except (ValueError, urllib3.exceptions.HTTPError) as error:  # a malformed URL or proxy
+        return Outcome(False, None, 0, f"cannot send to {url!r}: {error}")
     status: int | None = None
     reason = "not attempted"
     try:
@@ -97,7 +100,9 @@ def send(
                     redirect=False,
                     preload_content=False,
                 )
-            except urllib3.exceptions.HTTPError as error:
+            except urllib3.exceptions.LocationValueError as error:  # no retry mends a bad URL
+                return Outcome(False, None, attempt, _describe(error))
+            except (urllib3.exceptions.HTTPError, OSError) as error:
                 status, reason, retryable = None, _describe(error), True
             else:
                 status = response.status
