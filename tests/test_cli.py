@@ -72,7 +72,7 @@ def test_caret_line_follows_a_template_error() -> None:
     result = run_cli("render", "<base>/<OS>", "base=https://g.example")
     lines = result.stderr.splitlines()
     assert lines[0].startswith("pathbeacon: error: bad placeholder name 'OS'")
-    assert lines[-1].strip() == "^" and lines[-1].index("^") == lines[-2].index("<OS>") + 1
+    assert lines[-1].strip() == "^" and lines[-1].index("^") == lines[-2].index("<OS>")
 
 
 def test_console_script_is_installed() -> None:

@@ -15,9 +15,9 @@ class TemplateError(ValueError):
         ...     Template("https://example.com/<OS>")
         ... except TemplateError as e:
         ...     print(e)
-        bad placeholder name 'OS': names match [a-z][a-z0-9_]* (at position 21)
+        bad placeholder name 'OS': names match [a-z][a-z0-9_]* (at position 20)
           https://example.com/<OS>
-                               ^
+                              ^
     """
 
     def __init__(self, message: str, text: str | None = None, position: int | None = None):

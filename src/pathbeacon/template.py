@@ -100,7 +100,7 @@ def _placeholder(text: str, pos: int) -> tuple[str, int]:
         raise TemplateError("empty placeholder name '<>'", text, pos)
     if name[0] not in _NAME_START or not _NAME_CHARS.issuperset(name):
         raise TemplateError(
-            f"bad placeholder name {name!r}: names match [a-z][a-z0-9_]*", text, pos + 1
+            f"bad placeholder name {name!r}: names match [a-z][a-z0-9_]*", text, pos
         )
     return name, end + 1
 
