@@ -191,3 +191,23 @@ print(os.waitstatus_to_exitcode(status))
 """
     result = run_python(code, timeout=60, env=clean_env(PATHBEACON_EXIT_GRACE="0"))
     assert result.stdout.strip() == "0", result.stderr
+
+
+def test_worker_waits_for_a_slow_host_import_to_finish(collector: Collector,
+                                                       tmp_path: Path) -> None:
+    # The host keeps importing for 0.8 s after report_once(): longer than the idle delay.
+    body = HOST.format(base=collector.url, extra="") + "import time\ntime.sleep(0.8)\n"
+    make_package(tmp_path, "slowpkg", body)
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    code = """
+import time, threading
+import slowpkg
+print(time.time())
+slowpkg.REPORT.wait(10)
+print(slowpkg.REPORT.status)
+"""
+    result = run_python(code, env=env)
+    imported_at, status = result.stdout.split()
+    assert status == "sent", result.stderr
+    arrived = collector.wait_for(1)[0]
+    assert arrived.at >= float(imported_at) - 0.05

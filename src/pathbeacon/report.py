@@ -37,6 +37,10 @@ DEFAULT_EXIT_GRACE = 0.5
 # How long a worker idles before importing anything, so that it does not slow the host's
 # own import; waiting on a report or interpreter exit cuts it short.
 START_DELAY = 0.2
+# After that, how much longer it waits while imports are still under way in the process
+# (the host's import is slower than the delay), checking every IMPORT_POLL seconds.
+IMPORT_WAIT = 2.0
+IMPORT_POLL = 0.05
 
 _captures: "list[list[Report]]" = []
 _exit_hook_registered = False
@@ -232,8 +236,8 @@ def _work(
 ) -> None:
     """The worker: idle, import, render, send. Runs to the end whatever happens."""
     try:
-        if delay:
-            report._wake.acquire(timeout=delay)
+        if delay and not report._wake.acquire(timeout=delay):
+            _let_imports_finish(report)
         with guard.importing():
             import logging  # noqa: F401  (imported here so the next line orders fork hooks)
 
@@ -268,6 +272,21 @@ def _work(
             pass
     finally:
         guard.untrack(report)
+
+
+def _let_imports_finish(report: Report) -> None:
+    """Idle while any thread is importing (a host's slow import), at most IMPORT_WAIT."""
+    import time
+
+    # importlib keeps one lock per module being imported, and drops it when the import
+    # ends; a private detail, so without it the worker simply goes on.
+    busy = getattr(sys.modules.get("_frozen_importlib"), "_module_locks", None)
+    if not isinstance(busy, dict):
+        return
+    end = time.monotonic() + IMPORT_WAIT
+    while busy and time.monotonic() < end:
+        if report._wake.acquire(timeout=IMPORT_POLL):
+            return
 
 
 def _prepare(
