@@ -129,3 +129,12 @@ def test_demo_sends_through_report_once_to_loopback() -> None:
     assert sent.startswith("http://127.0.0.1:") and sent.endswith(received)
     assert "outcome:   sent" in out
     assert any(line.split() == ["package", "pathbeacon"] for line in out.splitlines())
+
+
+def test_closed_pipe_is_not_a_traceback() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "pathbeacon", "templates"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    assert b"Traceback" not in process.stderr.read()
+    process.wait(timeout=60)

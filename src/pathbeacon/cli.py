@@ -216,7 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         status: int = args.run(args)
+        sys.stdout.flush()
     except (TemplateError, UsageError, ValueError, TypeError) as error:
         print(f"pathbeacon: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `pathbeacon facts | head -1`: the reader left; so do we
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return status
