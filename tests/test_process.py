@@ -211,3 +211,24 @@ print(slowpkg.REPORT.status)
     assert status == "sent", result.stderr
     arrived = collector.wait_for(1)[0]
     assert arrived.at >= float(imported_at) - 0.05
+
+
+def test_a_whole_report_spawns_no_process(collector: Collector, tmp_path: Path) -> None:
+    # The default template needs every probe (distro included), and then a real send.
+    make_package(tmp_path, "fullpkg", f"""
+import pathbeacon
+REPORT = pathbeacon.report_once("default", base={collector.url!r}, package="fullpkg")
+""")
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    code = """
+import os, subprocess
+def boom(*a, **k):
+    raise AssertionError("a process was spawned")
+subprocess.Popen.__init__ = boom
+os.system = os.popen = os.posix_spawn = os.posix_spawnp = boom
+import fullpkg
+print(fullpkg.REPORT.wait(20), fullpkg.REPORT.reason)
+"""
+    result = run_python(code, env=env)
+    assert result.stdout.split()[0] == "sent", result.stdout + result.stderr
+    assert len(collector.wait_for(1)) == 1

@@ -93,3 +93,33 @@ def test_parse_of_foreign_url_fails_cleanly(spec: tuple[str, list[str]], junk: s
         pass
     else:
         raise AssertionError("a URL without scheme fitted a template")
+
+
+value_lists = st.lists(st.text(max_size=20), min_size=1, max_size=3)
+
+
+@given(value_lists, value_lists)
+def test_expand_gives_each_distinct_combination_once_and_parses_back(
+    oses: list[str], arches: list[str]
+) -> None:
+    from pathbeacon import expand, parse
+
+    template = "<base>/<os>/<arch>"
+    urls = expand(template, base="https://dl.example", os=oses, arch=arches)
+    combos = list(dict.fromkeys((sanitise(o), sanitise(a)) for o in oses for a in arches))
+    assert [(parse(template, u)["os"], parse(template, u)["arch"]) for u in urls] == combos
+
+
+hosts = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]{2,5}){0,2}", fullmatch=True)
+paths = st.lists(st.from_regex(r"[A-Za-z0-9._~-]{1,8}", fullmatch=True), max_size=3)
+
+
+@given(st.sampled_from(["http", "https", "HTTPS"]), hosts,
+       st.one_of(st.none(), st.integers(1, 65535)), paths, st.booleans())
+def test_any_valid_base_round_trips(scheme: str, host: str, port: int | None,
+                                    path: list[str], slash: bool) -> None:
+    base = f"{scheme}://{host}" + (f":{port}" if port else "") + "".join("/" + p for p in path)
+    template = Template("<base>/<os>")
+    url = template.render({"base": base + ("/" if slash else ""), "os": "linux"})
+    assert url == base + "/linux"
+    assert template.parse(url) == {"base": base, "os": "linux"}
