@@ -141,6 +141,11 @@ def test_never_raises_whatever_it_is_given(template: object, options: dict[str, 
     assert report.reason
 
 
+def test_no_template_at_all_is_a_failed_report() -> None:
+    report = report_once()
+    assert report.wait(1) == "failed" and report.reason == "no template given"
+
+
 def test_a_value_whose_str_raises_does_not_escape() -> None:
     class Hostile:
         def __str__(self) -> str:

@@ -129,7 +129,7 @@ def _finished(report: Report, status: str, reason: str = "") -> Report:
 
 
 def report_once(
-    template: "str | Template",
+    template: "str | Template | None" = None,
     *,
     timeout: float = 3.0,
     retries: int = 2,
@@ -210,6 +210,8 @@ def _report_once(
 
 def _check_options(text: object, timeout: object, retries: object, grace: object) -> str:
     """Name the first bad argument, or return an empty string."""
+    if text is None:
+        return "no template given"
     if not isinstance(text, str):
         return f"template must be a string or a Template, not {type(text).__name__}"
     numbers = (int, float)
