@@ -61,17 +61,16 @@ class Report:
 
     __slots__ = ("_done", "_grace", "_wake", "key", "reason", "status", "url")
 
-    def __init__(self, key: object = None, status: str = PENDING, reason: str = "") -> None:
+    def __init__(self, key: object = None) -> None:
         self.key = key
         self.url: str | None = None
-        self.status = status
-        self.reason = reason
+        self.status = PENDING
+        self.reason = ""
         self._grace = DEFAULT_EXIT_GRACE
-        self._done = _thread.allocate_lock()
-        self._wake = _thread.allocate_lock()
-        if status == PENDING:
-            self._done.acquire()
-            self._wake.acquire()
+        self._done = _thread.allocate_lock()  # held until the outcome is known
+        self._wake = _thread.allocate_lock()  # held while the worker may idle
+        self._done.acquire()
+        self._wake.acquire()
 
     def wait(self, timeout: "float | None" = None) -> str:
         """Block until the outcome is known or ``timeout`` seconds pass; return the status."""
@@ -265,8 +264,7 @@ def _work(
             timeout=timeout,
             retries=retries,
         )
-        _finished(report, SENT if outcome.delivered else FAILED,
-                  outcome.reason if not outcome.delivered else f"HTTP {outcome.status}")
+        _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
         try:
             _finished(report, FAILED, _explain(error))
@@ -307,7 +305,8 @@ def _prepare(
     values = c.fill(resolved, facts)
     package = facts.get("package")
     if skip_dev and package:
-        version = facts.get("version") or p.package_version(str(package))
+        # fill() already looked the version up when the template carries it
+        version = values.get("version", facts.get("version")) or p.package_version(str(package))
         if p.is_development(str(version)):
             return DISABLED, f"{package} {version} is a development version (skip_dev=False sends)"
     if skip_ci and p.get("ci") != "none":
