@@ -18,6 +18,7 @@ Everything stays on this machine: the only server is on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -166,22 +167,22 @@ def latency(calls: int) -> dict[str, float]:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import run; "
-                f"print(run.inner_latency({port}, {calls}))")
+        code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import run; print(json.dumps(run.inner_latency({port}, {calls})))")
         out = subprocess.run([str(PYTHON), "-c", code], env=fresh_env(), capture_output=True,
                              text=True, check=True).stdout
-        return eval(out)  # a dict of floats that this script printed itself
+        return dict(json.loads(out))
     finally:
         server.terminate()
         server.wait()
 
 
 def render_speed(loops: int) -> dict[str, float]:
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import run; "
-            f"print(run.inner_render({loops}))")
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import run; print(json.dumps(run.inner_render({loops})))")
     out = subprocess.run([str(PYTHON), "-c", code], env=fresh_env(), capture_output=True,
                          text=True, check=True).stdout
-    return eval(out)  # a dict of floats that this script printed itself
+    return dict(json.loads(out))
 
 
 def main() -> int:

@@ -45,6 +45,10 @@ def _print_facts(values: dict[str, str], as_json: bool) -> None:
         print(f"{name:<{width}}  {value}")
 
 
+def _outcome(status: str, reason: str) -> str:
+    return status + (f" ({reason})" if reason else "")
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     print(pathbeacon.render(args.template, **_pairs(args.facts)))
     return 0
@@ -82,7 +86,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     )
     status = report.wait()
     print(report.url or url)
-    print(status + (f" ({report.reason})" if report.reason else ""))
+    print(_outcome(status, report.reason))
     return 1 if status == "failed" else 0
 
 
@@ -128,7 +132,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/demo"
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    base = origin + "/demo"
     for name in ("NO_PROXY", "no_proxy"):  # loopback never goes through a proxy
         os.environ[name] = ",".join(filter(None, [os.environ.get(name), "127.0.0.1"]))
     try:
@@ -139,12 +144,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         status = report.wait(30)
         print("template:  default")
         print(f"URL sent:  {report.url}")
-        print(f"outcome:   {status}" + (f" ({report.reason})" if report.reason else ""))
+        print(f"outcome:   {_outcome(status, report.reason)}")
         for path, agent in received:
             print(f"collector received: GET {path}")
             print(f"           User-Agent: {agent}")
             print("facts parsed back from it:")
-            _print_facts(pathbeacon.parse("default", base.rsplit("/demo", 1)[0] + path), False)
+            _print_facts(pathbeacon.parse("default", origin + path), False)
     finally:
         server.shutdown()
         server.server_close()

@@ -35,6 +35,11 @@ _DROP = {
 _DOTS = {".": "_", "..": "__"}
 
 
+def _plain(text: str) -> bool:
+    """Already sanitised and needing no escape: 1-64 unreserved characters, no dot segment."""
+    return 0 < len(text) <= MAX_LENGTH and not text.strip(UNRESERVED) and text not in _DOTS
+
+
 def _nfc_prefix(text: str) -> str:
     # NFC may lengthen a string (composition exclusions decompose), and a cut may leave a
     # prefix that NFC changes again; settle on a prefix that is NFC and short enough.
@@ -60,7 +65,7 @@ def sanitise(value: object) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     text = value if type(value) is str else str(value)
-    if text.isascii() and text.isalnum() and len(text) <= MAX_LENGTH:
+    if _plain(text):
         return text  # the common case, needing none of the steps below
     text = "_".join(text.split())
     if not text.isprintable():
@@ -88,9 +93,8 @@ def encode(value: object) -> str:
         >>> encode("Debian GNU/Linux"), encode(""), encode("50%")
         ('Debian_GNU%2FLinux', 'unknown', '50%25')
     """
-    if type(value) is str and len(value) <= MAX_LENGTH and value not in _DOTS and value \
-            and not value.strip(UNRESERVED):
-        return value  # already clean and unreserved: the common case for detected facts
+    if type(value) is str and _plain(value):
+        return value  # the common case for detected facts: nothing to sanitise or escape
     return quote(sanitise(value))
 
 

@@ -105,16 +105,16 @@ class ScarfEventLogger:
             retries=0,
         )
         ok = outcome.status is not None and 200 <= outcome.status < 300
-        reason = outcome.reason if outcome.status is None or ok else f"HTTP {outcome.status}"
         if self.verbose:
             print(f"\n{'Response received' if outcome.status else 'Error'} after "
                   f"{time.monotonic() - started:.3f}s:")
-            print(f"  Status: {outcome.status}" if outcome.status else f"  {reason}")
+            print(f"  Status: {outcome.status}" if outcome.status else f"  {outcome.reason}")
         if not ok and self.raise_on_error:
             from .errors import DeliveryError
 
-            raise DeliveryError(f"event not delivered to {self.endpoint_url}: {reason}",
-                                outcome.status)
+            raise DeliveryError(
+                f"event not delivered to {self.endpoint_url}: {outcome.reason}", outcome.status
+            )
         return ok
 
     def __repr__(self) -> str:

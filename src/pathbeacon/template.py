@@ -105,7 +105,7 @@ def _placeholder(text: str, pos: int) -> tuple[str, int]:
     return name, end + 1
 
 
-def _scan_authority(text: str, pos: int) -> int:
+def _scan_authority(text: str) -> int:
     """Check scheme and host of a template without ``<base>``; return where the path starts."""
     pos = _scheme_end(text)
     if not pos:
@@ -157,7 +157,7 @@ def _scan(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]
         if pos < len(text) and text[pos] not in "/?":
             raise TemplateError("<base> must be followed by '/', '?' or nothing", text, pos)
     else:
-        pos = _scan_authority(text, 0)
+        pos = _scan_authority(text)
     current = [text[:pos]] if not names else []
     query = False
     part = "segment"  # "segment", "key" or "value": the unit a placeholder would fill
