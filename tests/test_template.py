@@ -67,8 +67,9 @@ def test_repeated_placeholder_must_agree_when_parsed() -> None:
         ("<base>/<OS>", "bad placeholder name 'OS'", 7),
         ("<base>/<1os>", "bad placeholder name '1os'", 7),
         ("<base>/<o-s>", "bad placeholder name 'o-s'", 7),
-        ("<base>/<os><arch>", "at most one placeholder per path segment", 11),
-        ("<base>/a?k=<x><y>", "at most one placeholder per query value", 14),
+        ("<base>/<os><arch>", "two placeholders side by side", 11),
+        ("<base>/a?k=<x><y>", "two placeholders side by side", 14),
+        ("<base>/a-<x>-<y><z>.gz", "two placeholders side by side", 16),
         ("<base>/a?<k>=v", "may not stand in a query key", 9),
         ("https://<host>/x", "may not stand in the scheme, host or port", 8),
         ("https://h:<port>/x", "may not stand in the scheme, host or port", 10),
@@ -121,6 +122,8 @@ def test_non_string_template_is_a_template_error() -> None:
         ("https://h.example/\tb", "'\\t'"),
         ("https://h.example/\x00", "'\\x00'"),
         ("https://h.example/é", "'é'"),
+        ("https://user:secret@h.example/t", "user info"),
+        ("https://u@h.example", "user info"),
     ],
 )
 def test_bad_base_is_a_template_error(base: object, message: str) -> None:
@@ -147,3 +150,39 @@ def test_base_trims_one_trailing_slash() -> None:
 def test_url_that_does_not_fit_raises(url: str) -> None:
     with pytest.raises(TemplateError, match="does not fit"):
         Template(SEDONA).parse(url)
+
+
+def test_download_names_hold_several_placeholders_per_segment() -> None:
+    t = Template("<base>/<version>/acme-<os>-<arch>.tar.gz")
+    assert t.fields == ("base", "version", "os", "arch")
+    assert [slot.shortest for slot in t.slots] == [False, False, True, False]
+    url = t.render({"base": "https://acme.gateway.scarf.sh/dl", "version": "1.4.2",
+                    "os": "linux", "arch": "x86_64"})
+    assert url == "https://acme.gateway.scarf.sh/dl/1.4.2/acme-linux-x86_64.tar.gz"
+    assert t.parse(url) == {"base": "https://acme.gateway.scarf.sh/dl", "version": "1.4.2",
+                            "os": "linux", "arch": "x86_64"}
+
+
+def test_shared_segment_takes_the_first_value_as_short_as_possible() -> None:
+    t = Template("<base>/acme-<version>-<os>.tar.gz")
+    assert not t.exact
+    url = t.render({"base": "https://g.example", "version": "1.0-rc1", "os": "linux"})
+    # the separator "-" is inside the version: it cannot come back whole
+    assert t.parse(url) == {"base": "https://g.example", "version": "1.0", "os": "rc1-linux"}
+    assert t.render(t.parse(url)) == url
+
+
+def test_a_separator_no_encoded_value_carries_makes_the_template_exact() -> None:
+    t = Template("<base>/<os>+<arch>/py<python_minor>!<implementation>?v=<a>:<b>")
+    assert t.exact
+    facts = {"base": "https://g.example", "os": "a+b", "arch": "c!d", "python_minor": "3.11",
+             "implementation": "x:y", "a": "p:q", "b": "r"}
+    url = t.render(facts)
+    assert t.parse(url) == {**facts, "os": "a+b", "arch": "c!d"}
+
+
+def test_exactness_of_the_shipped_templates() -> None:
+    from pathbeacon.catalogue import entries, resolve
+
+    assert all(resolve(entry.name).exact for entry in entries())
+    assert not Template("https://h.example/<a>%2B<b>").exact  # an escape may be a value's too

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .encoding import UNRESERVED, decode, encode
 from .errors import TemplateError
@@ -22,7 +22,7 @@ from .errors import TemplateError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Template", "check_base"]
+__all__ = ["Slot", "Template", "check_base"]
 
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyz")
 _NAME_CHARS = _NAME_START | frozenset("0123456789_")
@@ -37,6 +37,22 @@ _BASE = "<base>"
 _BASE_BAD = frozenset('"<>\\^`{|}?#')
 
 _NOT_IN_HOST = "a placeholder may not stand in the scheme, host or port"
+# Characters an encoded value never carries raw: a separator holding one ends the value
+# before it unambiguously (see Template.exact).
+_NEVER_ENCODED = frozenset(_LITERAL) - frozenset(UNRESERVED + "%")
+
+
+class Slot(NamedTuple):
+    """One placeholder of a :class:`Template`, in order (a repeated name appears again).
+
+    ``in_query`` says whether it fills a query value rather than a path segment;
+    ``shortest`` whether another placeholder follows it in the same segment or value, so
+    that a parser takes it as short as possible.
+    """
+
+    name: str
+    in_query: bool
+    shortest: bool
 
 _checked_bases: dict[str, str] = {}
 
@@ -78,7 +94,12 @@ def check_base(value: object) -> str:
             raise TemplateError("<base> may not carry a fragment", value, i)
         if not " " < ch < "\x7f" or ch in _BASE_BAD:
             raise TemplateError(f"<base> may not contain {ch!r}", value, i)
-    host = value[start:].split("/", 1)[0].rpartition("@")[2]
+    authority = value[start:].split("/", 1)[0]
+    if "@" in authority:
+        raise TemplateError(
+            "<base> may not carry user info (user@host)", value, start + authority.index("@")
+        )
+    host = authority
     if not host or host.startswith(":"):
         raise TemplateError("<base> has no host", value, start)
     result = value[:-1] if value.endswith("/") else value
@@ -140,8 +161,8 @@ def _escape_ok(text: str, pos: int) -> bool:
     return pos + 2 < len(text) and text[pos + 1] in _HEX and text[pos + 2] in _HEX
 
 
-def _scan(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]:
-    """Split ``text`` into literals and placeholder names: lit0 name0 lit1 name1 ... litN."""
+def _scan(text: str) -> tuple[tuple[str, ...], tuple[Slot, ...]]:
+    """Split ``text`` into literals and slots: lit0 slot0 lit1 slot1 ... litN."""
     if not isinstance(text, str):
         raise TemplateError(f"a template is a string, not {type(text).__name__}")
     if not text:
@@ -149,10 +170,13 @@ def _scan(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]
     literals: list[str] = []
     names: list[str] = []
     in_query: list[bool] = []
+    units: list[int] = []  # which segment or query value each placeholder fills
+    unit = 0
     if text.startswith(_BASE):
         literals.append("")
         names.append("base")
         in_query.append(False)
+        units.append(unit)
         pos = len(_BASE)
         if pos < len(text) and text[pos] not in "/?":
             raise TemplateError("<base> must be followed by '/', '?' or nothing", text, pos)
@@ -160,19 +184,19 @@ def _scan(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]
         pos = _scan_authority(text)
     current = [text[:pos]] if not names else []
     query = False
-    part = "segment"  # "segment", "key" or "value": the unit a placeholder would fill
-    filled = False  # whether the current unit already holds a placeholder
+    in_key = False  # whether the current query unit is a key (no placeholder there)
+    last_end = -1  # where the previous placeholder ended
     while pos < len(text):
         ch = text[pos]
         if ch == "<":
             if text.startswith(_BASE, pos):
                 raise TemplateError("<base> may only stand at the very start", text, pos)
             name, end = _placeholder(text, pos)
-            if part == "key":
+            if in_key:
                 raise TemplateError("a placeholder may not stand in a query key", text, pos)
-            if filled:
+            if pos == last_end:
                 raise TemplateError(
-                    f"at most one placeholder per {'query value' if query else 'path segment'}",
+                    "two placeholders side by side: separate them with literal text",
                     text,
                     pos,
                 )
@@ -180,8 +204,8 @@ def _scan(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]
             current = []
             names.append(name)
             in_query.append(query)
-            filled = True
-            pos = end
+            units.append(unit)
+            last_end = pos = end
             continue
         if ch == "#":
             raise TemplateError("a template may not have a fragment ('#')", text, pos)
@@ -190,48 +214,50 @@ def _scan(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]
                 raise TemplateError("'%' must start an escape such as %2F", text, pos)
         elif ch not in _LITERAL:
             raise TemplateError(f"character {ch!r} is not allowed in a URL", text, pos)
-        if not query and ch == "/":
-            filled = False
-        elif not query and ch == "?":
-            query, part, filled = True, "key", False
-        elif query and ch == "&":
-            part, filled = "key", False
-        elif query and ch == "=" and part == "key":
-            part, filled = "value", False
+        if (not query and ch in "/?") or (query and (ch == "&" or (ch == "=" and in_key))):
+            unit += 1
+            if ch == "?" or ch == "&":
+                query, in_key = True, True
+            elif ch == "=":
+                in_key = False
         current.append(ch)
         pos += 1
     literals.append("".join(current))
-    return tuple(literals), tuple(names), tuple(in_query)
+    count = len(names)
+    slots = tuple(
+        Slot(names[i], in_query[i], i + 1 < count and units[i + 1] == units[i])
+        for i in range(count)
+    )
+    return tuple(literals), slots
 
 
 class Template:
     """A URL template, parsed and validated once; immutable, hashable, equal by text.
 
-    ``<base>`` may only open the template; other placeholders fill one path segment or
-    one query value each, sanitised and percent-encoded.
+    ``<base>`` may only open the template; other placeholders fill a path segment or a
+    query value, sanitised and percent-encoded. Several may share a segment when literal
+    text separates them (``acme-<version>-<os>.tar.gz``).
 
         >>> Template("<base>/py<python_minor>/<os>").render(
         ...     {"base": "https://x.example", "python_minor": "3.11", "os": "linux"})
         'https://x.example/py3.11/linux'
     """
 
-    __slots__ = ("_fields", "_in_query", "_literals", "_matcher", "_names", "_text")
+    __slots__ = ("_fields", "_literals", "_matcher", "_slots", "_text")
 
     _text: str
     _literals: tuple[str, ...]
-    _names: tuple[str, ...]
-    _in_query: tuple[bool, ...]
+    _slots: tuple[Slot, ...]
     _fields: tuple[str, ...]
     _matcher: re.Pattern[str] | None
 
     def __init__(self, text: str) -> None:
-        literals, names, in_query = _scan(text)
+        literals, slots = _scan(text)
         setattr_ = object.__setattr__
         setattr_(self, "_text", text)
         setattr_(self, "_literals", literals)
-        setattr_(self, "_names", names)
-        setattr_(self, "_in_query", in_query)
-        setattr_(self, "_fields", tuple(dict.fromkeys(names)))
+        setattr_(self, "_slots", slots)
+        setattr_(self, "_fields", tuple(dict.fromkeys(slot.name for slot in slots)))
         setattr_(self, "_matcher", None)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -265,9 +291,43 @@ class Template:
         return self._fields
 
     @property
+    def literals(self) -> tuple[str, ...]:
+        """The literal text around the slots: ``literals[i]`` comes before ``slots[i]``.
+
+            >>> Template("<base>/acme-<version>.tar.gz").literals
+            ('', '/acme-', '.tar.gz')
+        """
+        return self._literals
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        """Every placeholder in order, as :class:`Slot` values (the engine-neutral form
+        that parsers and log decoders compile)."""
+        return self._slots
+
+    @property
     def has_base(self) -> bool:
         """Whether the template opens with ``<base>``."""
-        return bool(self._names) and self._names[0] == "base" and not self._literals[0]
+        return bool(self._slots) and self._slots[0].name == "base" and not self._literals[0]
+
+    @property
+    def exact(self) -> bool:
+        """Whether :meth:`parse` gives back every value :meth:`render` put in, whatever it is.
+
+        True unless two placeholders share a segment and the text between them holds only
+        characters an encoded value may carry too (letters, digits, ``-._~``, escapes): a
+        value containing that separator cannot come back, as the first placeholder is
+        taken as short as possible.
+
+            >>> Template("<base>/<os>/<arch>").exact, Template("<base>/<os>+<arch>").exact
+            (True, True)
+            >>> Template("<base>/acme-<version>-<os>.tar.gz").exact
+            False
+        """
+        return all(
+            not slot.shortest or not _NEVER_ENCODED.isdisjoint(self._literals[i + 1])
+            for i, slot in enumerate(self._slots)
+        )
 
     def render(self, facts: Mapping[str, object]) -> str:
         """Fill every placeholder from ``facts`` (missing ones become ``unknown``).
@@ -281,24 +341,27 @@ class Template:
         literals = self._literals
         out = [literals[0]]
         get = facts.get
-        for i, name in enumerate(self._names):
-            if i == 0 and name == "base" and not literals[0]:
+        base = self.has_base
+        for i, slot in enumerate(self._slots):
+            if i == 0 and base:
                 out.append(check_base(get("base")))
             else:
-                out.append(encode(get(name)))
+                out.append(encode(get(slot.name)))
             out.append(literals[i + 1])
         return "".join(out)
 
     def _pattern(self) -> re.Pattern[str]:
         if self._matcher is None:
             pieces = [re.escape(self._literals[0])]
-            for i, (name, query) in enumerate(zip(self._names, self._in_query)):
-                if i == 0 and name == "base" and not self._literals[0]:
+            base = self.has_base
+            for i, slot in enumerate(self._slots):
+                lazy = "?" if slot.shortest else ""
+                if i == 0 and base:
                     pieces.append(r"(?P<f0>(?i:https?)://[^/?#]+(?:/[^?#]*)?)")
-                elif query:
-                    pieces.append(f"(?P<f{i}>[^&#]*)")
                 else:
-                    pieces.append(f"(?P<f{i}>[^/?#]*)")
+                    # whole escapes, so that a shortest match never ends inside one
+                    stop = "&#%" if slot.in_query else "/?#%"
+                    pieces.append(f"(?P<f{i}>(?:%[0-9A-Fa-f]{{2}}|[^{stop}])+{lazy})")
                 pieces.append(re.escape(self._literals[i + 1]))
             object.__setattr__(self, "_matcher", re.compile("".join(pieces)))
         assert self._matcher is not None
@@ -307,10 +370,13 @@ class Template:
     def parse(self, url: str) -> dict[str, str]:
         """Return the sanitised value of every placeholder in ``url`` (``base`` included).
 
-        Raises :class:`TemplateError` when ``url`` does not fit the template.
+        Placeholders that share a segment are taken each as short as possible but the
+        last (see :attr:`exact`). Raises :class:`TemplateError` when ``url`` does not fit.
 
             >>> Template("<base>/<os>/<arch>").parse("https://g.example/t/linux/x86_64")
             {'base': 'https://g.example/t', 'os': 'linux', 'arch': 'x86_64'}
+            >>> Template("<base>/acme-<version>-<os>.tgz").parse("https://g.example/acme-1.2-linux.tgz")
+            {'base': 'https://g.example', 'version': '1.2', 'os': 'linux'}
         """
         if not isinstance(url, str):
             raise TemplateError(f"a URL is a string, not {type(url).__name__}")
@@ -318,11 +384,12 @@ class Template:
         if match is None:
             raise TemplateError(f"the URL does not fit the template {self._text!r}", url, None)
         values: dict[str, str] = {}
-        for i, name in enumerate(self._names):
+        base = self.has_base
+        for i, slot in enumerate(self._slots):
             raw = match.group(f"f{i}")
             # base is already in check_base() form (render trimmed its "/"), and not encoded
-            value = raw if i == 0 and self.has_base else decode(raw)
-            if values.setdefault(name, value) != value:
+            value = raw if i == 0 and base else decode(raw)
+            if values.setdefault(slot.name, value) != value:
                 where = match.start(f"f{i}")
-                raise TemplateError(f"the URL gives two values for <{name}>", url, where)
+                raise TemplateError(f"the URL gives two values for <{slot.name}>", url, where)
         return values

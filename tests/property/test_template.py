@@ -34,6 +34,25 @@ def templates(draw: st.DrawFn) -> tuple[str, list[str]]:
     return text, (["base"] if has_base else []) + fields
 
 
+separator = st.text(alphabet="abcXYZ019-._~!$'()*+,;:@", min_size=1, max_size=3)
+
+
+@st.composite
+def shared_segments(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A template whose segments hold one to three placeholders split by literal text."""
+    fields = draw(st.lists(names, min_size=1, max_size=6, unique=True))
+    text, i = "<base>", 0
+    while i < len(fields):
+        take = draw(st.integers(1, 3))
+        group = fields[i : i + take]
+        i += take
+        text += "/" + draw(literal) + f"<{group[0]}>"
+        for name in group[1:]:
+            text += draw(separator) + f"<{name}>"
+        text += draw(literal)
+    return text, ["base", *fields]
+
+
 bases = st.sampled_from(
     ["https://g.example", "http://127.0.0.1:8080/t/", "https://a.gateway.scarf.sh/x/y"]
 )
@@ -123,3 +142,19 @@ def test_any_valid_base_round_trips(scheme: str, host: str, port: int | None,
     url = template.render({"base": base + ("/" if slash else ""), "os": "linux"})
     assert url == base + "/linux"
     assert template.parse(url) == {"base": base, "os": "linux"}
+
+
+@given(shared_segments(), st.data())
+def test_shared_segments_render_and_parse(spec: tuple[str, list[str]], data: st.DataObject) -> None:
+    """Exact templates give every value back; any template re-renders its parse unchanged."""
+    text, fields = spec
+    template = Template(text)
+    assert list(template.fields) == fields
+    facts: dict[str, object] = {n: data.draw(values) for n in fields if n != "base"}
+    facts["base"] = data.draw(bases)
+    url = template.render(facts)
+    parsed = template.parse(url)
+    assert template.render(parsed) == url
+    if template.exact:
+        expected = {n: sanitise(v) for n, v in facts.items() if n != "base"}
+        assert parsed == {**expected, "base": str(facts["base"]).removesuffix("/")}
