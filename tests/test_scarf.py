@@ -144,11 +144,53 @@ def test_pixel_outputs_contain_hostile_values(hostile: str) -> None:
     url = pathbeacon.pixel_url(hostile, ref=hostile)
     assert re.fullmatch(rf"https://static\.scarf\.sh/a\.png\?x-pxid={SEGMENT}&ref={SEGMENT}", url)
     html = pathbeacon.pixel_html(hostile, ref=hostile)
-    assert html == f'<img referrerpolicy="no-referrer-when-downgrade" src="{url}" alt="" />'
+    assert html == ('<img referrerpolicy="no-referrer-when-downgrade" '
+                    f'src="{url.replace("&", "&amp;")}" alt="" />')
     assert html.count("<") == 1 and html.count('"') == 6
+    assert _img_attributes(html)["src"] == url
     markdown = pathbeacon.pixel_markdown(hostile, ref=hostile)
     assert markdown == f"![]({url})"
     assert markdown.count("(") == 1 and markdown.count(")") == 1
+
+
+def _img_attributes(markup: str) -> dict[str, str | None]:
+    """The attributes of the one <img> tag in ``markup``, as Python's html.parser reads them."""
+    from html.parser import HTMLParser
+
+    found: list[dict[str, str | None]] = []
+
+    class Reader(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append(dict(attrs))
+
+        handle_startendtag = handle_starttag
+
+    reader = Reader()
+    reader.feed(markup)
+    reader.close()
+    (attrs,) = found
+    return attrs
+
+
+@pytest.mark.parametrize("names", [("copy", "reg", "not", "lt"), ("amp", "gt", "quot"),
+                                   ("COPY", "pound", "para", "sect", "yen")])
+def test_pixel_html_src_reads_back_as_the_url(names: tuple[str, ...]) -> None:
+    params = {name: f"v{i}" for i, name in enumerate(names)}
+    url = pathbeacon.pixel_url("abc-123", **params)
+    html = pathbeacon.pixel_html("abc-123", **params)
+    assert _img_attributes(html) == {"referrerpolicy": "no-referrer-when-downgrade",
+                                     "src": url, "alt": ""}
+
+
+@pytest.mark.parametrize("name", ["x-pxid", "X-PxId"])
+def test_pixel_refuses_a_param_named_like_the_id(name: str) -> None:
+    with pytest.raises(ValueError, match="x-pxid"):
+        pathbeacon.pixel_url("abc", **{name: "evil"})
+    with pytest.raises(ValueError, match="x-pxid"):
+        pathbeacon.pixel_html("abc", **{name: "evil"})
+    result = run_cli("pixel", "abc", f"{name}=evil")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("pathbeacon: error: ") and "x-pxid" in result.stderr
 
 
 def test_pixel_needs_an_id() -> None:

@@ -20,6 +20,8 @@ __all__ = ["PIXEL_TEMPLATE", "ScarfEventLogger", "pixel_html", "pixel_markdown",
 
 #: The shipped template the pixel helpers start from.
 PIXEL_TEMPLATE = "scarf-pixel"
+#: The query parameter that carries the pixel id; no extra param may take its name.
+PIXEL_ID_PARAM = "x-pxid"
 
 
 class ScarfEventLogger:
@@ -124,7 +126,8 @@ class ScarfEventLogger:
 def pixel_url(pixel_id: str, /, **params: object) -> str:
     """Scarf's pixel URL for ``pixel_id``, with each param as ``&name=value``.
 
-    Values are sanitised and encoded like every other value.
+    Values are sanitised and encoded like every other value. A param named ``x-pxid``
+    (any case) is refused: it would give the pixel a second, competing id.
 
         >>> pixel_url("abc", v="1.0 beta")
         'https://static.scarf.sh/a.png?x-pxid=abc&v=1.0_beta'
@@ -135,20 +138,30 @@ def pixel_url(pixel_id: str, /, **params: object) -> str:
 
     if pixel_id is None or not str(pixel_id).strip():
         raise TemplateError("pixel_id must be given: Scarf shows it on the pixel's page")
+    for name in params:
+        if not name:
+            raise TemplateError("a pixel param needs a name")
+        if name.strip().lower() == PIXEL_ID_PARAM:
+            raise TemplateError(
+                f"a param may not be called {name!r}: the pixel id ({PIXEL_ID_PARAM}) is the "
+                "first argument"
+            )
     url = render(PIXEL_TEMPLATE, pixel_id=pixel_id)
     return url + "".join(f"&{quote(name)}={encode(value)}" for name, value in params.items())
 
 
 def pixel_html(pixel_id: str, /, **params: object) -> str:
-    """The ``<img>`` tag Scarf documents for a pixel.
+    """The ``<img>`` tag Scarf documents for a pixel, its ``src`` escaped for HTML.
 
-        >>> print(pixel_html("abc", v="1"))  # doctest: +NORMALIZE_WHITESPACE
+        >>> print(pixel_html("abc", v="1", copy="2"))  # doctest: +NORMALIZE_WHITESPACE
         <img referrerpolicy="no-referrer-when-downgrade"
-          src="https://static.scarf.sh/a.png?x-pxid=abc&v=1" alt="" />
+          src="https://static.scarf.sh/a.png?x-pxid=abc&amp;v=1&amp;copy=2" alt="" />
     """
-    # The URL is safe in an attribute as it stands: every name and value is percent-encoded,
-    # so it holds no quote, "<" or ">", and each "&" starts a "name=" that HTML leaves alone.
-    src = pixel_url(pixel_id, **params)
+    # A raw "&copy=2" is read as "(c)=2" by HTML parsers (named character references need
+    # no ";" in attributes for some consumers), so every "&" is written as "&amp;".
+    from html import escape
+
+    src = escape(pixel_url(pixel_id, **params), quote=True)
     return f'<img referrerpolicy="no-referrer-when-downgrade" src="{src}" alt="" />'
 
 
