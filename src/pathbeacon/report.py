@@ -173,7 +173,8 @@ def _report_once(
     package = facts.get("package")
     if key is None:
         key = (text if isinstance(text, str) else repr(text), str(package))
-    why = optout.reason(package)
+    check = getattr(_captures[-1], "opt_out", optout.reason) if _captures else optout.reason
+    why = check(package)
     if why is not None:
         report = _finished(Report(key), DISABLED, why)
         if _captures:
