@@ -254,3 +254,71 @@ def test_malformed_endpoint_is_a_failed_delivery_not_an_exception(endpoint: str)
     assert ScarfEventLogger(endpoint).log_event({"a": 1}) is False
     with pytest.raises(DeliveryError):
         ScarfEventLogger(endpoint, raise_on_error=True).log_event({"a": 1})
+
+
+def _markdown(text: str) -> list[object]:
+    """``text`` as a CommonMark parser with GFM tables reads it (a flat token list)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    tokens = markdown_it.MarkdownIt("commonmark").enable("table").parse(text)
+    flat: list[object] = []
+    for token in tokens:
+        flat.append(token)
+        flat.extend(token.children or [])
+    return flat
+
+
+HOSTILE_NAME = "acme\n# Owned\n[click](https://evil.example) <b>x</b> `code` | ||"
+
+
+def test_explain_escapes_markdown_in_package_names_and_facts() -> None:
+    text = pathbeacon.explain("<base>/<package>/<engine>", base="https://g.example",
+                              package=HOSTILE_NAME, engine="[e](https://evil.example)\n## H")
+    tokens = _markdown(text)
+    kinds = [t.type for t in tokens]  # type: ignore[attr-defined]
+    headings = [t for t in tokens if t.type == "heading_open"]  # type: ignore[attr-defined]
+    assert len(headings) == 1  # "## Telemetry" and nothing else
+    assert "link_open" not in kinds and "html_inline" not in kinds and "html_block" not in kinds
+    rows = [t for t in tokens if t.type == "tr_open"]  # type: ignore[attr-defined]
+    cells = [t for t in tokens if t.type == "td_open"]  # type: ignore[attr-defined]
+    assert len(cells) == 3 * (len(rows) - 1)  # header row + one row per field, 3 cells each
+    spans = [t.content for t in tokens if t.type == "code_inline"]  # type: ignore[attr-defined]
+    assert any(span.startswith("acme # Owned [click](https://evil.example)") for span in spans)
+
+
+def test_explain_describes_custom_fields_by_the_package() -> None:
+    text = pathbeacon.explain("<base>/<package>/<engine>", base="https://g.example",
+                              package="acme", engine="spark")
+    assert "| engine | a value set by `acme` | `spark` |" in text
+    anonymous = pathbeacon.explain("<base>/<engine>", base="https://g.example")
+    assert "| engine | a value set by the package | " in anonymous
+    assert "This package" not in text
+
+
+def test_explain_describes_the_scarf_pixel_as_a_browser_image() -> None:
+    text = pathbeacon.explain("scarf-pixel", pixel_id="abc-123")
+    assert "browser" in text and "static.scarf.sh" in text
+    assert "per process" not in text and "DO_NOT_TRACK" not in text
+    assert "| pixel_id |" in text
+
+
+def test_explain_mentions_interval_state_next_to_opt_out() -> None:
+    plain = pathbeacon.explain("default", base="https://g.example", package="acme")
+    assert "cache" not in plain and "per process" in plain
+    text = pathbeacon.explain("default", base="https://g.example", package="acme",
+                              interval="1d")
+    assert "at most once a day" in text and "PATHBEACON_CACHE_DIR" in text
+    paragraphs = text.split("\n\n")
+    opt_out = next(i for i, p in enumerate(paragraphs) if p.startswith("**Opting out:**"))
+    assert paragraphs[opt_out + 1].startswith("**Stored on your machine:**")
+    assert "PATHBEACON_DRY_RUN=1 PATHBEACON_DEBUG=1" in text
+    assert "every 12 hours" in pathbeacon.explain("<base>/x", base="https://g.example",
+                                                   interval="12h")
+    with pytest.raises(ValueError, match="interval"):
+        pathbeacon.explain("<base>/x", base="https://g.example", interval="soon")
+
+
+def test_explain_names_the_user_agent_that_is_sent() -> None:
+    from pathbeacon.report import user_agent
+
+    text = pathbeacon.explain("default", base="https://g.example", package="acme")
+    assert f"`User-Agent: {user_agent()}`" in text
