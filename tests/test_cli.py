@@ -434,3 +434,68 @@ def test_no_raw_control_sequence_from_input_is_printed(args: tuple[str, ...]) ->
     result = run_cli(*args)
     for stream in (result.stdout, result.stderr):
         assert not any(ch in stream for ch in "\x1b\x07\u202e\r"), (args, stream)
+
+
+# ---- the protocol for extra commands -------------------------------------------------------
+
+EXTRA = '''
+import sys, types
+import pathbeacon.cli as cli
+
+def register(sub):
+    p = cli.command(sub, "shout", "print a word loudly", example="pathbeacon shout hi")
+    p.add_argument("word")
+    p.add_argument("--times", type=int, default=1)
+    cli.takes_pairs(p)
+    p.set_defaults(run=run)
+
+def run(args):
+    if args.word == "bad":
+        raise ValueError("bad is not a word")
+    for _ in range(args.times):
+        print(args.word.upper(), sorted(args.pairs))
+    return 0
+
+module = types.ModuleType("pathbeacon.analysis.cli")
+module.register = register
+sys.modules["pathbeacon.analysis.cli"] = module
+sys.exit(cli.main(sys.argv[1:]))
+'''
+
+
+def _extra(*args: str, stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", EXTRA, *args], stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, env=clean_env(), timeout=60)
+
+
+def test_an_extra_module_adds_a_command() -> None:
+    result = _extra("shout", "hi", "a=1", "--times", "2", "b=2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "HI ['a=1', 'b=2']\n" * 2
+    help_text = _extra("shout", "--help").stdout
+    assert "example:\n  pathbeacon shout hi" in help_text
+    assert "shout" in _extra("--help").stdout
+
+
+def test_an_extra_commands_value_error_is_a_usage_error() -> None:
+    result = _extra("shout", "bad")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "pathbeacon: error: bad is not a word\n"
+
+
+def test_an_extra_commands_closed_pipe_ends_with_one_line() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = _extra("shout", "hi", stdout=write_end)
+    finally:
+        os.close(write_end)
+    _one_line_and_status_1(result)
+
+
+def test_without_the_analysis_module_the_core_commands_stand_alone() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pathbeacon.analysis") is not None:
+        pytest.skip("the analysis subpackage is installed here")
+    assert run_cli("render", "risingwave", "base=https://g.example").returncode == 0
