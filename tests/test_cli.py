@@ -499,3 +499,19 @@ def test_without_the_analysis_module_the_core_commands_stand_alone() -> None:
     if importlib.util.find_spec("pathbeacon.analysis") is not None:
         pytest.skip("the analysis subpackage is installed here")
     assert run_cli("render", "risingwave", "base=https://g.example").returncode == 0
+
+
+def test_download_names_render_expand_and_parse_back_from_the_command_line() -> None:
+    template = "<base>/<version>/acme-<os>-<arch>.tar.gz"
+    base = "base=https://acme.gateway.scarf.sh/dl"
+    urls = run_cli("urls", template, base, "version=1.4.2", "os=linux,macos",
+                   "arch=x86_64,aarch64")
+    assert urls.returncode == 0, urls.stderr
+    assert urls.stdout.splitlines() == [
+        f"https://acme.gateway.scarf.sh/dl/1.4.2/acme-{os_}-{arch}.tar.gz"
+        for os_ in ("linux", "macos") for arch in ("x86_64", "aarch64")]
+    rendered = run_cli("render", template, base, "version=1.4.2", "os=linux", "arch=x86_64")
+    assert rendered.stdout == "https://acme.gateway.scarf.sh/dl/1.4.2/acme-linux-x86_64.tar.gz\n"
+    parsed = run_cli("parse", template, rendered.stdout.strip(), "--json")
+    assert json.loads(parsed.stdout) == {"base": "https://acme.gateway.scarf.sh/dl",
+                                         "version": "1.4.2", "os": "linux", "arch": "x86_64"}
