@@ -110,7 +110,16 @@ def command(
     usage: str | None = None,
 ) -> argparse.ArgumentParser:
     """Add subcommand ``name`` with a one-line summary, an example and its exit statuses,
-    all shown by ``pathbeacon NAME --help``."""
+    all shown by ``pathbeacon NAME --help``.
+
+        >>> sub = argparse.ArgumentParser(prog="pathbeacon").add_subparsers()
+        >>> p = command(sub, "hello", "say hello", example="pathbeacon hello")
+        >>> print(p.epilog)
+        example:
+          pathbeacon hello
+        <BLANKLINE>
+        exit status: 0 done, 2 usage error
+    """
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
@@ -123,7 +132,14 @@ def command(
 
 
 def takes_pairs(parser: argparse.ArgumentParser) -> None:
-    """Let the command take ``name=value`` pairs anywhere among its options."""
+    """Let the command take ``name=value`` pairs anywhere among its options; they arrive
+    in ``args.pairs`` (a list of strings) once :func:`main` has parsed the line.
+
+        >>> p = argparse.ArgumentParser()
+        >>> takes_pairs(p)
+        >>> p.parse_args([]).pairs is None
+        True
+    """
     parser.set_defaults(pairs=None)
 
 
