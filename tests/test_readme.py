@@ -16,6 +16,9 @@ The rule, for anyone adding to the README:
   tools itself (``.ci/run``), and runs the test suite.
 - Blocks tagged ``text``, ``toml``, ``json``, ``html``, ``markdown`` or ``log`` are shown,
   not run. An untagged block fails this test: say what it is.
+- A block of any tag with ``<!-- readme-test: file: access.log -->`` on the line right above
+  it is written to that file (relative to the directory) instead, for a later command to
+  read: sample logs, configuration files.
 - Anything else is excluded only by a marker comment with a reason on the line right above
   the block: ``<!-- readme-test: skip: builds a venv from PyPI -->``. Use it sparingly.
 
@@ -43,6 +46,7 @@ READMES = [ROOT / "README.md"]
 RUN = {"python", "py", "pycon", "bash", "sh", "shell", "console"}
 SHOWN = {"text", "toml", "json", "html", "markdown", "md", "log"}
 SKIP_MARKER = re.compile(r"<!--\s*readme-test:\s*skip:\s*(?P<reason>\S.*?)\s*-->")
+FILE_MARKER = re.compile(r"<!--\s*readme-test:\s*file:\s*(?P<path>[\w./-]+)\s*-->")
 FILE_HEADER = re.compile(r"#\s+(?P<path>[\w./-]+\.\w+)(?:\s.*)?$")
 PIP_INSTALL = re.compile(r"^\s*(?:python3?\s+-m\s+)?pip\s+install\b")
 
@@ -52,6 +56,7 @@ class Block(NamedTuple):
     lang: str
     text: str
     skip: str  # the marker's reason, or ""
+    file: str = ""  # where a file marker says to write the block, or ""
 
 
 def blocks(markdown: str) -> list[Block]:
@@ -67,13 +72,15 @@ def blocks(markdown: str) -> list[Block]:
         indent, fence, lang = opening.groups()
         previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         marker = SKIP_MARKER.search(previous)
+        file_marker = FILE_MARKER.search(previous)
         body: list[str] = []
         j = i + 1
         while j < len(lines) and not lines[j].strip().startswith(fence):
             body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
             j += 1
         found.append(Block(i + 1, lang.lower(), "\n".join(body) + "\n",
-                           marker.group("reason") if marker else ""))
+                           marker.group("reason") if marker else "",
+                           file_marker.group("path") if file_marker else ""))
         i = j + 1
     return found
 
@@ -147,6 +154,11 @@ def _environment(workdir: Path) -> dict[str, str]:
 def run_block(block: Block, workdir: Path, env: dict[str, str]) -> str:
     """Run one block; return a description of the failure, or ``""``."""
     where = f"README line {block.line} ({block.lang})"
+    if block.file:
+        path = workdir / block.file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(block.text, encoding="utf-8")
+        return ""
     if block.lang in ("python", "py", "pycon"):
         if re.search(r"^\s*>>> ", block.text, re.M):
             (workdir / ".block.txt").write_text(block.text, encoding="utf-8")
@@ -178,7 +190,7 @@ def test_every_block_runs_as_written(readme: Path, tmp_path: Path) -> None:
     for block in blocks(readme.read_text(encoding="utf-8")):
         assert block.lang, f"README line {block.line}: tag the block (```text, ```bash, ...)"
         assert block.lang in RUN | SHOWN, f"README line {block.line}: unknown tag {block.lang}"
-        if block.lang in SHOWN or block.skip:
+        if (block.lang in SHOWN and not block.file) or block.skip:
             continue
         failure = run_block(block, tmp_path, env)
         assert not failure, failure
@@ -218,13 +230,19 @@ https://g.example/telemetry/1/linux
 ```text
 shown only
 ```
+
+<!-- readme-test: file: logs/access.log -->
+```log
+GET /t/acme/linux
+```
 '''
 
 
 def test_blocks_are_found_with_their_tags_markers_and_lines() -> None:
     found = blocks(SAMPLE)
     assert [(b.lang, bool(b.skip)) for b in found] == [
-        ("bash", False), ("bash", True), ("python", False), ("console", False), ("text", False)]
+        ("bash", False), ("bash", True), ("python", False), ("console", False), ("text", False),
+        ("log", False)]
     assert found[0].line == 4 and found[1].skip == "talks to PyPI"
     assert found[2].text.startswith("# pkg/__init__.py\nX = 1\n")  # indentation removed
 
@@ -252,3 +270,12 @@ def test_a_failing_command_fails_the_readme(tmp_path: Path) -> None:
     assert "exited 2" in failure and "bad placeholder name" in failure
     doctest_block = Block(1, "python", ">>> 1 + 1\n3\n", "")
     assert "exited 1" in run_block(doctest_block, tmp_path, _environment(tmp_path))
+
+
+def test_a_file_marker_writes_the_block_for_later_commands(tmp_path: Path) -> None:
+    log = blocks(SAMPLE)[-1]
+    assert log.file == "logs/access.log"
+    assert run_block(log, tmp_path, _environment(tmp_path)) == ""
+    assert (tmp_path / "logs" / "access.log").read_text() == "GET /t/acme/linux\n"
+    reader = Block(1, "bash", "grep -q acme logs/access.log\n", "")
+    assert run_block(reader, tmp_path, _environment(tmp_path)) == ""
