@@ -307,6 +307,8 @@ def test_explain_mentions_interval_state_next_to_opt_out() -> None:
     text = pathbeacon.explain("default", base="https://g.example", package="acme",
                               interval="1d")
     assert "at most once a day" in text and "PATHBEACON_CACHE_DIR" in text
+    assert "request at most once a day per user account on a machine (in the background, " \
+        "never delaying" in text
     paragraphs = text.split("\n\n")
     opt_out = next(i for i, p in enumerate(paragraphs) if p.startswith("**Opting out:**"))
     assert paragraphs[opt_out + 1].startswith("**Stored on your machine:**")

@@ -93,13 +93,13 @@ def explain(template: str | Template, /, *, interval: object = None, **facts: ob
         )
     else:
         if interval is None:
-            how_often = "per process (at most once"
+            how_often = "per process (at most once, in the background"
         else:
             every = _interval_text(interval)
             once = f"a {every}" if every in _UNITS.values() else f"every {every}"
-            how_often = f"at most once {once} per user account on a machine ("
+            how_often = f"at most once {once} per user account on a machine (in the background"
         opening = (
-            f"{who} sends one anonymous {scheme} request {how_often}, in the background, "
+            f"{who} sends one anonymous {scheme} request {how_often}, "
             f"never delaying or breaking your program) to {host}. The request is a plain GET "
             "whose address carries the fields below and nothing else; its one header of "
             f"note is {_code('User-Agent: ' + user_agent())}:"
