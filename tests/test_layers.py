@@ -1,4 +1,4 @@
-"""DESIGN.md's rule, enforced: imports inside src/pathbeacon point down the layers only."""
+"""ARCHITECTURE.md's layer rule, enforced: imports inside src/pathbeacon point down the layers only."""
 
 from __future__ import annotations
 
