@@ -26,6 +26,9 @@ What :func:`main` does for every handler, so that each command behaves the same:
   <message>`` on stderr and exit status 2, never a traceback.
 - Output that cannot be written (stdout closed with ``>&-``, a full device such as
   ``/dev/full``, a reader that left a pipe) ends as one line on stderr and status 1.
+  Write results with ``print()`` or ``sys.stdout.write`` (not ``sys.stdout.buffer``), so
+  that this guard sees them; a missing input file is the handler's to report, as a
+  ``ValueError`` naming it.
 - Control and format characters (escape sequences, bidi overrides, ...) written to stdout
   or in an error message are shown escaped (``\\x1b``), so input can never drive the
   terminal; newlines and tabs pass as they are.
