@@ -193,6 +193,7 @@ _ISO_TIME = re.compile(ISO_TIME_RE)
 _CLF_ONLY = re.compile(f"^{_CLF_TIME}$")
 _DIGITS = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 _STATUS_TEXT = re.compile("^[0-9]{1,3}$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[Dd][89A-Fa-f]")
 
 
 def _iso_time(text: str) -> str:
@@ -335,8 +336,10 @@ class JsonParser(Parser):
       (a request line split by :data:`REQUEST_RE` when it holds a space, else the target
       itself), status ``status``, time ``time``, agent ``agent``, client ``client``.
 
-    Required: a JSON object (not valid JSON, or not an object: ``malformed``), a target
-    that is a string, and a status that is an integer 0..999 or a string of 1-3 digits.
+    Required: a JSON object (not valid JSON, not an object, or holding a lone surrogate
+    escape such as ``"\\ud800"`` in any string or key, which is not Unicode text:
+    ``malformed``), a target that is a string, and a status that is an integer 0..999 or a
+    string of 1-3 digits.
     Optional: the time (missing or ``null``: no time; present but unreadable:
     ``malformed``; :func:`json_time`), the agent and the client (missing, ``null``, not a
     string, or ``""``: ``None``).
@@ -359,6 +362,11 @@ class JsonParser(Parser):
             return None
         if not isinstance(obj, dict):
             return None
+        if _SURROGATE_ESCAPE.search(line):
+            try:  # exact check, rarely needed: "\\ud800" is a backslash and text
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                return None
         request = obj.get("request")
         if "ClientRequestURI" in obj:
             target, status = obj["ClientRequestURI"], obj.get("EdgeResponseStatus")
