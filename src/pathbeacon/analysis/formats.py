@@ -122,7 +122,7 @@ _REQUEST = re.compile(REQUEST_RE)
 _S3 = re.compile(S3_RE)
 _URLS = re.compile(URLS_RE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_CACHE_LIMIT = 100_000
+_CACHE_LIMIT = 20_000
 
 
 def _clf_minute(key: str) -> str:
