@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -167,22 +168,38 @@ def period_start(day: str, every: str) -> str:
     return (moment - timedelta(days=moment.weekday())).isoformat()
 
 
+# Whether str hashes are keyed by a random per-process secret (see reporter_key).
+_RANDOM_STRING_HASH = (
+    os.environ.get("PYTHONHASHSEED", "random") == "random"
+    and sys.flags.hash_randomization == 1
+    and sys.hash_info.width == 64
+)
+
+
 def new_secret() -> bytes:
     """A random key for one run's reporter hashes (never stored)."""
     return os.urandom(32)
 
 
 def reporter_key(secret: bytes, day: str, client: str, agent: str | None) -> int:
-    """The keyed hash that stands for one reporter on one UTC day: BLAKE2b, 64 bits, as a
-    signed integer (what SQLite stores).
+    """The keyed hash that stands for one reporter on one UTC day: 64 bits, as a signed
+    integer (what SQLite stores).
+
+    It is BLAKE2b keyed with ``secret``; or, when Python's own string hash is keyed at
+    random for this process (``PYTHONHASHSEED`` unset or ``random``: SipHash with a
+    per-process key), that hash, which is several times faster.
 
         >>> k = new_secret()
         >>> one = reporter_key(k, "2026-08-21", "192.0.2.1", "ua")
         >>> one == reporter_key(k, "2026-08-21", "192.0.2.1", "ua"), -2**63 <= one < 2**63
         (True, True)
     """
-    text = f"{day}\0{client}\0{agent or ''}".encode("utf-8", "surrogatepass")
-    digest = hashlib.blake2b(text, key=secret, digest_size=8).digest()
+    text = f"{day}\0{client}\0{agent or ''}"
+    if _RANDOM_STRING_HASH:
+        return hash(text)
+    digest = hashlib.blake2b(
+        text.encode("utf-8", "surrogatepass"), key=secret, digest_size=8
+    ).digest()
     return int.from_bytes(digest, "little", signed=True)
 
 

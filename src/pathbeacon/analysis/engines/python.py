@@ -9,7 +9,8 @@ fits rules: see :mod:`~pathbeacon.analysis.formats` and :mod:`~pathbeacon.analys
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any, Optional
 
 from ..formats import HEADER, parser
@@ -155,6 +156,18 @@ class PythonEngine(Engine):
         groups: dict[GroupKey, list[int]] = {}  # key -> [events, group number]
         periods: dict[str, str] = {}
         reporters = _ReporterDays()
+        if len(by) > 1:
+            pick: Callable[[dict[str, str]], tuple[str, ...]] = itemgetter(*by)
+        elif by:
+            name = by[0]
+
+            def pick(values: dict[str, str]) -> tuple[str, ...]:
+                return (values[name],)
+        else:
+
+            def pick(values: dict[str, str]) -> tuple[str, ...]:
+                return ()
+        add = reporters.add
         try:
             for time, _status, agent, client, values in _hits(plan, counts):
                 day = time[:10] if time is not None else None
@@ -167,13 +180,13 @@ class PythonEngine(Engine):
                     period = periods.get(day)
                     if period is None:
                         period = periods[day] = period_start(day, every)
-                key = (period, tuple([values[name] for name in by]))
+                key = (period, pick(values))
                 group = groups.get(key)
                 if group is None:
                     group = groups[key] = [0, len(groups)]
                 group[0] += 1
                 if client is not None and day is not None:
-                    reporters.add(group[1], reporter_key(secret, day, client, agent))
+                    add(group[1], reporter_key(secret, day, client, agent))
             del secret
             days = reporters.counts()
             final: dict[GroupKey, GroupValue] = {
