@@ -184,3 +184,17 @@ def test_help_names_the_example_and_exit_codes() -> None:
         done = run_cli(command, "--help")
         assert done.returncode == 0
         assert "pathbeacon " + command in done.stdout and "exit status" in done.stdout
+
+
+def test_reporters_agree_whichever_keyed_hash_is_used(logs: dict[str, Path]) -> None:
+    """A fixed PYTHONHASHSEED makes str hashes predictable: reporters then use BLAKE2b."""
+    args = ("stats", T, str(logs["combined"]), "--by", "os", "--every", "day", "--json")
+    keyed = run_cli(*args)
+    fixed = run_cli(*args, env=clean_env(PYTHONHASHSEED="0"))
+    assert keyed.returncode == fixed.returncode == 0
+    assert json.loads(keyed.stdout) == json.loads(fixed.stdout)
+    probe = "from pathbeacon.analysis.stats import _RANDOM_STRING_HASH as r; print(r)"
+    flags = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=clean_env(**extra)).stdout.strip()
+             for extra in ({}, {"PYTHONHASHSEED": "0"}, {"PYTHONHASHSEED": "123"})]
+    assert flags == ["True", "False", "False"]
