@@ -9,7 +9,8 @@ fits rules: see :mod:`~pathbeacon.analysis.formats` and :mod:`~pathbeacon.analys
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Optional
 
@@ -35,13 +36,26 @@ SPILL_AFTER = 250_000
 _Hit = tuple[Optional[str], int, Optional[str], Optional[str], dict[str, str]]
 
 
+def _guarded(stream: Iterable[bytes], name: str) -> Iterator[bytes]:
+    """The lines of ``stream``; a damaged or cut-short compressed log is one clear error."""
+    lines = iter(stream)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as error:
+            raise ValueError(f"cannot read {name}: {error}") from None
+        yield raw
+
+
 def _hits(plan: Plan, counts: list[int]) -> Iterator[_Hit]:
     """Every matched line; ``counts`` (matched, bad_status, other_path, malformed) grows."""
     match = plan.matcher.match
     for source in plan.sources:
         parse = parser(source.format).parse
         with source.open() as stream:
-            for raw in stream:
+            for raw in _guarded(stream, source.name):
                 if raw[-1:] == b"\n":
                     raw = raw[:-1]
                 if raw[-1:] == b"\r":
