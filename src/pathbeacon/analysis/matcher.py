@@ -23,8 +23,10 @@ regex alike) plus one check on each captured value. Every engine applies exactly
    (pathbeacon never appends one, and nor do the gateways it writes configs for).
 4. **Values.** Each raw value is percent-decoded (UTF-8) and must already be in the form
    pathbeacon sends: 1 to 64 characters (code points), not ``.`` or ``..``, and no
-   character of :func:`forbidden_ranges` (whitespace as ``str.isspace`` defines it, and
-   control characters, category Cc: exactly what ``sanitise`` would change, NFC aside).
+   character of :func:`forbidden_ranges` (whitespace as ``str.isspace`` defines it,
+   control characters, category Cc, and format characters, category Cf: exactly what
+   ``sanitise`` would change, NFC aside, so that no value can hide behind a bidi override
+   or a zero-width character on a dashboard).
    NFC is not checked: a value that is not NFC is returned as it is. A placeholder that
    appears twice must decode to the same text both times.
 
@@ -77,17 +79,17 @@ ANY_PREFIX_RE = "[^?#]*"
 
 
 def _forbidden(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch) == "Cc"
+    return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf")
 
 
 @functools.cache
 def forbidden_ranges() -> tuple[tuple[int, int], ...]:
     """Code point ranges (inclusive) a decoded value may not contain: whitespace
-    (``str.isspace``) and control characters (Cc). Computed once from this Python's
-    Unicode database, so every engine uses the very same set.
+    (``str.isspace``), control characters (Cc) and format characters (Cf), all of which
+    ``sanitise`` drops or replaces. Computed once from this Python's Unicode database, so
+    every engine uses the very same set.
 
-    (Surrogates, Cs, cannot occur: :data:`UTF8_ESCAPE_RE` admits no encoded surrogate.
-    Format characters, Cf, are allowed because ``sanitise`` keeps them.)
+    (Surrogates, Cs, cannot occur: :data:`UTF8_ESCAPE_RE` admits no encoded surrogate.)
 
         >>> forbidden_ranges()[:2]
         ((0, 32), (127, 160))
