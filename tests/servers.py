@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -184,13 +184,43 @@ def make_ca(folder: Path) -> Authority:
     return Authority(context, pem)
 
 
+def trusted_bundle(ca: Authority, folder: Path) -> Path:
+    """A copy of the system CA bundle with the test CA appended, for SSL_CERT_FILE."""
+    system = ssl.get_default_verify_paths().cafile
+    text = Path(system).read_text() if system and Path(system).exists() else ""
+    bundle = folder / "bundle.pem"
+    bundle.write_text(text + "\n" + ca.pem.read_text())
+    return bundle
+
+
+@dataclass
+class Counted(Collector):
+    """conftest's Collector that also counts the TCP connections it accepted."""
+
+    connections: int = 0
+    secure: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}"
+
+
 @contextmanager
-def tls_collector(ca: Authority) -> Iterator[Collector]:
-    """conftest's Collector, speaking HTTPS with a certificate from ``ca``."""
-    collector = Collector()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(collector))
-    server.daemon_threads = True
-    server.socket = ca.server_context.wrap_socket(server.socket, server_side=True)
+def collector_server(ca: Authority | None = None) -> Iterator[Counted]:
+    """A keep-alive HTTP collector (HTTPS with a certificate from ``ca`` when given)."""
+    collector = Counted()
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def process_request(self, request: object, client_address: object) -> None:
+            collector.connections += 1
+            super().process_request(request, client_address)  # type: ignore[arg-type]
+
+    server = Server(("127.0.0.1", 0), _handler(collector))
+    if ca is not None:
+        collector.secure = True
+        server.socket = ca.server_context.wrap_socket(server.socket, server_side=True)
     collector.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -198,6 +228,11 @@ def tls_collector(ca: Authority) -> Iterator[Collector]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def tls_collector(ca: Authority) -> AbstractContextManager[Counted]:
+    """conftest's Collector, speaking HTTPS with a certificate from ``ca``."""
+    return collector_server(ca)
 
 
 # ---- a proxy that wants credentials --------------------------------------------------------

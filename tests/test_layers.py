@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 # Lower layers first; a module may import only modules of strictly lower layers.
 LAYERS = [
     {"errors", "probes", "optout", "guard", "transport"},
-    {"encoding"},
+    {"encoding", "pool"},
     {"template"},
     {"catalogue"},
     {"compose"},

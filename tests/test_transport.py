@@ -29,12 +29,7 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> servers.Authority:
 @pytest.fixture
 def trusted(ca: servers.Authority, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """SSL_CERT_FILE names a copy of the system bundle with the test CA appended."""
-    import ssl
-
-    bundle = tmp_path / "bundle.pem"
-    system = ssl.get_default_verify_paths().cafile
-    text = Path(system).read_text() if system and os.path.exists(system) else ""
-    bundle.write_text(text + "\n" + ca.pem.read_text())
+    bundle = servers.trusted_bundle(ca, tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     return bundle
 
@@ -154,7 +149,7 @@ def test_whole_send_ends_within_its_deadline(collector: Collector) -> None:
 
 
 def test_https_with_a_ca_from_ssl_cert_file(tls: Collector, trusted: Path) -> None:
-    outcome = send(tls.url.replace("http://", "https://") + "/secure")
+    outcome = send(tls.url + "/secure")
     assert outcome.delivered and outcome.status == 204
     (request,) = tls.settle(0.2)
     assert request.path == "/secure"
@@ -166,7 +161,7 @@ def test_an_untrusted_certificate_fails_at_once(tls: Collector, tmp_path: Path,
     empty.write_text("")
     monkeypatch.setenv("SSL_CERT_FILE", str(empty))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
-    outcome = send(tls.url.replace("http://", "https://"), retries=2)
+    outcome = send(tls.url, retries=2)
     assert not outcome.delivered and outcome.attempts == 1
     assert "CERTIFICATE_VERIFY_FAILED" in outcome.reason or "certificate" in outcome.reason
     assert tls.requests == []

@@ -46,7 +46,10 @@ __all__ = [
     "Outcome",
     "Tried",
     "bounded",
+    "current_deadline",
     "deliver",
+    "describe",
+    "not_connected",
     "proxy_for",
     "proxy_header",
     "redact",
@@ -262,6 +265,16 @@ class bounded:
 
     def __exit__(self, *exc: object) -> None:
         _limits.deadline = self._saved
+
+
+def current_deadline() -> float | None:
+    """The deadline of the :class:`bounded` block this thread is in, or ``None``.
+
+        >>> with bounded(12.5):
+        ...     current_deadline()
+        12.5
+    """
+    return getattr(_limits, "deadline", None)
 
 
 def _left(deadline: float) -> float:
