@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathbeacon import transport
+from pathbeacon import transport, wire
 from pathbeacon.transport import send
 
 from . import servers
@@ -76,7 +76,7 @@ def test_a_100_continue_flood_ends_at_once_without_reading_it_all() -> None:
 
 
 def test_a_few_interim_answers_are_skipped() -> None:
-    with servers.running(servers.interim_then(transport.MAX_INTERIM)) as server:
+    with servers.running(servers.interim_then(wire.MAX_INTERIM)) as server:
         outcome = send(server.url, timeout=2.0)
         assert outcome.delivered and outcome.status == 204
 
@@ -100,7 +100,7 @@ def test_a_slow_server_gets_the_request_once(collector: Collector) -> None:
 def test_refused_connections_are_retried_with_backoff(refused: str) -> None:
     started = time.monotonic()
     outcome = send(refused, timeout=1.0, retries=2)
-    assert not outcome.delivered and outcome.attempts == 3 and "refused" in outcome.reason
+    assert not outcome.delivered and outcome.attempts == 3 and "refused" in outcome.reason, outcome
     assert servers.elapsed(started) >= transport.BACKOFF * 3 - 0.05  # 0.25 + 0.5
 
 
@@ -319,3 +319,12 @@ def test_blocked_sockets_are_a_failed_delivery(socket_disabled: None) -> None:
 def test_malformed_urls_fail_without_an_attempt(url: str) -> None:
     outcome = send(url)
     assert not outcome.delivered and outcome.attempts == 0 and "pw" not in outcome.reason
+
+
+def test_a_refused_port_imports_neither_http_client_nor_ssl(refused: str) -> None:
+    code = ("import sys; from pathbeacon.transport import send; "
+            f"o = send({refused + '/x'!r}, retries=0); "
+            "print(o.delivered, 'refused' in o.reason, "
+            "sorted(m for m in ('http.client', 'ssl', 'urllib3', 'email.parser') if m in sys.modules))")
+    result = run_python(code)
+    assert result.stdout.strip() == "False True []", result.stderr

@@ -4,7 +4,7 @@
 is what urllib3's thread-safe pool is for: one :class:`Pool` keeps its connections open
 across events, as scarf-sdk's session does. urllib3's read timeout applies to each read,
 so a trickling server could hold a call for ever; here answers are read by
-:class:`pathbeacon.transport.BoundedResponse` under the attempt's deadline, and retries
+:class:`pathbeacon.wire.BoundedResponse` under the attempt's deadline, and retries
 (and the deadline) come from :func:`pathbeacon.transport.deliver`, as for the beacon.
 
     >>> Pool("http://[::1").send("http://[::1", method="POST", body=b"{}").reason
@@ -22,7 +22,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from . import transport
+from . import transport, wire
 
 __all__ = ["MAX_BODY", "Pool"]
 
@@ -32,21 +32,21 @@ MAX_BODY = 16384
 
 def _fit_to_deadline(sock: socket.socket) -> socket.socket:
     # Connected: what is left of the attempt bounds the TLS handshake too.
-    deadline = transport.current_deadline()
+    deadline = wire.current_deadline()
     if deadline is not None:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
     return sock
 
 
 class _Plain(HTTPConnection):
-    response_class = transport.BoundedResponse
+    response_class = wire.BoundedResponse
 
     def _new_conn(self) -> socket.socket:
         return _fit_to_deadline(super()._new_conn())
 
 
 class _Secure(HTTPSConnection):
-    response_class = transport.BoundedResponse
+    response_class = wire.BoundedResponse
 
     def _new_conn(self) -> socket.socket:
         return _fit_to_deadline(super()._new_conn())
@@ -107,7 +107,7 @@ class Pool:
 
         def attempt(deadline: float) -> transport.Tried:
             left = max(deadline - time.monotonic(), 0.001)
-            with transport.bounded(deadline):
+            with wire.bounded(deadline):
                 try:
                     response = manager.urlopen(
                         method, url, body=body, headers=headers,

@@ -9,11 +9,11 @@ us download it. 2xx and 3xx count as delivered; 4xx fails at once except 408 and
 ``Retry-After`` up to a cap) inside an overall deadline. Once a request has been written, a
 timeout is never retried: the server may have counted it.
 
-Every attempt is bounded in total, not per read: each ``recv`` gets what is left of the
-attempt's deadline as its socket timeout, the head of an answer (status lines, headers,
-interim ``1xx`` answers) is capped in bytes and the number of interim answers is capped, so a
-server that trickles or floods ends the attempt on time. :func:`deliver` (the retry and
-deadline loop) and :class:`BoundedResponse` are shared with :mod:`pathbeacon.pool`, the
+Every attempt is bounded in total, not per read: the connect here, then everything
+:mod:`pathbeacon.wire` does (TLS, send, status, headers, interim answers, the body peek)
+ends by the attempt's deadline. ``http.client`` (and ``ssl`` for plain HTTP) is imported only
+once a socket is connected, so a refused port or a failed DNS look-up costs neither.
+:func:`deliver` (the retry and deadline loop) is shared with :mod:`pathbeacon.pool`, the
 urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
 
     >>> send("http://[::1", retries=0).reason
@@ -22,31 +22,26 @@ urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
 
 from __future__ import annotations
 
-import _thread
-import http.client
-import io
 import os
 import socket
-import ssl
+import sys
 import time
 from collections import namedtuple
-from urllib.parse import unquote, urlsplit  # already imported by http.client
+from urllib.parse import unquote, urlsplit
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
+    import http.client
+    import ssl
     from collections.abc import Callable, Mapping
     from typing import NamedTuple
 
 __all__ = [
     "BACKOFF",
-    "MAX_HEAD",
-    "MAX_INTERIM",
     "MAX_PAUSE",
-    "BoundedResponse",
+    "MAX_TIMEOUT",
     "Outcome",
     "Tried",
-    "bounded",
-    "current_deadline",
     "deliver",
     "describe",
     "not_connected",
@@ -61,11 +56,6 @@ __all__ = [
 BACKOFF = 0.25
 #: Longest pause between attempts, and the cap on a server's ``Retry-After`` (seconds).
 MAX_PAUSE = 5.0
-#: Interim (``1xx``) answers skipped before the final one; more fail the attempt.
-MAX_INTERIM = 8
-#: Bytes read for one answer's head (status lines and headers of the interim and final
-#: answers) and the body peek together; more fail the attempt (headers) or end the peek.
-MAX_HEAD = 65536
 #: Longest accepted ``timeout`` (seconds); larger values, ``inf`` included, are clamped.
 MAX_TIMEOUT = 3600.0
 _RETRY_STATUSES = frozenset({408, 429})
@@ -137,7 +127,7 @@ def retry_after(value: str | None) -> float | None:
 
 
 def _http_date_from_now(value: str) -> float:
-    from email.utils import mktime_tz, parsedate_tz  # already imported by http.client
+    from email.utils import mktime_tz, parsedate_tz  # imported by http.client already
 
     try:
         parsed = parsedate_tz(value)
@@ -185,8 +175,9 @@ def _proxies(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _split_port(host: str) -> str:
+    # urllib's "(.*):([0-9]*)": an empty port is stripped too ("host:" -> "host")
     head, colon, port = host.rpartition(":")
-    return head if colon and port and port.isdigit() and port.isascii() else host
+    return head if colon and (not port or (port.isdigit() and port.isascii())) else host
 
 
 def _bypass(host: str, no_proxy: str | None) -> bool:
@@ -242,105 +233,7 @@ def proxy_header(proxy: str) -> str | None:
     return "Basic " + b2a_base64(pair, newline=False).decode("ascii")
 
 
-# ---- one attempt, bounded in total -----------------------------------------------------
-
-_limits = _thread._local()  # the deadline of the attempt this thread is making
-
-
-class bounded:
-    """Within the block, answers read on this thread end by ``deadline`` (``time.monotonic``).
-
-        >>> with bounded(time.monotonic() + 1):
-        ...     pass
-    """
-
-    __slots__ = ("_deadline", "_saved")
-
-    def __init__(self, deadline: float) -> None:
-        self._deadline = deadline
-
-    def __enter__(self) -> None:
-        self._saved = getattr(_limits, "deadline", None)
-        _limits.deadline = self._deadline
-
-    def __exit__(self, *exc: object) -> None:
-        _limits.deadline = self._saved
-
-
-def current_deadline() -> float | None:
-    """The deadline of the :class:`bounded` block this thread is in, or ``None``.
-
-        >>> with bounded(12.5):
-        ...     current_deadline()
-        12.5
-    """
-    return getattr(_limits, "deadline", None)
-
-
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise socket.timeout("timed out")
-    return left
-
-
-class _BoundedReader(io.RawIOBase):
-    """A socket's reads, each limited to what is left of a deadline and of a byte budget."""
-
-    def __init__(self, sock: socket.socket, deadline: float | None, budget: int) -> None:
-        super().__init__()
-        self._sock = sock
-        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open while we read
-        self._deadline = deadline
-        self._budget = budget
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self._budget <= 0:
-            raise http.client.HTTPException(f"answer head longer than {MAX_HEAD} bytes")
-        if self._deadline is not None:
-            self._sock.settimeout(_left(self._deadline))
-        got = self._raw.readinto(memoryview(buffer)[: self._budget])
-        if got is None:  # a non-blocking socket with nothing yet: give up, do not spin
-            raise socket.timeout("timed out")
-        self._budget -= got
-        return got
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-class BoundedResponse(http.client.HTTPResponse):
-    """An ``http.client`` answer read under the thread's :class:`bounded` deadline.
-
-    Skips at most MAX_INTERIM interim (``1xx``) answers and reads at most MAX_HEAD bytes of
-    head; without a deadline (used outside :class:`bounded`) it reads as ``http.client`` does,
-    still within those caps.
-    """
-
-    def __init__(self, sock: socket.socket, *args: object, **kwargs: object) -> None:
-        super().__init__(sock, *args, **kwargs)  # type: ignore[arg-type]
-        self.fp.close()  # http.client's own reader: replaced by a bounded one
-        self.fp = io.BufferedReader(
-            _BoundedReader(sock, getattr(_limits, "deadline", None), MAX_HEAD))
-
-    def _read_status(self) -> tuple[str, int, str]:
-        for _ in range(MAX_INTERIM + 1):
-            version, status, reason = super()._read_status()  # type: ignore[misc]
-            if not 100 <= status < 200 or status == 101:
-                return version, status, reason
-            # An interim answer (100 Continue, 103 Early Hints): skip its headers.
-            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
-                line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
-                if line in (b"\r\n", b"\n", b""):
-                    break
-            else:
-                raise http.client.HTTPException("too many headers in an interim answer")
-        raise http.client.HTTPException(f"more than {MAX_INTERIM} interim (1xx) answers")
+# ---- one attempt ---------------------------------------------------------------------
 
 
 def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
@@ -365,39 +258,12 @@ def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
     raise error if error is not None else OSError(f"no address for {host!r}")
 
 
-class _Plain(http.client.HTTPConnection):
-    response_class = BoundedResponse
 
-    def __init__(self, host: str, port: int, deadline: float) -> None:
-        super().__init__(host, port)
-        self._deadline = deadline
-        self._create_connection = self._open
-
-    def _open(self, address: tuple[str, int], *ignored: object) -> socket.socket:
-        return _connect(address, self._deadline)
-
-    def send(self, data: object) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(_left(self._deadline))
-        super().send(data)  # type: ignore[arg-type]
-
-
-class _Secure(http.client.HTTPSConnection):
-    response_class = BoundedResponse
-
-    def __init__(self, host: str, port: int, deadline: float,
-                 context: ssl.SSLContext) -> None:
-        super().__init__(host, port, context=context)
-        self._deadline = deadline
-        self._create_connection = self._open
-
-    def _open(self, address: tuple[str, int], *ignored: object) -> socket.socket:
-        return _connect(address, self._deadline)
-
-    def send(self, data: object) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(_left(self._deadline))
-        super().send(data)  # type: ignore[arg-type]
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout("timed out")
+    return left
 
 
 def describe(error: BaseException) -> str:
@@ -419,7 +285,8 @@ def describe(error: BaseException) -> str:
 def not_connected(error: BaseException) -> Tried:
     """A failure before any request was written: retried unless no retry can mend it."""
     reason = describe(error)
-    if isinstance(error, (ssl.SSLCertVerificationError, ssl.CertificateError)):
+    ssl = sys.modules.get("ssl")  # not imported: this cannot be a TLS error
+    if ssl is not None and isinstance(error, ssl.SSLCertVerificationError):
         return Tried(None, reason, False)
     text = str(error)
     if text.startswith("Tunnel connection failed: ") and text[26:29].isdigit():
@@ -467,14 +334,16 @@ class _Route:
 
     def connection(self, deadline: float, context: ssl.SSLContext | None
                    ) -> http.client.HTTPConnection:
+        """Connect the socket, then (and only then) import ``http.client`` to use it."""
         host, port = self.proxy or (self.host, self.port)
-        if context is None:
-            return _Plain(host, port, deadline)
-        conn = _Secure(host, port, deadline, context)
-        if self.proxy is not None:
+        sock = _connect((host, port), deadline)
+        from . import wire
+
+        tunnel = None
+        if context is not None and self.proxy is not None:
             auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
-            conn.set_tunnel(self.host, self.port, headers=auth)
-        return conn
+            tunnel = (self.host, self.port, auth)
+        return wire.connection(host, port, deadline, sock, context, tunnel)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -501,7 +370,11 @@ def send(
     """
     try:
         route = _Route(url)
-        context = ssl.create_default_context() if route.secure else None
+        context = None
+        if route.secure:
+            import ssl
+
+            context = ssl.create_default_context()
     except Exception as error:  # a malformed URL or proxy, an unreadable CA bundle
         message = str(error) or type(error).__name__
         return Outcome(False, None, 0, f"cannot send to {redact(url)!r}: {message}")
@@ -510,12 +383,17 @@ def send(
         sent_headers["Proxy-Authorization"] = route.proxy_auth
 
     def attempt(deadline: float) -> Tried:
-        conn = route.connection(deadline, context)
+        try:
+            conn = route.connection(deadline, context)
+        except Exception as error:  # pytest-socket's SocketBlockedError included
+            return not_connected(error)
+        from .wire import bounded
+
         try:
             with bounded(deadline):
                 try:
-                    conn.connect()
-                except Exception as error:  # pytest-socket's SocketBlockedError included
+                    conn.connect()  # the proxy tunnel and TLS, on the connected socket
+                except Exception as error:
                     return not_connected(error)
                 try:
                     conn.request(method, route.target, body=body, headers=sent_headers)
