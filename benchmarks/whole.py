@@ -2,12 +2,13 @@
 
     python benchmarks/whole.py             # builds .bench/ once (see run.py), then measures
 
-Three packages are imported in fresh interpreters, interleaved run by run: a bare package,
-one whose ``__init__`` calls ``pathbeacon.report_once(...)``, and one that sends an event
-with scarf-sdk's ``ScarfEventLogger(...).log_event(...)`` (synchronous, as scarf-sdk is
-used). Each run's wall time (launch to exit) and CPU time (user + system, from ``wait4``)
-are recorded; the table gives medians and what each adds over the bare package, against
-loopback collectors:
+Packages are imported in fresh interpreters, interleaved run by run: a bare package, one
+whose ``__init__`` calls ``pathbeacon.report_once(...)`` with the README's template (its
+``<version>`` and the default ``skip_dev`` check look the version up), the same without the
+version look-up (to show what it costs), and one that sends an event with scarf-sdk's
+``ScarfEventLogger(...).log_event(...)`` (synchronous, as scarf-sdk is used). Each run's
+wall time (launch to exit) and CPU time (user + system, from ``wait4``) are recorded; the
+table gives medians and what each adds over the bare package, against loopback collectors:
 
 - HTTP up; HTTPS up (a TLS collector whose test CA, made with the ``openssl`` command in
   .bench/, is appended to a copy of the system bundle passed through ``SSL_CERT_FILE`` for
@@ -43,6 +44,14 @@ PACKAGES = {
         pathbeacon.report_once({TEMPLATE!r}, base=os.environ["BENCH_URL"] + "/telemetry",
                                package="beaconpkg")
         """,
+    # The same report without the version look-up (importlib.metadata and packaging, which
+    # <version> and skip_dev's check need): what that look-up costs, shown beside.
+    "leanpkg": """
+        import os, pathbeacon
+        pathbeacon.report_once("<base>/<package>/<os>/<arch>/<runtime>",
+                               base=os.environ["BENCH_URL"] + "/telemetry", package="leanpkg",
+                               skip_dev=False)
+        """,
     "scarfpkg": """
         import os
         from scarf import ScarfEventLogger
@@ -61,14 +70,16 @@ PACKAGES = {
 COLLECTOR = r"""
 import json, ssl, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-counts = {"GET": 0, "POST": 0}
+counts = {}
 lock = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def _answer(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        # GET /telemetry/<package>/...: counted per package; POSTs are scarf-sdk's
+        name = "scarf-sdk" if self.command == "POST" else self.path.split("/")[2]
         with lock:
-            counts[self.command] += 1
+            counts[name] = counts.get(name, 0) + 1
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -206,7 +217,7 @@ def main() -> int:
         base_env = {k: v for k, v in base_env.items() if not k.lower().endswith("_proxy")}
         base_env["PATHBEACON_CACHE_DIR"] = str(Path(tmp) / "cache")
         subprocess.run([str(PYTHON), "-m", "compileall", "-q", tmp], check=True, env=base_env)
-        packages = ["barepkg", "beaconpkg", "scarfpkg"]
+        packages = ["barepkg", "beaconpkg", "leanpkg", "scarfpkg"]
 
         def case(label: str, url: str, extra: dict[str, str], target: str,
                  collector: Collector | None) -> None:
@@ -220,14 +231,15 @@ def main() -> int:
             arrived = "-"
             if collector and before is not None:
                 after = collector.counts()
-                sent = after["GET"] - before["GET"], after["POST"] - before["POST"]
-                arrived = f"{sent[0]}/{runs} and {sent[1]}/{runs}"
+                arrived = ", ".join(f"{after.get(n, 0) - before.get(n, 0)}/{runs}"
+                                    for n in ("beaconpkg", "leanpkg", "scarf-sdk"))
             key_ = "wall" if "wall" in target else "cpu"
             ratio = added["beaconpkg"][key_] / added["scarfpkg"][key_] \
                 if added["scarfpkg"][key_] > 0 else float("inf")
             rows.append(
                 f"| {label} | {bare['wall']:.0f} / {bare['cpu']:.0f} | "
                 f"+{added['beaconpkg']['wall']:.1f} / +{added['beaconpkg']['cpu']:.1f} | "
+                f"+{added['leanpkg']['wall']:.1f} / +{added['leanpkg']['cpu']:.1f} | "
                 f"+{added['scarfpkg']['wall']:.1f} / +{added['scarfpkg']['cpu']:.1f} | "
                 f"{ratio:.2f} ({key_}) | {target} | {arrived} |")
 
@@ -252,16 +264,16 @@ def main() -> int:
             try:
                 env = {**base_env, "BENCH_URL": http.url}
                 one_run("intervalpkg", env)  # sends, and writes the state file
-                first = http.counts()["GET"]
+                first = http.counts().get("intervalpkg", 0)
                 got = measure(["barepkg", "intervalpkg"], env, runs)
-                collector_gets = http.counts()["GET"] - first
+                collector_gets = http.counts().get("intervalpkg", 0) - first
                 wall = got["intervalpkg"]["wall"] - got["barepkg"]["wall"]
                 cpu = got["intervalpkg"]["cpu"] - got["barepkg"]["cpu"]
                 inner = (in_process_import("intervalpkg", env, runs)
                          - in_process_import("barepkg", env, runs))
                 rows.append(f"| interval, recent state file | {got['barepkg']['wall']:.0f} / "
                             f"{got['barepkg']['cpu']:.0f} | +{wall:.1f} / +{cpu:.1f} "
-                            f"(import alone: +{inner:.2f} ms) | - | - | < 2 ms wall | "
+                            f"(import alone: +{inner:.2f} ms) | - | - | - | < 2 ms wall | "
                             f"{collector_gets} sent (0 expected) |")
             finally:
                 http.close()
@@ -271,9 +283,10 @@ def main() -> int:
                              capture_output=True, text=True).stdout.strip()
     print(f"whole-process cost of `python -c \"import hostpkg\"` - Python {version}, "
           f"{os.cpu_count()} cores, medians of {runs} interleaved runs, ms wall / ms CPU\n")
-    print("| case | bare package | pathbeacon adds | scarf-sdk adds | ratio | target | "
-          "arrived (pathbeacon and scarf-sdk) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | bare package | pathbeacon adds | without version look-up | "
+          "scarf-sdk adds | ratio | target | reports arrived (pathbeacon, without look-up, "
+          "scarf-sdk) |")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     for note in notes:
         print(f"\n{note}")
