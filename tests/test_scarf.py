@@ -375,3 +375,26 @@ def test_a_forked_child_opens_its_own_connection(collector: Collector) -> None:
     assert result.returncode == 0, result.stderr
     assert sorted(json.loads(r.body)["who"] for r in collector.settle(0.3)) == \
         ["child", "parent", "parent"]
+
+
+def test_a_server_closing_each_connection_still_gets_every_event() -> None:
+    with servers.collector_server() as collector:
+        collector.statuses = [200]
+        collector.headers = {"Connection": "close"}
+        logger = ScarfEventLogger(collector.url)
+        assert [logger.log_event({"i": i}) for i in range(3)] == [True] * 3
+        assert collector.connections == 3 and len(collector.settle(0.2)) == 3
+
+
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "tunnel"])
+def test_tls_that_never_starts_ends_on_time(through_proxy: bool,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # a server (or a proxy asked to CONNECT) that accepts and never says a word
+    with servers.running(servers.blackhole) as server:
+        url = f"https://127.0.0.1:{server.port}/e"
+        if through_proxy:
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{server.port}")
+            url = "https://127.0.0.1:9/e"
+        started = time.monotonic()
+        assert ScarfEventLogger(url, timeout=0.8).log_event({"a": 1}) is False
+        assert time.monotonic() - started < 0.8 + 0.6

@@ -328,3 +328,15 @@ def test_a_refused_port_imports_neither_http_client_nor_ssl(refused: str) -> Non
             "sorted(m for m in ('http.client', 'ssl', 'urllib3', 'email.parser') if m in sys.modules))")
     result = run_python(code)
     assert result.stdout.strip() == "False True []", result.stderr
+
+
+def test_a_proxy_that_never_answers_connect_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    with servers.running(servers.blackhole) as server:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{server.port}")
+        started = time.monotonic()
+        outcome = send("https://127.0.0.1:9/x", timeout=0.5, retries=2)
+        assert not outcome.delivered and "timed out" in outcome.reason
+        # The request itself never left: each attempt ends at its timeout, and retrying a
+        # CONNECT sends nothing twice to the collector.
+        assert outcome.attempts == 3 and len(server.heads) == 3
+        assert servers.elapsed(started) < 3 * 0.5 + 0.25 + 0.5 + MARGIN
