@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import select
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -174,14 +176,30 @@ class Authority:
 
 
 def make_ca(folder: Path) -> Authority:
-    import trustme
+    """A throwaway CA and a certificate for 127.0.0.1 it signed, made with ``openssl``."""
+    import pytest
 
-    ca = trustme.CA()
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test CA")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "2", "-subj", "/CN=pathbeacon test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    pem = folder / "test-ca.pem"
-    ca.cert_pem.write_to_path(str(pem))
-    return Authority(context, pem)
+    context.load_cert_chain(folder / "server.pem", folder / "server.key")
+    return Authority(context, folder / "ca.pem")
 
 
 def trusted_bundle(ca: Authority, folder: Path) -> Path:
