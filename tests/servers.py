@@ -198,7 +198,7 @@ def make_ca(folder: Path) -> Authority:
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "server.pem", folder / "server.key")
+    context.load_cert_chain(str(folder / "server.pem"), str(folder / "server.key"))
     return Authority(context, folder / "ca.pem")
 
 

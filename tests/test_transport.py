@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pathbeacon import transport, wire
@@ -287,11 +287,13 @@ HOST_PART = st.sampled_from(["example", "com", "EXAMPLE", "a", "internal", "10",
 HOSTS = st.builds(lambda parts, port: ".".join(parts) + port,
                   st.lists(HOST_PART, min_size=1, max_size=4),
                   st.sampled_from(["", ":80", ":8443", ":", ":x"]))
-ENTRIES = st.lists(st.one_of(HOSTS, st.sampled_from(["*", " ", ".", ".com", "..com"])),
+ENTRIES = st.lists(st.one_of(HOSTS, st.sampled_from(["*", " ", ".", "..", ".com", "..com"])),
                    max_size=4).map(",".join)
 
 
 @given(host=HOSTS, no_proxy=ENTRIES)
+@example(host="", no_proxy="example,.")
+@example(host="example.", no_proxy=".")
 def test_no_proxy_rules_match_urllib(host: str, no_proxy: str) -> None:
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
     assert transport._bypass(host, no_proxy) == bypass(host, {"no": no_proxy})

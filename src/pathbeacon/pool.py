@@ -79,6 +79,9 @@ class Pool:
             self._problem = f"cannot send to {transport.redact(url)!r}: {error}"
 
     def _make(self, url: str) -> urllib3.PoolManager:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in ("http", "https"):
+            raise ValueError("the URL must start with http:// or https://")
         proxy = transport.proxy_for(url)
         manager: urllib3.PoolManager
         if proxy is None:

@@ -189,9 +189,11 @@ def _bypass(host: str, no_proxy: str | None) -> bool:
     host = host.lower()
     hostonly = _split_port(host)
     for name in no_proxy.split(","):
-        name = name.strip().lstrip(".").lower()
-        if name and (name in (hostonly, host)
-                     or hostonly.endswith("." + name) or host.endswith("." + name)):
+        name = name.strip()
+        if not name:
+            continue
+        name = name.lstrip(".").lower()  # so "." alone matches an empty host or a final dot
+        if name in (hostonly, host) or hostonly.endswith("." + name) or host.endswith("." + name):
             return True
     return False
 
