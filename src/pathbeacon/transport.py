@@ -26,8 +26,11 @@ import os
 import socket
 import sys
 import time
+from binascii import b2a_base64
 from collections import namedtuple
 from urllib.parse import unquote, urlsplit
+
+from .guard import importing
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
@@ -229,8 +232,6 @@ def proxy_header(proxy: str) -> str | None:
     parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
     if parts.username is None:
         return None
-    from binascii import b2a_base64
-
     pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
     return "Basic " + b2a_base64(pair, newline=False).decode("ascii")
 
@@ -241,6 +242,7 @@ def proxy_header(proxy: str) -> str | None:
 def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
     """``socket.create_connection`` within a deadline for all addresses together."""
     host, port = address
+    _load("encodings.idna")  # getaddrinfo's own lazy import, done where forks wait for it
     error: Exception | None = None
     # DNS is not bounded here (getaddrinfo cannot be interrupted); the report's thread is
     # a daemon and the exit grace does not wait for it.
@@ -339,6 +341,7 @@ class _Route:
         """Connect the socket, then (and only then) import ``http.client`` to use it."""
         host, port = self.proxy or (self.host, self.port)
         sock = _connect((host, port), deadline)
+        _load("pathbeacon.wire")
         from . import wire
 
         tunnel = None
@@ -346,6 +349,15 @@ class _Route:
             auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
             tunnel = (self.host, self.port, auth)
         return wire.connection(host, port, deadline, sock, context, tunnel)
+
+
+def _load(name: str) -> None:
+    """Import ``name`` now that it is needed, holding forks off until it is complete."""
+    if name not in sys.modules:
+        import importlib
+
+        with importing():  # a fork must not copy a half-imported http.client or ssl
+            importlib.import_module(name)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -374,6 +386,7 @@ def send(
         route = _Route(url)
         context = None
         if route.secure:
+            _load("ssl")
             import ssl
 
             context = ssl.create_default_context()
@@ -389,7 +402,7 @@ def send(
             conn = route.connection(deadline, context)
         except Exception as error:  # pytest-socket's SocketBlockedError included
             return not_connected(error)
-        from .wire import bounded
+        from .wire import bounded  # loaded by route.connection()
 
         try:
             with bounded(deadline):
