@@ -16,7 +16,7 @@ from pathbeacon import transport, wire
 from pathbeacon.transport import send
 
 from . import servers
-from .conftest import Collector, run_python
+from .conftest import Collector, run_cli, run_python
 
 MARGIN = 0.6  # scheduling slack on a busy 2-core machine
 
@@ -342,3 +342,14 @@ def test_a_proxy_that_never_answers_connect_is_cut_off(monkeypatch: pytest.Monke
         # CONNECT sends nothing twice to the collector.
         assert outcome.attempts == 3 and len(server.heads) == 3
         assert servers.elapsed(started) < 3 * 0.5 + 0.25 + 0.5 + MARGIN
+
+
+@pytest.mark.parametrize("serve", [servers.TRICKLE_HEADERS, servers.CONTINUE_FLOOD],
+                         ids=["trickled-headers", "continue-flood"])
+def test_cli_send_with_a_timeout_ends_on_time(serve: servers.Serve) -> None:
+    with servers.running(serve) as server:
+        started = time.monotonic()
+        result = run_cli("send", "<base>/<os>", f"base={server.url}", "--timeout", "1")
+        took = servers.elapsed(started)
+        assert result.returncode == 1, result.stderr
+        assert took < 1 + 3.0, took  # the interpreter's own start and exit included
