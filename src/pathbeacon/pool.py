@@ -106,7 +106,10 @@ class Pool:
             return transport.Outcome(False, None, 0, self._problem)
         if os.getpid() != self._pid:  # forked: the parent's sockets are not ours to share
             self._pid = os.getpid()
-            manager = self._manager = self._make(url)
+            try:
+                manager = self._manager = self._make(url)
+            except Exception as error:
+                return transport.Outcome(False, None, 0, f"cannot send: {error}")
 
         def attempt(deadline: float) -> transport.Tried:
             left = max(deadline - time.monotonic(), 0.001)

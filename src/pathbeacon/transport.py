@@ -11,8 +11,9 @@ timeout is never retried: the server may have counted it.
 
 Every attempt is bounded in total, not per read: the connect here, then everything
 :mod:`pathbeacon.wire` does (TLS, send, status, headers, interim answers, the body peek)
-ends by the attempt's deadline. ``http.client`` (and ``ssl`` for plain HTTP) is imported only
-once a socket is connected, so a refused port or a failed DNS look-up costs neither.
+ends by the attempt's deadline. ``http.client`` is imported only once a socket is connected
+(and ``ssl`` only for HTTPS, or by ``http.client``), so a refused port or a failed DNS
+look-up costs neither.
 :func:`deliver` (the retry and deadline loop) is shared with :mod:`pathbeacon.pool`, the
 urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
 
@@ -262,7 +263,6 @@ def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
     raise error if error is not None else OSError(f"no address for {host!r}")
 
 
-
 def _left(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
@@ -341,14 +341,18 @@ class _Route:
         """Connect the socket, then (and only then) import ``http.client`` to use it."""
         host, port = self.proxy or (self.host, self.port)
         sock = _connect((host, port), deadline)
-        _load("pathbeacon.wire")
-        from . import wire
+        try:
+            _load("pathbeacon.wire")
+            from . import wire
 
-        tunnel = None
-        if context is not None and self.proxy is not None:
-            auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
-            tunnel = (self.host, self.port, auth)
-        return wire.connection(host, port, deadline, sock, context, tunnel)
+            tunnel = None
+            if context is not None and self.proxy is not None:
+                auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
+                tunnel = (self.host, self.port, auth)
+            return wire.connection(host, port, deadline, sock, context, tunnel)
+        except BaseException:
+            sock.close()
+            raise
 
 
 def _load(name: str) -> None:

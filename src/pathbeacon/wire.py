@@ -70,10 +70,10 @@ def current_deadline() -> float | None:
 
 def left(deadline: float) -> float:
     """Seconds left until ``deadline``; ``socket.timeout`` once it has passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
         raise socket.timeout("timed out")
-    return left
+    return remaining
 
 
 class _BoundedReader(io.RawIOBase):
