@@ -398,3 +398,23 @@ def test_tls_that_never_starts_ends_on_time(through_proxy: bool,
         started = time.monotonic()
         assert ScarfEventLogger(url, timeout=0.8).log_event({"a": 1}) is False
         assert time.monotonic() - started < 0.8 + 0.6
+
+
+def test_log_event_ends_on_time_while_a_name_look_up_hangs(collector: Collector) -> None:
+    from .test_transport import HUNG_RESOLVER
+
+    code = HUNG_RESOLVER + f"""
+import pathbeacon
+logger = pathbeacon.ScarfEventLogger("http://collector.pathbeacon.test/e", timeout=0.5)
+for _ in range(2):
+    started = time.monotonic()
+    print(logger.log_event({{"a": 1}}), round(time.monotonic() - started, 2))
+print(pathbeacon.ScarfEventLogger({collector.url!r}, timeout=0.5).log_event({{"a": 2}}))
+"""
+    result = run_python(code, timeout=30)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stderr
+    for line in lines[:2]:
+        ok, took = line.split()
+        assert ok == "False" and float(took) < 0.5 + 0.6
+    assert lines[2] == "True"  # an address needs no look-up

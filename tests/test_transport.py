@@ -353,3 +353,41 @@ def test_cli_send_with_a_timeout_ends_on_time(serve: servers.Serve) -> None:
         took = servers.elapsed(started)
         assert result.returncode == 1, result.stderr
         assert took < 1 + 3.0, took  # the interpreter's own start and exit included
+
+
+# A resolver that never answers: getaddrinfo blocks in C (without the GIL) for ever.
+HUNG_RESOLVER = """
+import os, socket, time
+_read, _write = os.pipe()
+_real = socket.getaddrinfo
+def getaddrinfo(host, *args, **kwargs):
+    if host in ("127.0.0.1", b"127.0.0.1"):
+        return _real(host, *args, **kwargs)
+    os.read(_read, 1)
+socket.getaddrinfo = getaddrinfo
+"""
+
+
+def test_a_name_look_up_that_never_ends_is_cut_off_at_timeout() -> None:
+    code = HUNG_RESOLVER + """
+from pathbeacon.transport import send
+for _ in range(3):
+    started = time.monotonic()
+    outcome = send("http://collector.pathbeacon.test/x", timeout=0.5, retries=0)
+    print(round(time.monotonic() - started, 2), outcome.delivered, outcome.reason)
+# the main thread and one look-up thread, shared by all three attempts
+print(len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 2)
+"""
+    result = run_python(code, timeout=30)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4, result.stderr
+    for line in lines[:3]:
+        took, delivered, reason = line.split(" ", 2)
+        assert float(took) < 0.5 + MARGIN and delivered == "False" and "timed out" in reason
+    assert lines[3] == "2"
+
+
+def test_names_are_still_looked_up(collector: Collector) -> None:
+    outcome = send(f"http://localhost:{collector.port}/named")
+    assert outcome.delivered, outcome
+    assert collector.settle(0.2)[0].path == "/named"

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from . import transport, wire
 
@@ -30,26 +31,47 @@ __all__ = ["MAX_BODY", "Pool"]
 MAX_BODY = 16384
 
 
-def _fit_to_deadline(sock: socket.socket) -> socket.socket:
-    # Connected: what is left of the attempt bounds the TLS handshake too.
+def _new_conn_by(conn: HTTPConnection, connect: Callable[[], socket.socket]) -> socket.socket:
+    """urllib3's ``_new_conn`` within the attempt's deadline, the name look-up included."""
     deadline = wire.current_deadline()
-    if deadline is not None:
+    if deadline is None:
+        return connect()
+    name = conn._dns_host
+    try:
+        addresses = transport.resolve(name, conn.port, deadline)
+    except socket.gaierror as error:
+        raise NameResolutionError(conn.host, conn, error) from error
+    except OSError as error:  # the look-up outlived the deadline
+        raise ConnectTimeoutError(conn, f"name look-up for {conn.host} timed out") from error
+    failure: Exception = NewConnectionError(conn, f"no address for {conn.host}")
+    for address in addresses:
+        conn._dns_host = address[4][0]  # connect to this address; host stays for TLS
+        conn.timeout = max(deadline - time.monotonic(), 0.001)
+        try:
+            sock = connect()
+        except NewConnectionError as error:  # refused: the next address may answer
+            failure = error
+            continue
+        finally:
+            conn._dns_host = name
+        # Connected: what is left of the attempt bounds the TLS handshake too.
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
-    return sock
+        return sock
+    raise failure
 
 
 class _Plain(HTTPConnection):
     response_class = wire.BoundedResponse
 
     def _new_conn(self) -> socket.socket:
-        return _fit_to_deadline(super()._new_conn())
+        return _new_conn_by(self, super()._new_conn)
 
 
 class _Secure(HTTPSConnection):
     response_class = wire.BoundedResponse
 
     def _new_conn(self) -> socket.socket:
-        return _fit_to_deadline(super()._new_conn())
+        return _new_conn_by(self, super()._new_conn)
 
 
 class _PlainPool(HTTPConnectionPool):

@@ -149,7 +149,7 @@ class ScarfEventLogger:
         Opted out → ``False``, nothing sent. Properties that JSON cannot carry raise
         ``TypeError`` or ``ValueError`` before any socket is opened, and so does a bad
         ``timeout`` (see the class). ``None`` sends ``{}``. Returns within ``timeout``
-        seconds (DNS aside), whatever the server does.
+        seconds, whatever the server or the resolver does.
         """
         seconds = self.timeout if timeout is None else \
             _seconds(timeout, "timeout", self.MAX_TIMEOUT)

@@ -12,7 +12,7 @@ timeout is never retried: the server may have counted it.
 Every attempt is bounded in total, not per read: the connect here, then everything
 :mod:`pathbeacon.wire` does (TLS, send, status, headers, interim answers, the body peek)
 ends by the attempt's deadline. ``http.client`` is imported only once a socket is connected
-(and ``ssl`` only for HTTPS, or by ``http.client``), so a refused port or a failed DNS
+(and ``ssl`` only for HTTPS, or by ``http.client``), so a refused port or a failed name
 look-up costs neither.
 :func:`deliver` (the retry and deadline loop) is shared with :mod:`pathbeacon.pool`, the
 urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
@@ -23,6 +23,7 @@ urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
 
 from __future__ import annotations
 
+import _thread
 import os
 import socket
 import sys
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import http.client
     import ssl
     from collections.abc import Callable, Mapping
-    from typing import NamedTuple
+    from typing import Any, NamedTuple
 
 __all__ = [
     "BACKOFF",
@@ -52,6 +53,7 @@ __all__ = [
     "proxy_for",
     "proxy_header",
     "redact",
+    "resolve",
     "retry_after",
     "send",
 ]
@@ -240,15 +242,92 @@ def proxy_header(proxy: str) -> str | None:
 # ---- one attempt ---------------------------------------------------------------------
 
 
-def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
-    """``socket.create_connection`` within a deadline for all addresses together."""
-    host, port = address
+class _Lookup:
+    """One name look-up under way in its own thread; ``done`` is released when it ends."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self) -> None:
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+        self.result: list[Any] | BaseException = []
+
+
+_lookups: dict[tuple[str, int], _Lookup] = {}
+_lookups_lock = _thread.allocate_lock()
+
+
+def _forget_lookups() -> None:
+    # In a forked child the threads doing the parent's look-ups do not exist.
+    global _lookups_lock
+    _lookups.clear()
+    _lookups_lock = _thread.allocate_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lookups)
+
+
+def _look_up(key: tuple[str, int], lookup: _Lookup) -> None:
+    try:
+        lookup.result = socket.getaddrinfo(key[0], key[1], 0, socket.SOCK_STREAM)
+    except BaseException as error:  # handed to whoever waits
+        lookup.result = error
+    finally:
+        with _lookups_lock:
+            if _lookups.get(key) is lookup:
+                del _lookups[key]
+        lookup.done.release()
+
+
+def _is_address(host: str) -> bool:
+    for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.partition("%")[0])):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def resolve(host: str, port: int, deadline: float) -> list[Any]:
+    """``socket.getaddrinfo(host, port)`` for TCP, given up at ``deadline``.
+
+    A resolver that never answers cannot be interrupted, so a name is looked up in a
+    daemon thread that this call stops waiting for at the deadline (``socket.timeout``);
+    callers asking for the same name meanwhile share that one look-up. An IP address
+    needs no look-up and no thread.
+
+        >>> resolve("127.0.0.1", 80, time.monotonic() + 1)[0][4]
+        ('127.0.0.1', 80)
+    """
     _load("encodings.idna")  # getaddrinfo's own lazy import, done where forks wait for it
+    if _is_address(host):
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    key = (host, port)
+    with _lookups_lock:
+        lookup = _lookups.get(key)
+        fresh = lookup is None
+        if lookup is None:
+            lookup = _lookups[key] = _Lookup()
+    if fresh:
+        try:
+            _thread.start_new_thread(_look_up, (key, lookup))
+        except Exception:  # no thread to be had (interpreter shutdown): look up here
+            _look_up(key, lookup)
+    if not lookup.done.acquire(timeout=_left(deadline)):
+        raise socket.timeout(f"name look-up for {host!r} timed out")
+    lookup.done.release()  # for anyone else waiting on the same look-up
+    if isinstance(lookup.result, BaseException):
+        raise lookup.result
+    return lookup.result
+
+
+def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
+    """``socket.create_connection`` within a deadline, look-up and all addresses included."""
+    host, port = address
     error: Exception | None = None
-    # DNS is not bounded here (getaddrinfo cannot be interrupted); the report's thread is
-    # a daemon and the exit grace does not wait for it.
-    for family, kind, proto, _name, where in socket.getaddrinfo(host, port, 0,
-                                                                  socket.SOCK_STREAM):
+    for family, kind, proto, _name, where in resolve(host, port, deadline):
         sock = socket.socket(family, kind, proto)
         try:
             sock.settimeout(_left(deadline))
@@ -382,8 +461,8 @@ def send(
 ) -> Outcome:
     """Send one request to ``url``; retry as described above; never raise for network trouble.
 
-    ``timeout`` bounds each whole attempt (connect, TLS, send, status, headers, a 64-byte
-    peek at the body); :func:`deliver` says how attempts are retried. DNS is not bounded.
+    ``timeout`` bounds each whole attempt (name look-up, connect, TLS, send, status,
+    headers, a 64-byte peek at the body); :func:`deliver` says how attempts are retried.
     ``stop()`` true (the interpreter is exiting) means no new attempt after a failed one.
     """
     try:
