@@ -272,7 +272,7 @@ def main() -> int:
                 inner = (in_process_import("intervalpkg", env, runs)
                          - in_process_import("barepkg", env, runs))
                 rows.append(f"| interval, recent state file | {got['barepkg']['wall']:.0f} / "
-                            f"{got['barepkg']['cpu']:.0f} | +{wall:.1f} / +{cpu:.1f} "
+                            f"{got['barepkg']['cpu']:.0f} | {wall:+.1f} / {cpu:+.1f} "
                             f"(import alone: +{inner:.2f} ms) | - | - | - | < 2 ms wall | "
                             f"{collector_gets} sent (0 expected) |")
             finally:
