@@ -418,3 +418,14 @@ print(pathbeacon.ScarfEventLogger({collector.url!r}, timeout=0.5).log_event({{"a
         ok, took = line.split()
         assert ok == "False" and float(took) < 0.5 + 0.6
     assert lines[2] == "True"  # an address needs no look-up
+
+
+def test_verbose_survives_properties_whose_repr_raises(collector: Collector,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    class Loud(dict):  # type: ignore[type-arg]
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert ScarfEventLogger(collector.url, verbose=True).log_event(Loud(a=1)) is True
+    assert "cannot be shown" in capsys.readouterr().out
+    assert json.loads(collector.settle(0.2)[0].body) == {"a": 1}

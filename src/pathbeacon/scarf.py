@@ -161,7 +161,11 @@ class ScarfEventLogger:
 
         body = json.dumps({} if properties is None else properties, allow_nan=False)
         if self.verbose:
-            _say("", "Sending event:", f"  Properties: {properties}", f"  Timeout: {seconds}s")
+            try:
+                shown = f"  Properties: {properties}"
+            except Exception:  # a dict subclass with a hostile __repr__
+                shown = "  Properties: (cannot be shown)"
+            _say("", "Sending event:", shown, f"  Timeout: {seconds}s")
         started = time.monotonic()
         try:
             outcome = self._get_pool().send(
