@@ -429,3 +429,17 @@ def test_verbose_survives_properties_whose_repr_raises(collector: Collector,
     assert ScarfEventLogger(collector.url, verbose=True).log_event(Loud(a=1)) is True
     assert "cannot be shown" in capsys.readouterr().out
     assert json.loads(collector.settle(0.2)[0].body) == {"a": 1}
+
+
+def test_https_through_a_proxy_tunnel_with_credentials(ca: servers.Authority, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(servers.trusted_bundle(ca, tmp_path)))
+    log = servers.ProxyLog()
+    with servers.collector_server(ca) as collector, \
+            servers.running(servers.proxy(log, "me", "s3cret")) as proxy:
+        collector.statuses = [200]
+        monkeypatch.setenv("HTTPS_PROXY", f"http://me:s3cret@127.0.0.1:{proxy.port}")
+        logger = ScarfEventLogger(collector.url + "/e", raise_on_error=True)
+        assert logger.log_event({"a": 1}) and logger.log_event({"a": 2})
+        assert log.seen == [("CONNECT", f"127.0.0.1:{collector.port}", True)]  # one tunnel, kept
+        assert [json.loads(r.body) for r in collector.settle(0.2)] == [{"a": 1}, {"a": 2}]
