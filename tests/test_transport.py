@@ -391,3 +391,23 @@ def test_names_are_still_looked_up(collector: Collector) -> None:
     outcome = send(f"http://localhost:{collector.port}/named")
     assert outcome.delivered, outcome
     assert collector.settle(0.2)[0].path == "/named"
+
+
+# ---- properties ---------------------------------------------------------------------------
+
+USERINFO = st.text(st.sampled_from("abcXYZ019-._~!$&'()*+,;=%"), min_size=1, max_size=12)
+
+
+@given(user=USERINFO, password=USERINFO, scheme=st.sampled_from(["http", "https", "HTTP"]),
+       rest=st.sampled_from(["", "/", "/a/b?c=d@e", ":3128", ":3128/x#f@g"]))
+def test_redact_never_shows_user_info(user: str, password: str, scheme: str, rest: str) -> None:
+    url = f"{scheme}://{user}:{password}@proxy.example{rest}"
+    redacted = transport.redact(url)
+    assert redacted == f"{scheme}://***@proxy.example{rest}"
+    assert transport.redact(redacted) == redacted
+
+
+@given(st.text(max_size=40))
+def test_retry_after_never_raises_and_stays_within_the_cap(value: str) -> None:
+    pause = transport.retry_after(value)
+    assert pause is None or 0.0 <= pause <= transport.MAX_PAUSE
