@@ -9,9 +9,9 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 
 # Lower layers first; a module may import only modules of strictly lower layers.
 LAYERS = [
-    {"errors", "probes", "optout", "guard", "transport"},
-    {"encoding"},
-    {"template"},
+    {"errors", "probes", "optout", "guard", "wire"},
+    {"encoding", "transport"},
+    {"template", "pool"},
     {"catalogue"},
     {"compose"},
     {"report"},

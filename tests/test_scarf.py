@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import pathbeacon
-from pathbeacon import DeliveryError, ScarfEventLogger
+from pathbeacon import DeliveryError, ScarfEventLogger, scarf
 
-from .conftest import Collector, run_cli, run_python
+from . import servers
+from .conftest import Collector, clean_env, run_cli, run_python
 
 
 def test_constructor_mirrors_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,3 +329,227 @@ def test_explain_names_the_user_agent_that_is_sent() -> None:
 
     text = pathbeacon.explain("default", base="https://g.example", package="acme")
     assert f"`User-Agent: {user_agent()}`" in text
+# ---- keep-alive, bounded calls, odd timeouts, quiet failures ----------------------------
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> servers.Authority:
+    return servers.make_ca(tmp_path_factory.mktemp("ca"))
+
+
+def test_one_logger_keeps_one_connection_across_events_and_threads() -> None:
+    with servers.collector_server() as collector:
+        collector.statuses = [200]  # conftest's 204 carries a body, which keep-alive trips on
+        logger = ScarfEventLogger(collector.url + "/events")
+        assert all(logger.log_event({"i": i}) for i in range(5))
+        assert collector.connections == 1
+        results: list[bool] = []
+        threads = [threading.Thread(target=lambda: results.extend(
+            logger.log_event({"t": 1}) for _ in range(5))) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert results == [True] * 30 and len(collector.settle(0.2)) == 35
+        assert collector.connections <= 7  # a few in parallel, not one per event
+
+
+def test_keep_alive_over_tls(ca: servers.Authority, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(servers.trusted_bundle(ca, tmp_path)))
+    with servers.collector_server(ca) as collector:
+        collector.statuses = [200]
+        logger = ScarfEventLogger(collector.url, raise_on_error=True)
+        assert logger.log_event({"a": 1}) and logger.log_event({"a": 2})
+        assert collector.connections == 1 and len(collector.settle(0.2)) == 2
+
+
+@pytest.mark.parametrize("serve", [servers.TRICKLE_STATUS, servers.TRICKLE_HEADERS,
+                                   servers.CONTINUE_FLOOD, servers.HEADER_FLOOD,
+                                   servers.blackhole],
+                         ids=["trickled-status", "trickled-headers", "continue-flood",
+                              "header-flood", "blackhole"])
+def test_log_event_returns_false_within_its_timeout(serve: servers.Serve) -> None:
+    with servers.running(serve) as server:
+        logger = ScarfEventLogger(server.url, timeout=1)
+        started = time.monotonic()
+        assert logger.log_event({"a": 1}) is False
+        assert time.monotonic() - started < 1.6
+        started = time.monotonic()
+        with pytest.raises(DeliveryError):
+            ScarfEventLogger(server.url, raise_on_error=True).log_event({"a": 1}, timeout=0.5)
+        assert time.monotonic() - started < 1.1
+        assert len(server.heads) == 2  # one request per event, never repeated
+
+
+def test_a_trickled_body_still_returns_on_time() -> None:
+    with servers.running(servers.TRICKLE_BODY) as server:
+        started = time.monotonic()
+        assert ScarfEventLogger(server.url, timeout=1).log_event({"a": 1}) is True
+        assert time.monotonic() - started < 1.6
+
+
+@pytest.mark.parametrize(("value", "error"), [(0, ValueError), (-1, ValueError),
+                                              (math.nan, ValueError), (-math.inf, ValueError),
+                                              ("3", TypeError), (True, TypeError),
+                                              (None, None), ([3], TypeError)])
+def test_odd_timeouts_are_refused_clearly(value: object, error: type[Exception] | None,
+                                          collector: Collector) -> None:
+    if error is None:  # None means the default, in both places
+        assert ScarfEventLogger(collector.url, timeout=None).timeout == 3.0  # type: ignore[arg-type]
+        assert ScarfEventLogger(collector.url).log_event({}, timeout=None) is True
+        return
+    with pytest.raises(error, match="timeout must be a number of seconds"):
+        ScarfEventLogger(collector.url, timeout=value)  # type: ignore[arg-type]
+    with pytest.raises(error, match="timeout must be a number of seconds"):
+        ScarfEventLogger(collector.url).log_event({"a": 1}, timeout=value)  # type: ignore[arg-type]
+    assert collector.settle(0.2) == []
+
+
+def test_huge_timeouts_are_clamped(collector: Collector) -> None:
+    for value in (math.inf, 1e300, 3600):
+        assert ScarfEventLogger(collector.url, timeout=value).timeout == \
+            ScarfEventLogger.MAX_TIMEOUT
+    assert ScarfEventLogger(collector.url).log_event({"a": 1}, timeout=math.inf) is True
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_blocked_sockets_are_a_failed_event(socket_disabled: None) -> None:
+    assert ScarfEventLogger("http://127.0.0.1:9/e").log_event({"a": 1}) is False
+    with pytest.raises(DeliveryError, match="SocketBlockedError"):
+        ScarfEventLogger("http://127.0.0.1:9/e", raise_on_error=True).log_event({"a": 1})
+
+
+def test_proxy_with_credentials(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = servers.ProxyLog()
+    with servers.running(servers.proxy(log, "me", "pa:ss")) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://me:pa%3Ass@127.0.0.1:{proxy.port}")
+        assert ScarfEventLogger(collector.url + "/e").log_event({"a": 1}) is True
+        assert log.seen == [("POST", collector.url + "/e", True)]
+        assert json.loads(collector.settle(0.2)[0].body) == {"a": 1}
+        monkeypatch.setenv("HTTP_PROXY", f"http://me:wrong-secret@127.0.0.1:{proxy.port}")
+        with pytest.raises(DeliveryError) as caught:
+            ScarfEventLogger(collector.url + "/e", raise_on_error=True).log_event({"a": 1})
+        assert caught.value.status == 407 and "wrong-secret" not in str(caught.value)
+
+
+VERBOSE = ("import pathbeacon, sys\n"
+           "logger = pathbeacon.ScarfEventLogger({url!r}, verbose=True)\n"
+           "{before}\n"
+           "print(logger.log_event({{'name': 'caf\\u00e9 \\u2603'}}), file=sys.stderr)\n")
+
+
+@pytest.mark.parametrize("before", ["sys.stdout.close()", "sys.stdout = None",
+                                    "import os; os.close(1)"])
+def test_verbose_never_raises_with_a_closed_stdout(collector: Collector, before: str) -> None:
+    result = run_python(VERBOSE.format(url=collector.url, before=before))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith("True") and "Traceback" not in result.stderr
+
+
+def test_verbose_never_raises_on_an_ascii_stdout(collector: Collector) -> None:
+    env = clean_env(PYTHONIOENCODING="ascii")
+    result = run_python(VERBOSE.format(url=collector.url, before=""), env=env)
+    assert result.returncode == 0 and result.stderr.strip() == "True", result.stderr
+    assert "caf\\xe9 \\u2603" in result.stdout and "Status: 204" in result.stdout
+
+
+def test_verbose_never_raises_on_a_broken_pipe(collector: Collector) -> None:
+    code = VERBOSE.format(url=collector.url, before="")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=clean_env())
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before the logger prints
+    _, err = process.communicate(timeout=60)
+    assert b"True" in err and b"Traceback" not in err, err
+
+
+def test_user_agent_keeps_scarf_sdk_style() -> None:
+    facts = pathbeacon.facts()
+    assert scarf.user_agent() == (
+        f"pathbeacon/{pathbeacon.__version__} (platform={facts['os']}; arch={facts['arch']}; "
+        f"python={facts['python']})")
+
+
+def test_a_forked_child_opens_its_own_connection(collector: Collector) -> None:
+    code = (f"import os, pathbeacon\n"
+            f"logger = pathbeacon.ScarfEventLogger({collector.url!r})\n"
+            f"assert logger.log_event({{'who': 'parent'}})\n"
+            f"pid = os.fork()\n"
+            f"if pid == 0:\n"
+            f"    os._exit(0 if logger.log_event({{'who': 'child'}}) else 1)\n"
+            f"_, status = os.waitpid(pid, 0)\n"
+            f"assert os.waitstatus_to_exitcode(status) == 0\n"
+            f"assert logger.log_event({{'who': 'parent'}})\n")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(r.body)["who"] for r in collector.settle(0.3)) == \
+        ["child", "parent", "parent"]
+
+
+def test_a_server_closing_each_connection_still_gets_every_event() -> None:
+    with servers.collector_server() as collector:
+        collector.statuses = [200]
+        collector.headers = {"Connection": "close"}
+        logger = ScarfEventLogger(collector.url)
+        assert [logger.log_event({"i": i}) for i in range(3)] == [True] * 3
+        assert collector.connections == 3 and len(collector.settle(0.2)) == 3
+
+
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "tunnel"])
+def test_tls_that_never_starts_ends_on_time(through_proxy: bool,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # a server (or a proxy asked to CONNECT) that accepts and never says a word
+    with servers.running(servers.blackhole) as server:
+        url = f"https://127.0.0.1:{server.port}/e"
+        if through_proxy:
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{server.port}")
+            url = "https://127.0.0.1:9/e"
+        started = time.monotonic()
+        assert ScarfEventLogger(url, timeout=0.8).log_event({"a": 1}) is False
+        assert time.monotonic() - started < 0.8 + 0.6
+
+
+def test_log_event_ends_on_time_while_a_name_look_up_hangs(collector: Collector) -> None:
+    from .test_transport import HUNG_RESOLVER
+
+    code = HUNG_RESOLVER + f"""
+import pathbeacon
+logger = pathbeacon.ScarfEventLogger("http://collector.pathbeacon.test/e", timeout=0.5)
+for _ in range(2):
+    started = time.monotonic()
+    print(logger.log_event({{"a": 1}}), round(time.monotonic() - started, 2))
+print(pathbeacon.ScarfEventLogger({collector.url!r}, timeout=0.5).log_event({{"a": 2}}))
+"""
+    result = run_python(code, timeout=30)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stderr
+    for line in lines[:2]:
+        ok, took = line.split()
+        assert ok == "False" and float(took) < 0.5 + 0.6
+    assert lines[2] == "True"  # an address needs no look-up
+
+
+def test_verbose_survives_properties_whose_repr_raises(collector: Collector,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    class Loud(dict):  # type: ignore[type-arg]
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert ScarfEventLogger(collector.url, verbose=True).log_event(Loud(a=1)) is True
+    assert "cannot be shown" in capsys.readouterr().out
+    assert json.loads(collector.settle(0.2)[0].body) == {"a": 1}
+
+
+def test_https_through_a_proxy_tunnel_with_credentials(ca: servers.Authority, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(servers.trusted_bundle(ca, tmp_path)))
+    log = servers.ProxyLog()
+    with servers.collector_server(ca) as collector, \
+            servers.running(servers.proxy(log, "me", "s3cret")) as proxy:
+        collector.statuses = [200]
+        monkeypatch.setenv("HTTPS_PROXY", f"http://me:s3cret@127.0.0.1:{proxy.port}")
+        logger = ScarfEventLogger(collector.url + "/e", raise_on_error=True)
+        assert logger.log_event({"a": 1}) and logger.log_event({"a": 2})
+        assert log.seen == [("CONNECT", f"127.0.0.1:{collector.port}", True)]  # one tunnel, kept
+        assert [json.loads(r.body) for r in collector.settle(0.2)] == [{"a": 1}, {"a": 2}]
