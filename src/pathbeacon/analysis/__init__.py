@@ -1,0 +1,1 @@
+"""The receiving side: gateway configs, decoding, the ingest store and the dashboard."""
