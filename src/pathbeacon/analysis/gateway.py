@@ -49,8 +49,8 @@ def _escape(text: str) -> str:
     ``[.]``, and anything else is ``\\xHH``, which neither config language treats
     specially inside a quoted string.
 
-        >>> _escape("/acme-1.0+x")
-        '/acme-1[.]0\\x2Bx'
+        >>> print(_escape("/acme-1.0+x"))
+        /acme-1[.]0\\x2Bx
     """
     out = []
     for ch in text:
