@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,13 @@ def report_fleet(template: str, base: str, fleet: list[dict[str, str]]) -> list[
     return urls
 
 
+def pathbeacon_agent() -> str:
+    """The User-Agent report_once() sends from this machine."""
+    from pathbeacon.report import user_agent
+
+    return user_agent()
+
+
 def expected_rows(template: str, urls: list[str]) -> list[dict[str, str]]:
     rows = []
     for url in urls:
@@ -79,6 +87,31 @@ def rows_from_nginx_log(template: str, origin: str, lines: list[str]) -> list[di
             values.pop("base")
             rows.append(values)
     return rows
+
+
+def assert_stats(template: str, log: Path, base: str, sent: list[dict[str, str]],
+                 lines: dict[str, int], agents: list[str] | None) -> None:
+    """`pathbeacon decode` and `pathbeacon stats` read the log back to exactly ``sent``;
+    ``agents`` are the user agents that sent them (``None``: the log has no client)."""
+    fields = [name for name in pathbeacon.Template(template).fields if name != "base"]
+    decoded = run_cli("decode", template, str(log), f"base={base}")
+    assert decoded.returncode == 0, decoded.stderr
+    rows = [json.loads(line) for line in decoded.stdout.splitlines()]
+    assert all(row["status"] in (204, 302) and row["time"].endswith("Z") for row in rows)
+    assert sorted_rows([{f: row[f] for f in fields} for row in rows]) == sorted_rows(sent)
+    result = run_cli("stats", template, str(log), f"base={base}", "--by", ",".join(fields),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["lines"] == lines
+    expected = Counter(tuple(row[f] for f in fields) for row in sent)
+    assert {tuple(row[f] for f in fields): row["events"] for row in answer["rows"]} == expected
+    # Every beacon came from this one machine: a reporter is one user agent here.
+    reporters: dict[tuple[str, ...], set[str]] = {}
+    for row, agent in zip(sent, agents or [""] * len(sent)):
+        reporters.setdefault(tuple(row[f] for f in fields), set()).add(agent)
+    assert {tuple(row[f] for f in fields): row["reporters"] for row in answer["rows"]} == {
+        group: len(found) if agents else None for group, found in reporters.items()}
 
 
 def assert_beacon_answer(status: int, headers: dict[str, str], body: bytes,
@@ -114,7 +147,10 @@ def test_nginx_location_answers_fitting_beacons_and_logs_json(tmp_path: Path) ->
     origin = f"http://127.0.0.1:{port}"
     base = origin + "/t"
     log = tmp_path / "beacons.log"
-    http_part, location = servers.split_nginx(gateway.nginx(TEMPLATE, base, log=str(log)))
+    result = run_cli("gateway", "nginx", TEMPLATE, f"base={base}", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == gateway.nginx(TEMPLATE, base, log=str(log))
+    http_part, location = servers.split_nginx(result.stdout)
     assert "escape=json" in http_part
     with servers.nginx(tmp_path / "nginx", http_part, location, port, log) as server:
         urls = report_fleet(TEMPLATE, base, FLEET)
@@ -137,6 +173,9 @@ def test_nginx_location_answers_fitting_beacons_and_logs_json(tmp_path: Path) ->
     assert any(r["agent"].startswith("pathbeacon/") for r in records)
     sent = expected_rows(TEMPLATE, [*urls, origin + beacon, origin + beacon])
     assert sorted_rows(rows_from_nginx_log(TEMPLATE, origin, lines)) == sorted_rows(sent)
+    assert_stats(TEMPLATE, log, base, sent, {"matched": len(sent), "bad_status": 1,
+                 "other_path": others - 1, "malformed": 0},
+                 [pathbeacon_agent()] * len(urls) + [AGENT, AGENT])
 
 
 def test_nginx_server_block_redirects_downloads_without_client(tmp_path: Path) -> None:
@@ -144,9 +183,11 @@ def test_nginx_server_block_redirects_downloads_without_client(tmp_path: Path) -
     origin = f"http://127.0.0.1:{port}"
     base = origin + "/dl"
     log = tmp_path / "downloads.log"
-    config = gateway.nginx(DOWNLOAD, base, log=str(log), server="127.0.0.1",
-                           listen=f"127.0.0.1:{port}", client=False,
-                           download_to="https://downloads.example/releases/")
+    result = run_cli("gateway", "nginx", DOWNLOAD, f"base={base}", "--log", str(log),
+                     "--server", "127.0.0.1", "--listen", f"127.0.0.1:{port}",
+                     "--download-to", "https://downloads.example/releases/", "--no-client")
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
     assert "$remote_addr" not in config
     with servers.nginx(tmp_path / "nginx", config, None, port, log) as server:
         urls = report_fleet(DOWNLOAD, base, FLEET[:3])  # a 302 is a delivered report
@@ -167,6 +208,8 @@ def test_nginx_server_block_redirects_downloads_without_client(tmp_path: Path) -
     assert "127.0.0.1" not in log.read_text()
     sent = expected_rows(DOWNLOAD, [*urls, origin + path, origin + path])
     assert sorted_rows(rows_from_nginx_log(DOWNLOAD, origin, lines)) == sorted_rows(sent)
+    assert_stats(DOWNLOAD, log, base, sent, {"matched": len(sent), "bad_status": 0,
+                 "other_path": 3, "malformed": 0}, None)
 
 
 # ---- Caddy ------------------------------------------------------------------------------
@@ -188,7 +231,9 @@ def test_caddy_snippet_answers_fitting_beacons_and_logs_json(tmp_path: Path) -> 
     origin = f"http://127.0.0.1:{port}"
     base = origin + "/t"
     log = tmp_path / "beacons.log"
-    config = gateway.caddy(TEMPLATE, base, log=str(log))
+    result = run_cli("gateway", "caddy", TEMPLATE, f"base={base}", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
     site = f"{origin} {{\n\timport pathbeacon\n\trespond \"not telemetry\" 200\n}}\n"
     with servers.caddy(tmp_path / "caddy", config + site, port, log) as server:
         urls = report_fleet(TEMPLATE, base, FLEET)
@@ -206,6 +251,9 @@ def test_caddy_snippet_answers_fitting_beacons_and_logs_json(tmp_path: Path) -> 
     assert not any(r["request"]["uri"] == "/elsewhere" for r in records)
     sent = expected_rows(TEMPLATE, [*urls, origin + beacon, origin + beacon])
     assert sorted_rows(caddy_rows(TEMPLATE, origin, lines)) == sorted_rows(sent)
+    assert_stats(TEMPLATE, log, base, sent, {"matched": len(sent), "bad_status": 1,
+                 "other_path": others - 1, "malformed": 0},
+                 [pathbeacon_agent()] * len(urls) + [AGENT, AGENT])
 
 
 def test_caddy_site_block_redirects_downloads_without_client(tmp_path: Path) -> None:
@@ -213,8 +261,11 @@ def test_caddy_site_block_redirects_downloads_without_client(tmp_path: Path) -> 
     origin = f"http://127.0.0.1:{port}"
     base = origin + "/dl"
     log = tmp_path / "downloads.log"
-    config = gateway.caddy(DOWNLOAD, base, log=str(log), server=origin, client=False,
-                           download_to="https://downloads.example/releases")
+    result = run_cli("gateway", "caddy", DOWNLOAD, f"base={base}", "--log", str(log),
+                     "--server", origin, "--no-client",
+                     "--download-to", "https://downloads.example/releases")
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
     with servers.caddy(tmp_path / "caddy", config, port, log) as server:
         urls = report_fleet(DOWNLOAD, base, FLEET[:3])
         path = "/dl/acme-1.4.2-linux-x86_64.tar.gz"
@@ -232,6 +283,8 @@ def test_caddy_site_block_redirects_downloads_without_client(tmp_path: Path) -> 
     assert "127.0.0.1\"" not in log.read_text().replace(f"127.0.0.1:{port}", "")
     sent = expected_rows(DOWNLOAD, [*urls, origin + path])
     assert sorted_rows(caddy_rows(DOWNLOAD, origin, lines)) == sorted_rows(sent)
+    assert_stats(DOWNLOAD, log, base, sent, {"matched": len(sent), "bad_status": 0,
+                 "other_path": 2, "malformed": 0}, None)
 
 
 # ---- the path match, without servers ----------------------------------------------------
@@ -286,3 +339,21 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     assert result.returncode == 2, result.stdout
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.startswith(("pathbeacon: error: ", "usage:"))
+
+
+raw_values = st.text(alphabet="aZ09._~-%2FfC3A9/!+ ", min_size=0, max_size=12)
+
+
+@given(st.lists(raw_values, min_size=3, max_size=3))
+def test_whatever_the_decoder_counts_the_gateway_answers(raws: list[str]) -> None:
+    """A target the decoder's fits rule takes is one the gateway answers 204 (never 404)."""
+    from pathbeacon.analysis.matcher import Matcher
+
+    for template in (DOWNLOAD, "<base>/<os>/<arch>/<version>", "<base>/v<version>/<os>+<arch>"):
+        matcher = Matcher(pathbeacon.Template(template), "/base")
+        pattern = gateway.route(template, "/base").pattern
+        literals = pathbeacon.Template(template).literals
+        target = "/base" + literals[1] + "".join(
+            raw + literal for raw, literal in zip(raws, literals[2:]))
+        if matcher.match(target) is not None:
+            assert re.fullmatch(pattern, target), target

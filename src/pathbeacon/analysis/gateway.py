@@ -21,6 +21,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..catalogue import resolve
@@ -339,7 +340,7 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     """Add ``gateway nginx|caddy`` to a ``pathbeacon`` subcommand set."""
     gateway = sub.add_parser("gateway", help="print an nginx or Caddy config for a template")
     kinds = gateway.add_subparsers(dest="server_kind", metavar="SERVER", required=True)
