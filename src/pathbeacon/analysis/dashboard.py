@@ -352,6 +352,8 @@ def _k(text: str) -> int:
 
 def register(sub: Any) -> None:
     """Add ``dashboard`` to a ``pathbeacon`` subcommand set."""
+    from .store import gather_positionals
+
     p = sub.add_parser(
         "dashboard", help="write a self-contained HTML dashboard of the beacons",
         description=(
@@ -378,3 +380,4 @@ def register(sub: Any) -> None:
     p.add_argument("--engine", default="auto", metavar="E",
                    help="auto (default: duckdb when installed, else python), python, duckdb")
     p.set_defaults(run=_cmd_dashboard)
+    gather_positionals(p, "params")

@@ -50,7 +50,15 @@ from .matcher import Matcher
 from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish, reporter_key
 
 __all__ = [
-    "FINGERPRINT", "KEEP_DAYS", "Ingested", "Store", "ingest", "register", "split_pairs", "stats",
+    "FINGERPRINT",
+    "KEEP_DAYS",
+    "Ingested",
+    "Store",
+    "gather_positionals",
+    "ingest",
+    "register",
+    "split_pairs",
+    "stats",
 ]
 
 #: How many leading bytes (decompressed) identify a source.
@@ -456,7 +464,10 @@ def _ingest_one(store: Store, path: str, format: str, secrets: _DaySecrets) -> I
         # Shorter than what was read: truncated and rewritten with the same first bytes.
         start = 0 if not final and info.st_size < known.read_to else known.read_to
     else:
-        chosen = format if format != "auto" else _detect(path, head)
+        whole = head if final else head[: head.rfind(b"\n") + 1]
+        if not whole.strip():
+            return Ingested(path, 0, Counts(0, 0, 0, 0), False)  # no whole line yet
+        chosen = format if format != "auto" else _detect(path, whole)
     parse = parser(chosen).parse
     match = store.matcher.match
     counts = [0, 0, 0, 0]
@@ -537,10 +548,7 @@ def _replay_headers(stream: BinaryIO, until: int, parse: Any) -> None:
 
 
 def _detect(path: str, head: bytes) -> str:
-    lines = head.split(b"\n")
-    if len(head) >= FINGERPRINT and len(lines) > 1:
-        lines = lines[:-1]  # the last may be cut short
-    found = detect(lines)
+    found = detect(head.split(b"\n"))
     if found is None:
         raise ValueError(
             f"cannot tell the log format of {path} from its first lines: pass --format"
@@ -608,8 +616,28 @@ def split_pairs(items: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return logs, pairs
 
 
+def gather_positionals(parser: argparse.ArgumentParser, dest: str) -> None:
+    """Let ``parser`` take arguments like ``base=URL`` after options too, into ``dest``.
+
+    argparse reads the positionals given before the first option and leaves any given
+    after one over (``ingest T LOG --db F base=URL``); those join ``dest`` (a ``*`` list).
+    """
+
+    class Gathering(type(parser)):  # type: ignore[misc]
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            known, extras = super().parse_known_args(args, namespace)
+            stray = [a for a in extras if a == "-" or not a.startswith("-")]
+            if stray:
+                setattr(known, dest, [*(getattr(known, dest, None) or []), *stray])
+            return known, [a for a in extras if a not in stray]
+
+    parser.__class__ = Gathering
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     logs, pairs = split_pairs(args.logs)
+    if not logs:
+        raise ValueError("no log given: name one or more files")
     results = ingest(args.template, logs, args.db, base=pairs.get("base"),
                      format=args.format)
     for result in results:
@@ -655,12 +683,13 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("template", help="template text or a shipped template's name")
-    p.add_argument("logs", nargs="+", metavar="LOG|base=URL",
+    p.add_argument("logs", nargs="*", metavar="LOG|base=URL",
                    help="log files (plain or gzip) and base=URL")
     p.add_argument("--db", required=True, metavar="FILE", help="the DuckDB store")
     p.add_argument("--format", default="auto", metavar="F",
                    help="log format (default: detected per new file)")
     p.set_defaults(run=_cmd_ingest)
+    gather_positionals(p, "logs")
 
     stats_parser = sub.choices.get("stats")
     if stats_parser is not None:
@@ -682,3 +711,4 @@ def register(sub: Any) -> None:
             return result
 
         stats_parser.set_defaults(run=run)
+        gather_positionals(stats_parser, "logs")
