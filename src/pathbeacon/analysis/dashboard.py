@@ -143,11 +143,11 @@ def _bars(name: str, rows: list[dict[str, Any]]) -> str:
     from matplotlib.figure import Figure
 
     shown = rows[:TOP_BARS]
-    height = 0.9 + 0.32 * max(len(shown), 1)
+    height = 0.8 + 0.3 * max(len(shown), 2)
     figure = Figure(figsize=(7.0, height))
     axes = figure.subplots()
     labels = [_label(row[name]) for row in reversed(shown)]
-    axes.barh(labels, [row["events"] for row in reversed(shown)], color="#3b6ea8")
+    axes.barh(labels, [row["events"] for row in reversed(shown)], height=0.6, color="#3b6ea8")
     axes.set_xlabel("events")
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(y=0.02)
@@ -155,6 +155,9 @@ def _bars(name: str, rows: list[dict[str, Any]]) -> str:
 
 
 def _trend(name: str, rows: list[dict[str, Any]]) -> str:
+    from datetime import timedelta
+
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     totals: dict[str, int] = {}
@@ -167,13 +170,19 @@ def _trend(name: str, rows: list[dict[str, Any]]) -> str:
         points = sorted((date.fromisoformat(row["period"]), row["events"])
                         for row in rows if row[name] == value)
         days: Any = [p[0] for p in points]  # matplotlib's date converter takes them
-        axes.plot(days, [p[1] for p in points], marker="o",
-                  label=_label(value))
+        axes.plot(days, [p[1] for p in points], marker="o", label=_label(value))
+    every_day = sorted({date.fromisoformat(row["period"]) for row in rows})
+    if len(every_day) == 1:  # one day: a narrow window rather than years around it
+        only = every_day[0]
+        window: Any = (only - timedelta(days=1), only + timedelta(days=1))
+        axes.set_xlim(*window)
+    locator = AutoDateLocator(minticks=2, maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes.set_ylabel("events per day")
     axes.set_ylim(bottom=0)
     axes.spines[["top", "right"]].set_visible(False)
     axes.legend(title=name, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    figure.autofmt_xdate()
     return _svg(figure, f"trend-{name}")
 
 
@@ -242,8 +251,9 @@ def render(data: Dashboard) -> str:
         f"<title>{esc(data.title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(data.title)}</h1>",
         f'<p class="sub">Template <code>{esc(data.template.text)}</code>. No count below '
-        f"describes fewer than {data.k} reporters: smaller groups are folded into "
-        "<code>other</code> or left out. A reporter-day is one client on one UTC day.</p>",
+        f"describes fewer than {data.k} reporters (or {data.k} events, where the log holds "
+        "no client): smaller groups are folded into <code>other</code> or left out. "
+        "A reporter-day is one client and user agent on one UTC day.</p>",
         '<div class="cards">',
         *(f'<div class="card"><div class="n">{esc(value)}</div>'
           f'<div class="what">{esc(what)}</div></div>' for what, value in cards),
