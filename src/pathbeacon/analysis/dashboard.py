@@ -176,9 +176,9 @@ def _trend(name: str, rows: list[dict[str, Any]]) -> str:
         only = every_day[0]
         window: Any = (only - timedelta(days=1), only + timedelta(days=1))
         axes.set_xlim(*window)
-    locator = AutoDateLocator(minticks=2, maxticks=8)
+    locator = AutoDateLocator(minticks=2, maxticks=8)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.set_ylabel("events per day")
     axes.set_ylim(bottom=0)
     axes.spines[["top", "right"]].set_visible(False)

@@ -36,10 +36,10 @@ _AT_ONCE = 6
 _CHILD = (
     "import json, sys, pathbeacon\n"
     "facts = json.loads(sys.argv[3])\n"
-    "r = pathbeacon.report_once(sys.argv[1], base=sys.argv[2], package=%r, skip_dev=False,"
-    " **facts)\n"
+    "r = pathbeacon.report_once(sys.argv[1], base=sys.argv[2], package=sys.argv[4],"
+    " skip_dev=False, **facts)\n"
     "print(json.dumps([r.wait(20), r.reason]))\n"
-) % PACKAGE
+)
 
 
 def fleet(count: int, seed: int = 2026) -> list[dict[str, str]]:
@@ -134,7 +134,7 @@ def _report(base: str, members: list[dict[str, str]], out: IO[str]) -> int:
         if len(running) >= _AT_ONCE:
             finish(running.pop(0))
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, TEMPLATE, base, json.dumps(facts)],
+            [sys.executable, "-c", _CHILD, TEMPLATE, base, json.dumps(facts), PACKAGE],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         running.append((number, facts, child))
@@ -160,39 +160,39 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     log = os.path.join(folder, "access.log")
     if os.path.exists(log):
         os.unlink(log)  # a demo run starts from an empty log
-    say = print
 
-    say("pathbeacon demo: the whole loop on loopback (nothing leaves this machine)\n", file=out)
+    def say(*text: str) -> None:
+        print(*text, file=out, flush=True)
+
+    say("pathbeacon demo: the whole loop on loopback (nothing leaves this machine)\n")
     collector = _Collector(log)
     try:
-        say(f"1. A collector listens on {collector.base}. Like the server that", file=out)
-        say(f"   `pathbeacon gateway nginx '{TEMPLATE}' base=... --no-client`", file=out)
-        say("   configures, it answers 204 to a GET or HEAD that fits the template, 404 to", file=out)
-        say(f"   anything else, and writes one JSON line per request to\n   {log}\n", file=out)
-        say(f"2. {count} Python processes, each with its own facts, call", file=out)
-        say(f"   pathbeacon.report_once('{TEMPLATE}', base=..., package='{PACKAGE}', ...)",
-            file=out)
+        say(f"1. A collector listens on {collector.base}. Like the server that")
+        say(f"   `pathbeacon gateway nginx '{TEMPLATE}' base=... --no-client`")
+        say("   configures, it answers 204 to a GET or HEAD that fits the template, 404 to")
+        say(f"   anything else, and writes one JSON line per request to\n   {log}\n")
+        say(f"2. {count} Python processes, each with its own facts, call")
+        say(f"   pathbeacon.report_once('{TEMPLATE}', base=..., package='{PACKAGE}', ...)")
         sent = _report(collector.base, fleet(count), out)
-        say(f"   {sent} of {count} reports sent.\n", file=out)
+        say(f"   {sent} of {count} reports sent.\n")
     finally:
         collector.close()
 
     by = ["version", "os"]
     result = stats(TEMPLATE, [log], by, base=collector.base, engine=args.engine)
     say(f"3. The log, decoded: pathbeacon stats '{TEMPLATE}' {log} "
-        f"base={collector.base} --by {','.join(by)}", file=out)
+        f"base={collector.base} --by {','.join(by)}")
     write_table(result, out)
     lines = result["lines"]
-    say("   lines: " + ", ".join(f"{name} {n}" for name, n in lines.items()), file=out)
+    say("   lines: " + ", ".join(f"{name} {n}" for name, n in lines.items()))
     say("   (reporters '-': all these processes share this machine's address, so the\n"
-        "   collector logs no client, as with --no-client; k then counts events)\n", file=out)
+        "   collector logs no client, as with --no-client; k then counts events)\n")
 
     step = 4
     try:
         import duckdb  # noqa: F401 - only to tell whether the store can be shown
     except ImportError:
-        say(f"{step}. (The ingest store needs DuckDB: pip install 'pathbeacon[analysis]')\n",
-            file=out)
+        say(f"{step}. (The ingest store needs DuckDB: pip install 'pathbeacon[analysis]')\n")
     else:
         from .store import ingest
         from .store import stats as store_stats
@@ -202,10 +202,10 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             os.unlink(db)
         (ingested,) = ingest(TEMPLATE, [log], db, base=collector.base)
         same = store_stats(db, by) == result
-        say(f"{step}. Kept in an ingest store: pathbeacon ingest ... --db {db}", file=out)
+        say(f"{step}. Kept in an ingest store: pathbeacon ingest ... --db {db}")
         say(f"   {ingested.new_lines} lines stored; a second run adds "
             f"{ingest(TEMPLATE, [log], db, base=collector.base)[0].new_lines}; "
-            f"stats --db gives {'the same' if same else 'a DIFFERENT'} table.\n", file=out)
+            f"stats --db gives {'the same' if same else 'a DIFFERENT'} table.\n")
     step += 1
 
     page = os.path.join(folder, "dashboard.html")
@@ -216,9 +216,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
 
     write(page, collect(TEMPLATE, from_log, title=f"{PACKAGE}: demo telemetry",
                         base=collector.base))
-    say(f"{step}. A dashboard for it (one self-contained HTML file, k=5):", file=out)
-    say(f"   {page}\n", file=out)
-    say(f"Done in {time.monotonic() - started:.1f} s.", file=out)
+    say(f"{step}. A dashboard for it (one self-contained HTML file, k=5):")
+    say(f"   {page}\n")
+    say(f"Done in {time.monotonic() - started:.1f} s.")
     return 0 if sent else 1
 
 
