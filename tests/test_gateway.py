@@ -333,6 +333,9 @@ def test_route_prefix(template: str, base: str | None, prefix: str, base_path: s
     ("gateway", "caddy", "<base>/<os>", "base=/t", "--download-to", "not a url"),
     ("gateway", "caddy", "<base>/<OS>", "base=/t"),
     ("gateway", "apache", "<base>/<os>", "base=/t"),
+    ("gateway", "nginx", "<base>/<os>", "base=https://gw.example/a%22b"),
+    ("gateway", "caddy", "<base>/<os>", "base=https://gw.example/a%FFb"),
+    ("gateway", "caddy", "<base>/<os>", "base=https://gw.example/t", "--server", "x{y}"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     result = run_cli(*args)

@@ -137,7 +137,13 @@ def route(template: str | Template, base: str | None = None) -> Route:
     path_only = static.split("?", 1)[0]
     in_path = slots and "?" not in static  # the first field stands in the path
     prefix = path_only[: path_only.rfind("/") + 1] if in_path else path_only
-    return Route(resolved, base_path, unquote(prefix) or "/", pattern)
+    # A server compares its location prefix with the decoded path.
+    try:
+        decoded = unquote(prefix, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"the path {prefix!r} has escapes that are not UTF-8") from None
+    location = _check_value("the base path", decoded or "/")
+    return Route(resolved, base_path, location, pattern)
 
 
 def _check_value(what: str, value: str) -> str:
