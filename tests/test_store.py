@@ -169,16 +169,15 @@ def test_a_rewritten_file_with_the_same_start_is_read_again(tmp_path: Path) -> N
 def test_day_keys_live_two_days_and_late_lines_join_their_day(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     db = tmp_path / "beacons.duckdb"
+    keys = tmp_path / "beacons.duckdb.keys"
     target = "/t/acme/1.0/linux"
     # Times are +02:00: 01:30 on the 22nd is 23:30 UTC on the 21st.
     log.write_text(beacon(22, 12, CLIENTS[0], AGENTS[0], target)
                    + beacon(22, 1, CLIENTS[0], AGENTS[0], target)
                    + beacon(19, 12, CLIENTS[0], AGENTS[0], target))
     ingest([log], db, today=TODAY)
-    with store.Store.open(str(db)) as opened:
-        days = [row[0] for row in opened.connection.execute(
-            "SELECT day FROM day_keys ORDER BY day").fetchall()]
-    assert days == [date(2026, 8, 21), date(2026, 8, 22)]
+    assert store.DayKeys(str(keys)).days() == ["2026-08-21", "2026-08-22"]
+    assert keys.stat().st_mode & 0o077 == 0  # the owner's only
     # The same reporter, late, for the 21st: still one reporter that day.
     with log.open("a") as out:
         out.write(beacon(22, 0, CLIENTS[0], AGENTS[0], target))
@@ -190,12 +189,19 @@ def test_day_keys_live_two_days_and_late_lines_join_their_day(tmp_path: Path) ->
         {"period": "2026-08-22", "events": 1, "reporters": 1},
     ]
     assert_same_stats(db, [log])
-    # A day later the key of the 21st is gone too.
-    ingest([log], db, today=date(2026, 8, 23))
-    with store.Store.open(str(db)) as opened:
-        days = [row[0] for row in opened.connection.execute(
-            "SELECT day FROM day_keys").fetchall()]
-    assert days == [date(2026, 8, 22)]
+    # A day later the key of the 21st is gone too: from the key file, and from the disk
+    # blocks that file had (overwritten before it was replaced); never in the database.
+    secret = store.DayKeys(str(keys))("2026-08-21")
+    old_inode = keys.stat().st_ino
+    with keys.open("rb") as old_file:
+        ingest([log], db, today=date(2026, 8, 23))
+        old_file.seek(0)
+        assert old_file.read().strip(b"\0") == b""  # the replaced file, still open here
+    assert keys.stat().st_ino != old_inode
+    assert store.DayKeys(str(keys)).days() == ["2026-08-22"]
+    for place in (keys, db):
+        data = place.read_bytes()
+        assert secret not in data and secret.hex().encode() not in data
 
 
 def test_the_store_holds_no_client_address_nor_user_agent(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ to ``.gz``) is recognised, and a new file with the same name is read from its st
 
 No client address is ever stored. A line with a time and a client keeps only a keyed hash
 of its UTC day, client and user agent (:func:`~pathbeacon.analysis.stats.reporter_key`),
-under a random key drawn for that UTC day and kept in the database until the day is two
-days old; then the key is deleted, and the hashes of that day can no longer be linked to
-anyone (nor were they ever linkable across days). A line that arrives while its day's key
+under a random key drawn for that UTC day and kept beside the database (``FILE.keys``,
+see :class:`DayKeys`) until the day is two days old; then the key is deleted, and the
+hashes of that day can no longer be linked to anyone (nor were they ever linkable across
+days). A line that arrives while its day's key
 still exists joins its day; later than that, its day gets a fresh key (so a reporter
 could then be counted twice for that day).
 
@@ -52,6 +53,7 @@ from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish, reporter_ke
 __all__ = [
     "FINGERPRINT",
     "KEEP_DAYS",
+    "DayKeys",
     "Ingested",
     "Store",
     "gather_positionals",
@@ -73,7 +75,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
-CREATE TABLE IF NOT EXISTS day_keys (day DATE PRIMARY KEY, secret BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
     id INTEGER PRIMARY KEY,
     path VARCHAR NOT NULL,
@@ -127,8 +128,10 @@ class Store:
     Open it with :meth:`open`; use it as a context manager (it closes the connection).
     """
 
-    def __init__(self, connection: Any, template: Template, base: str | None) -> None:
+    def __init__(self, connection: Any, template: Template, base: str | None,
+                 path: str = "") -> None:
         self.connection = connection
+        self.path = path
         self.template = template
         self.base = base
         self.matcher = Matcher(template, base)
@@ -176,12 +179,12 @@ class Store:
             if base is not None and (Matcher(held, base).base_path
                                      != Matcher(held, held_base).base_path):
                 raise ValueError(f"{path} holds beacons under base={held_base}, not {base}")
-            return cls(connection, held, held_base)
+            return cls(connection, held, held_base, path)
         if not write:
             raise ValueError(f"{path} holds no beacons yet: run pathbeacon ingest first")
         if wanted is None:
             raise ValueError("a new store needs the template")
-        store = cls(connection, wanted, base)  # checks template and base together
+        store = cls(connection, wanted, base, path)  # checks template and base together
         clash = [name for name in store.fields if name in _FIXED]
         if clash:
             raise ValueError(f"a field named {clash[0]!r} cannot be stored (the store uses"
@@ -207,19 +210,10 @@ class Store:
     def close(self) -> None:
         self.connection.close()
 
-    # ---- day keys -----------------------------------------------------------------------
-
-    def forget_old_keys(self, today: date | None = None) -> int:
-        """Delete the keys of days at least :data:`KEEP_DAYS` old; return how many."""
-        today = today or datetime.now(timezone.utc).date()
-        limit = today - timedelta(days=KEEP_DAYS)
-        old = self.connection.execute(
-            "SELECT count(*) FROM day_keys WHERE day <= ?", [limit]).fetchone()[0]
-        self.connection.execute("DELETE FROM day_keys WHERE day <= ?", [limit])
-        return int(old)
-
-    def _day_secrets(self) -> _DaySecrets:
-        return _DaySecrets(self.connection)
+    @property
+    def keys_path(self) -> str:
+        """The file beside the database that holds the day keys."""
+        return self.path + ".keys"
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -269,25 +263,82 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-class _DaySecrets:
-    """The key of each UTC day, read from the store or drawn (and stored) when missing."""
+class DayKeys:
+    """The random key of each UTC day, in a small file beside the store (``FILE.keys``).
 
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection
-        self._known: dict[str, bytes] = {}
+    The keys live apart from the database so that a deleted key is gone for good: a
+    database file keeps deleted rows in its free blocks, whereas this file is written
+    anew each time (readable by its owner only) and the old one overwritten with zeros
+    before it is replaced.
+
+        >>> import os, tempfile
+        >>> keys = DayKeys(os.path.join(tempfile.mkdtemp(), "b.duckdb.keys"))
+        >>> len(keys("2026-08-21")) == 32 and keys("2026-08-21") == keys("2026-08-21")
+        True
+        >>> keys.forget(date(2026, 8, 23)), keys.days()
+        (1, [])
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._keys = self._load()
+
+    def _load(self) -> dict[str, bytes]:
+        try:
+            with open(self.path, encoding="ascii") as stream:
+                data = json.load(stream)
+            return {str(day): bytes.fromhex(key) for day, key in data.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError, TypeError) as error:
+            raise ValueError(f"cannot read the day keys in {self.path}: {error}") from None
+
+    def days(self) -> list[str]:
+        """The UTC days that have a key, in order."""
+        return sorted(self._keys)
 
     def __call__(self, day: str) -> bytes:
-        secret = self._known.get(day)
-        if secret is None:
-            row = self._connection.execute(
-                "SELECT secret FROM day_keys WHERE day = ?", [day]).fetchone()
-            if row is None:
-                secret = os.urandom(32)
-                self._connection.execute("INSERT INTO day_keys VALUES (?, ?)", [day, secret])
-            else:
-                secret = bytes(row[0])
-            self._known[day] = secret
-        return secret
+        """The key of ``day`` (``YYYY-MM-DD``), drawn and saved at once when it has none."""
+        key = self._keys.get(day)
+        if key is None:
+            key = self._keys[day] = os.urandom(32)
+            self._save()
+        return key
+
+    def forget(self, today: date | None = None) -> int:
+        """Delete the keys of days at least :data:`KEEP_DAYS` old; return how many."""
+        today = today or datetime.now(timezone.utc).date()
+        limit = (today - timedelta(days=KEEP_DAYS)).isoformat()
+        old = [day for day in self._keys if day <= limit]
+        for day in old:
+            del self._keys[day]
+        if old:
+            self._save()
+        return len(old)
+
+    def _save(self) -> None:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        text = json.dumps({day: key.hex() for day, key in sorted(self._keys.items())})
+        handle, temporary = tempfile.mkstemp(prefix=".keys-", dir=folder)  # mode 0600
+        try:
+            with os.fdopen(handle, "w", encoding="ascii") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                with open(self.path, "r+b") as previous:
+                    size = previous.seek(0, os.SEEK_END)
+                    previous.seek(0)
+                    previous.write(b"\0" * size)
+                    previous.flush()
+                    os.fsync(previous.fileno())
+            except FileNotFoundError:
+                pass
+            os.replace(temporary, self.path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
 
 
 # ---- sources ----------------------------------------------------------------------------
@@ -443,7 +494,7 @@ class _Batch:
             self._file = None
 
 
-def _ingest_one(store: Store, path: str, format: str, secrets: _DaySecrets) -> Ingested:
+def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Ingested:
     connection = store.connection
     try:
         info = os.stat(path)
@@ -562,7 +613,8 @@ def ingest(template: str | Template, logs: Sequence[str] | str, db: str, *,
     """Append the new lines of ``logs`` to the store ``db`` (created when missing).
 
     Returns what was read from each log, in order. Idempotent: a log read before adds only
-    what it gained since. Keys of days two days old are deleted before and after.
+    what it gained since. Keys of days two days old are deleted before and after
+    (see :class:`DayKeys`).
     """
     names = [logs] if isinstance(logs, str) else list(logs)
     if not names:
@@ -573,11 +625,11 @@ def ingest(template: str | Template, logs: Sequence[str] | str, db: str, *,
         parser(format)  # ValueError for an unknown format
     results = []
     with Store.open(db, template, base, write=True) as store:
-        store.forget_old_keys(today)
-        secrets = store._day_secrets()
+        secrets = DayKeys(store.keys_path)
+        secrets.forget(today)
         for name in names:
             results.append(_ingest_one(store, str(name), format, secrets))
-        store.forget_old_keys(today)
+        secrets.forget(today)
         store.connection.execute("CHECKPOINT")
     return results
 
