@@ -312,8 +312,9 @@ def _notice_base(base: str | None) -> str | None:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from .arguments import split_pairs
     from .stats import StatsQuery
-    from .store import Store, split_pairs
+    from .store import Store
 
     logs, pairs = split_pairs(args.params)
     base = pairs.get("base")
@@ -362,7 +363,7 @@ def _k(text: str) -> int:
 
 def register(sub: Any) -> None:
     """Add ``dashboard`` to a ``pathbeacon`` subcommand set."""
-    from .store import gather_positionals
+    from .arguments import gather_positionals
 
     p = sub.add_parser(
         "dashboard", help="write a self-contained HTML dashboard of the beacons",

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..catalogue import resolve
 from ..template import Template, check_base
+from .arguments import gather_positionals
 
 __all__ = ["Route", "caddy", "nginx", "register", "route"]
 
@@ -371,3 +372,4 @@ def register(sub: Any) -> None:
         else:
             p.set_defaults(listen=None)
         p.set_defaults(run=_cmd_gateway)
+        gather_positionals(p, "params")

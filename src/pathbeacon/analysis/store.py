@@ -46,6 +46,7 @@ from typing import IO, Any, BinaryIO
 
 from ..catalogue import resolve
 from ..template import Template
+from .arguments import gather_positionals, split_pairs
 from .formats import HEADER, detect, parser
 from .matcher import Matcher
 from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish, reporter_key
@@ -56,10 +57,8 @@ __all__ = [
     "DayKeys",
     "Ingested",
     "Store",
-    "gather_positionals",
     "ingest",
     "register",
-    "split_pairs",
     "stats",
 ]
 
@@ -646,44 +645,6 @@ def stats(db: str, by: Iterable[str] | str = (), *, template: str | Template | N
 
 
 # ---- command line ----------------------------------------------------------------------
-
-
-def split_pairs(items: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """Log names and ``base=URL`` apart, as ``decode`` and ``stats`` take them (an item
-    holding ``=`` with no ``/`` before it is a setting; only ``base`` is one).
-
-        >>> split_pairs(["a.log", "base=https://g.example/t", "./x=y.log"])
-        (['a.log', './x=y.log'], {'base': 'https://g.example/t'})
-    """
-    logs: list[str] = []
-    pairs: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or "/" in name or "\\" in name:
-            logs.append(item)
-        elif name == "base":
-            pairs[name] = value
-        else:
-            raise ValueError(f"unknown setting {item!r}: only base=URL is taken here")
-    return logs, pairs
-
-
-def gather_positionals(parser: argparse.ArgumentParser, dest: str) -> None:
-    """Let ``parser`` take arguments like ``base=URL`` after options too, into ``dest``.
-
-    argparse reads the positionals given before the first option and leaves any given
-    after one over (``ingest T LOG --db F base=URL``); those join ``dest`` (a ``*`` list).
-    """
-
-    class Gathering(type(parser)):  # type: ignore[misc]
-        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-            known, extras = super().parse_known_args(args, namespace)
-            stray = [a for a in extras if a == "-" or not a.startswith("-")]
-            if stray:
-                setattr(known, dest, [*(getattr(known, dest, None) or []), *stray])
-            return known, [a for a in extras if a not in stray]
-
-    parser.__class__ = Gathering
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
