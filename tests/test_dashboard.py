@@ -16,6 +16,8 @@ from pathbeacon.analysis import dashboard
 
 from .conftest import run_cli
 
+pytest.importorskip("matplotlib", reason="the analysis extra (pip install '.[analysis]')")
+
 TEMPLATE = "<base>/<package>/<version>/<os>/<arch>"
 BASE = "https://gw.example/t"
 CHROMIUM = "/usr/bin/chromium"

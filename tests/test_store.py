@@ -18,17 +18,21 @@ from hypothesis import strategies as st
 from pathbeacon.analysis import stats as log_stats
 from pathbeacon.analysis import store
 
+pytest.importorskip("duckdb", reason="the analysis extra (pip install '.[analysis]')")
+
 from .conftest import run_cli
 
 TEMPLATE = "<base>/<package>/<version>/<os>"
 BASE = "https://gw.example/t"
 TODAY = date(2026, 8, 22)
-QUERIES = [
-    ([], None, 1),
-    (["version"], None, 1),
-    (["version", "os"], "day", 1),
-    (["os"], "week", 2),
-    (["package", "version"], "month", 3),
+QUERIES: list[tuple[list[str], str | None, int, dict[str, str]]] = [
+    ([], None, 1, {}),
+    (["version"], None, 1, {}),
+    (["version", "os"], "day", 1, {}),
+    (["os"], "week", 2, {}),
+    (["package", "version"], "month", 3, {}),
+    (["os"], None, 1, {"since": "2026-08-22"}),
+    (["version"], "day", 2, {"until": "2026-08-22"}),
 ]
 CLIENTS = [f"203.0.113.{n}" for n in range(1, 9)] + ["2001:db8::77"]
 AGENTS = ["pathbeacon/0.1.0 (platform=linux; arch=x86_64; python=3.11.7)", "curl/8.0"]
@@ -63,14 +67,15 @@ def random_lines(rng: random.Random, count: int, days: tuple[int, ...] = (21, 22
     return lines
 
 
-def assert_same_stats(db: Path, logs: list[Path]) -> None:
+def assert_same_stats(db: Path, logs: list[Path], queries: int = len(QUERIES),
+                      engines: tuple[str, ...] = ("python", "auto")) -> None:
     """stats from the store == stats from the logs (python engine, and the default)."""
-    for by, every, k in QUERIES:
-        from_store = store.stats(str(db), by, every=every, k=k)
-        for engine in ("python", "auto"):
+    for by, every, k, window in QUERIES[:queries]:
+        from_store = store.stats(str(db), by, every=every, k=k, **window)
+        for engine in engines:
             from_logs = log_stats(TEMPLATE, [str(p) for p in logs], by, every=every, k=k,
-                                  base=BASE, engine=engine)
-            assert from_store == from_logs, (by, every, k, engine)
+                                  base=BASE, engine=engine, **window)
+            assert from_store == from_logs, (by, every, k, window, engine)
 
 
 def ingest(logs: list[Path], db: Path, today: date = TODAY) -> list[store.Ingested]:
@@ -258,7 +263,7 @@ def test_ingest_after_any_appends_equals_stats_of_the_whole(seed: int, cuts: lis
             done = max(done, cut)
             if log.stat().st_size:
                 ingest([log], db)
-        assert_same_stats(db, [log])
+        assert_same_stats(db, [log], queries=4, engines=("python",))
 
 
 # ---- command line -----------------------------------------------------------------------
