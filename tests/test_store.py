@@ -171,6 +171,22 @@ def test_a_rewritten_file_with_the_same_start_is_read_again(tmp_path: Path) -> N
     assert store.stats(str(db))["lines"]["matched"] == 3
 
 
+def test_a_log_too_short_to_tell_its_format_waits_for_more_lines(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    db = tmp_path / "beacons.duckdb"
+    log.write_text("not json\n" + beacon(22, 9, CLIENTS[0], AGENTS[0], "/t/acme/1.0/linux")[:30])
+    (waiting,) = ingest([log], db)
+    assert waiting.new_lines == 0 and not waiting.resumed
+    log.write_text("not json\n" + beacon(22, 9, CLIENTS[0], AGENTS[0], "/t/acme/1.0/linux"))
+    (read,) = ingest([log], db)
+    assert read.new_lines == 2 and not read.resumed
+    assert read.counts == (1, 0, 0, 1)
+    junk = tmp_path / "junk.log"
+    junk.write_text("not json\n" * 40)
+    with pytest.raises(ValueError, match="cannot tell the log format"):
+        ingest([junk], db)
+
+
 def test_day_keys_live_two_days_and_late_lines_join_their_day(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     db = tmp_path / "beacons.duckdb"

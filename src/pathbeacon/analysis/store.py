@@ -47,7 +47,7 @@ from typing import IO, Any, BinaryIO
 from ..catalogue import resolve
 from ..template import Template
 from .arguments import gather_positionals, split_pairs
-from .formats import HEADER, detect, parser
+from .formats import DETECT_LINES, HEADER, detect, parser
 from .matcher import Matcher
 from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish, reporter_key
 
@@ -517,7 +517,19 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         whole = head if final else head[: head.rfind(b"\n") + 1]
         if not whole.strip():
             return Ingested(path, 0, Counts(0, 0, 0, 0), False)  # no whole line yet
-        chosen = format if format != "auto" else _detect(path, whole)
+        if format != "auto":
+            chosen = format
+        else:
+            found = detect(whole.split(b"\n"))
+            lines_seen = sum(1 for line in whole.split(b"\n") if line.strip())
+            if found is None and not final and len(head) < FINGERPRINT and \
+                    lines_seen < DETECT_LINES:
+                # Too few lines to tell yet (the first may be junk): wait for more.
+                return Ingested(path, 0, Counts(0, 0, 0, 0), False)
+            if found is None:
+                raise ValueError(f"cannot tell the log format of {path} from its first"
+                                 " lines: pass --format")
+            chosen = found
     parse = parser(chosen).parse
     match = store.matcher.match
     counts = [0, 0, 0, 0]
@@ -595,15 +607,6 @@ def _replay_headers(stream: BinaryIO, until: int, parse: Any) -> None:
         position += len(raw)
         if raw.startswith(b"#"):
             parse(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
-
-
-def _detect(path: str, head: bytes) -> str:
-    found = detect(head.split(b"\n"))
-    if found is None:
-        raise ValueError(
-            f"cannot tell the log format of {path} from its first lines: pass --format"
-        )
-    return found
 
 
 def ingest(template: str | Template, logs: Sequence[str] | str, db: str, *,
