@@ -57,7 +57,7 @@ def _parquet_from_jsonl(jsonl: str, columns: list[str], path: str) -> None:
     try:
         import duckdb  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        duckdb = None
+        duckdb = None  # type: ignore[assignment, unused-ignore]
     if duckdb is not None:
         types = ", ".join(
             f"{json.dumps(c)}: '{'INTEGER' if c == 'status' else 'VARCHAR'}'" for c in columns
