@@ -52,7 +52,7 @@ def random_lines(rng: random.Random, count: int, days: tuple[int, ...] = (21, 22
     lines = []
     for _ in range(count):
         kind = rng.random()
-        target = (f"/t/{rng.choice(['acme', 'zeta'])}/{rng.choice(['1.0', '2.0', '2.1'])}/"
+        target = (f"/t/{rng.choice(['acme', 'zeta'])}/{rng.choice(['1.0', '2.0', '2.1', '%22q%27%5C%2C%C3%A9%5CN'])}/"
                   f"{rng.choice(['linux', 'macos', 'Mac_OS_X', 'Debian_GNU%2FLinux'])}")
         client, agent = rng.choice(CLIENTS), rng.choice(AGENTS)
         day, hour = rng.choice(days), rng.randrange(2, 24)  # +02:00: the same UTC day
@@ -334,3 +334,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...])
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("pathbeacon: error: ") and len(result.stderr.splitlines()) == 1
     assert os.path.exists(db)
+
+
+def test_a_template_with_no_field_but_base_counts_events(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(beacon(22, 9, CLIENTS[0], AGENTS[0], "/t/ping")
+                   + beacon(22, 9, CLIENTS[1], AGENTS[0], "/t/ping")
+                   + beacon(22, 9, CLIENTS[1], AGENTS[0], "/t/pong"))
+    db = tmp_path / "pings.duckdb"
+    store.ingest("<base>/ping", [str(log)], str(db), base=BASE)
+    assert store.stats(str(db)) == log_stats("<base>/ping", [str(log)], base=BASE,
+                                             engine="python")
+    assert store.stats(str(db))["rows"] == [{"events": 2, "reporters": 2}]
