@@ -20,6 +20,7 @@ from pathbeacon.analysis import store
 
 pytest.importorskip("duckdb", reason="the analysis extra (pip install '.[analysis]')")
 
+from . import logs
 from .conftest import run_cli
 
 TEMPLATE = "<base>/<package>/<version>/<os>"
@@ -346,3 +347,35 @@ def test_a_template_with_no_field_but_base_counts_events(tmp_path: Path) -> None
     assert store.stats(str(db)) == log_stats("<base>/ping", [str(log)], base=BASE,
                                              engine="python")
     assert store.stats(str(db))["rows"] == [{"events": 2, "reporters": 2}]
+
+
+@pytest.mark.parametrize("flavour", logs.FLAVOURS)
+def test_every_log_format_grows_and_rotates_into_the_same_stats(tmp_path: Path,
+                                                               flavour: str) -> None:
+    """Each format the decoder reads, as its gateway writes it: in two runs, then its
+    compressed copy; the store answers as stats over the log does."""
+    rng = random.Random(flavour)
+    hits = []
+    for n in range(80):
+        version = rng.choice(["1.0", "2.0", "%22q%27%5C%2C%C3%A9"])
+        target = f"/t/{rng.choice(['acme', 'zeta'])}/{version}/{rng.choice(['linux', 'macos'])}"
+        if n % 9 == 0:
+            target = "/other" + target
+        hits.append(logs.Hit(target, status=rng.choice([204, 204, 204, 302, 404]),
+                             time=datetime(2026, 8, rng.choice([21, 22]), rng.randrange(24),
+                                           tzinfo=timezone.utc),
+                             client=rng.choice(CLIENTS), agent=rng.choice(AGENTS)))
+    log = tmp_path / "access.log"
+    db = tmp_path / "beacons.duckdb"
+    logs.write_log(log, flavour, hits[:50], extra_lines=["junk line"])
+    first = ingest([log], db)[0]
+    with log.open("ab") as out:
+        out.write("".join(line + "\n" for line in logs.lines(flavour, hits[50:])
+                          if not line.startswith("#")).encode())
+    second = ingest([log], db)[0]
+    assert second.resumed and second.new_lines == 30
+    assert first.new_lines + second.new_lines == 81
+    compressed = tmp_path / "access.log.1.gz"
+    compressed.write_bytes(gzip.compress(log.read_bytes()))
+    assert ingest([compressed], db)[0].new_lines == 0
+    assert_same_stats(db, [log])
