@@ -234,8 +234,9 @@ def test_caddy_snippet_answers_fitting_beacons_and_logs_json(tmp_path: Path) -> 
     result = run_cli("gateway", "caddy", TEMPLATE, f"base={base}", "--log", str(log))
     assert result.returncode == 0, result.stderr
     config = result.stdout
-    site = f"{origin} {{\n\timport pathbeacon\n\trespond \"not telemetry\" 200\n}}\n"
-    with servers.caddy(tmp_path / "caddy", config + site, port, log) as server:
+    # Pasted into a site block that serves other things too.
+    site = f"{origin} {{\n{config}\trespond \"not telemetry\" 200\n}}\n"
+    with servers.caddy(tmp_path / "caddy", site, port, log) as server:
         urls = report_fleet(TEMPLATE, base, FLEET)
         beacon = urls[0][len(origin):]
         assert_beacon_answer(*server.request("HEAD", beacon, AGENT))

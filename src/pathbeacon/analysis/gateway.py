@@ -247,9 +247,10 @@ def caddy(
 ) -> str:
     """A Caddyfile snippet that answers and logs ``template``'s beacons (Caddy's JSON log).
 
-    Without ``server`` it defines a snippet, ``(pathbeacon)``, to ``import`` in the site
-    block that serves the base URL; as Caddy keeps one access log per site, that site's
-    log then holds only the requests under the base path. With ``server`` (a site
+    Without ``server`` it is the directives to put in the site block that serves the base
+    URL (Caddy's counterpart of an nginx ``location``); as Caddy 2.6 keeps one access log
+    per site, that site's log then holds only the requests under the base path. With
+    ``server`` (a site
     address, such as ``telemetry.example.com`` or ``http://:8080``) it is a whole site
     block answering 404 to every other path. ``client=False`` drops the client address
     (and port) from the log.
@@ -290,34 +291,22 @@ def caddy(
         f"# beacons: GET/HEAD {r.prefix}... -> {'302' if target else '204'};"
         f" the rest -> 404; log: {log}",
     ]
+    route_lines = ["\theader Cache-Control no-store", f"\t{answer}", "\trespond 404", "}"]
     if server is None:
-        body = [
+        lines.append("# These directives belong in the site block that serves the base URL:")
+        lines += [
             *logger,
             f"@pathbeacon_outside not path {under}",
             "skip_log @pathbeacon_outside",
             *match,
             f"route {under} {{",
-            "\theader Cache-Control no-store",
-            f"\t{answer}",
-            "\trespond 404",
-            "}",
+            *route_lines,
         ]
-        lines.append("# Define it at the top level, then `import pathbeacon` in the site block.")
-        lines.append("(pathbeacon) {")
     else:
         _check_value("--server", server)
-        body = [
-            *logger,
-            *match,
-            "route {",
-            "\theader Cache-Control no-store",
-            f"\t{answer}",
-            "\trespond 404",
-            "}",
-        ]
         lines.append(f"{server} {{")
-    lines += ["\t" + line for line in body]
-    lines.append("}")
+        lines += ["\t" + line for line in [*logger, *match, "route {", *route_lines]]
+        lines.append("}")
     return "\n".join(lines) + "\n"
 
 
