@@ -379,3 +379,33 @@ def test_every_log_format_grows_and_rotates_into_the_same_stats(tmp_path: Path,
     compressed.write_bytes(gzip.compress(log.read_bytes()))
     assert ingest([compressed], db)[0].new_lines == 0
     assert_same_stats(db, [log])
+
+
+def test_a_compressed_log_cut_short_gives_its_whole_lines_then_the_rest(tmp_path: Path) -> None:
+    """logrotate compressing a file while ingest reads it: nothing half-read is counted."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(8), 2000)))
+    packed = gzip.compress(log.read_bytes())
+    growing = tmp_path / "access.log.1.gz"
+    growing.write_bytes(packed[: len(packed) // 2])
+    db = tmp_path / "beacons.duckdb"
+    (first,) = ingest([growing], db)
+    assert "cut short" in str(first) and 0 < first.new_lines < 2000
+    growing.write_bytes(packed)
+    (second,) = ingest([growing], db)
+    assert second.resumed and "cut short" not in str(second)
+    assert first.new_lines + second.new_lines == sum(1 for x in log.read_text().splitlines()
+                                                     if x.strip())
+    assert_same_stats(db, [log])
+
+
+def test_a_damaged_compressed_log_is_one_clear_error(tmp_path: Path) -> None:
+    log = tmp_path / "access.log.gz"
+    log.write_bytes(gzip.compress(b"".join(
+        beacon(22, 9, CLIENTS[0], AGENTS[0], f"/t/acme/{n}/linux").encode()
+        for n in range(3000)))[:300] + b"\x00garbage" * 2000)
+    result = run_cli("ingest", TEMPLATE, str(log), "--db", str(tmp_path / "b.duckdb"),
+                     f"base={BASE}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"pathbeacon: error: cannot read {log}")
+    assert "Traceback" not in result.stderr

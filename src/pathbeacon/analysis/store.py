@@ -39,6 +39,7 @@ import json
 import os
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -71,6 +72,7 @@ _BATCH = 200_000
 # Column names the store uses itself; a template field may not take one of them.
 _FIXED = ("source", "time", "status", "reporter")
 _GZIP_MAGIC = b"\x1f\x8b"
+_CUT_SHORT = " (a compressed file cut short: its whole lines so far)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR);
@@ -115,10 +117,11 @@ class Ingested:
     new_lines: int
     counts: Counts
     resumed: bool
+    note: str = ""
 
     def __str__(self) -> str:
         how = "resumed" if self.resumed else "new source"
-        return f"{self.path}: {self.new_lines} new lines ({how}); {self.counts}"
+        return f"{self.path}: {self.new_lines} new lines ({how}){self.note}; {self.counts}"
 
 
 class Store:
@@ -509,7 +512,9 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
     with _open_raw(path) as stream:
         try:
             head = stream.read(FINGERPRINT)
-        except (OSError, EOFError) as error:
+        except EOFError:  # compressed, and cut short before its first bytes: later
+            return Ingested(path, 0, Counts(0, 0, 0, 0), False, _CUT_SHORT)
+        except (OSError, zlib.error) as error:
             raise ValueError(f"cannot read {path}: {error}") from None
     if not head:
         return Ingested(path, 0, Counts(0, 0, 0, 0), False)
@@ -550,28 +555,24 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         else:
             source = known.id
         batch = _Batch(store, source)
-        with _open_raw(path) as stream:
-            if start and chosen == "cloudfront":
-                _replay_headers(stream, start, parse)
-            else:
-                _skip(stream, start)
-            position = start
-            for raw, size in _complete_lines(stream, final):
-                position += size
-                if not raw or raw == b"\r":
-                    continue
-                category, record, values = _classify(parse, match, raw)
-                if category < 0:
-                    continue
-                lines += 1
-                counts[category] += 1
-                if category == 0:
-                    time, _target, status, agent, client = record
-                    reporter = None
-                    if time is not None and client is not None:
-                        day = time[:10]
-                        reporter = reporter_key(secrets(day), day, client, agent)
-                    batch.add(time, status, reporter, values)
+        position = start
+        cut_short: list[bool] = []
+        for raw, size in _new_lines(path, start, final, chosen, parse, cut_short):
+            position += size
+            if not raw or raw == b"\r":
+                continue
+            category, record, values = _classify(parse, match, raw)
+            if category < 0:
+                continue
+            lines += 1
+            counts[category] += 1
+            if category == 0:
+                time, _target, status, agent, client = record
+                reporter = None
+                if time is not None and client is not None:
+                    day = time[:10]
+                    reporter = reporter_key(secrets(day), day, client, agent)
+                batch.add(time, status, reporter, values)
         batch.flush()
         length = min(len(head), FINGERPRINT)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -596,7 +597,28 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
             batch.discard()
         connection.execute("ROLLBACK")
         raise
-    return Ingested(path, lines, Counts(*counts), known is not None)
+    note = _CUT_SHORT if cut_short else ""
+    return Ingested(path, lines, Counts(*counts), known is not None, note)
+
+
+def _new_lines(path: str, start: int, final: bool, format: str, parse: Any,
+               cut_short: list[bool]) -> Iterator[tuple[bytes, int]]:
+    """The whole lines of ``path`` after byte ``start`` (decompressed), with their sizes.
+
+    A compressed file that ends early (still being written by logrotate) gives its whole
+    lines so far, and ``cut_short`` gets an entry; a damaged one is a ``ValueError``.
+    """
+    with _open_raw(path) as stream:
+        try:
+            if start and format == "cloudfront":
+                _replay_headers(stream, start, parse)
+            else:
+                _skip(stream, start)
+            yield from _complete_lines(stream, final)
+        except EOFError:
+            cut_short.append(True)
+        except (OSError, zlib.error) as error:
+            raise ValueError(f"cannot read {path}: {error}") from None
 
 
 def _is_gzip(path: str) -> bool:
