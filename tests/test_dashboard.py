@@ -178,3 +178,21 @@ def test_chromium_opens_it_offline_with_no_request_no_error_and_charts(
     ink = (rgb.sum(axis=2) < 2.4).mean()  # darker than near-white
     colours = len({tuple(p) for p in (rgb[::7, ::7].reshape(-1, 3) * 255).astype(int).tolist()})
     assert 0.01 < ink < 0.6 and colours > 20, (ink, colours)
+
+
+def test_without_the_analysis_extra_it_names_the_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import clean_env
+
+    log = tmp_path / "access.log"
+    write_log(log)
+    code = ("import sys\nsys.modules['matplotlib'] = None\n"
+            "from pathbeacon.cli import main\nsys.exit(main(sys.argv[1:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", code, "dashboard", TEMPLATE, str(log), "-o",
+         str(tmp_path / "out.html")], capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("pathbeacon: error: the dashboard needs matplotlib:"
+                             " pip install 'pathbeacon[analysis]'\n")

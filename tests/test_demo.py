@@ -63,6 +63,16 @@ def test_without_duckdb_it_still_runs_on_the_python_engine(tmp_path: Path) -> No
     assert not (tmp_path / "beacons.duckdb").exists()
 
 
+def test_with_the_beacon_side_alone_it_still_shows_the_loop(tmp_path: Path) -> None:
+    """`pip install .` without the analysis extra: the fleet, the log and the table."""
+    blocked = "import sys\nfor name in ('duckdb', 'matplotlib', 'markdown_it'): sys.modules[name] = None"
+    result = run_demo("--processes", "4", "--out", str(tmp_path), prelude=blocked)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 of 4 reports sent." in result.stdout and "events" in result.stdout
+    assert "A dashboard needs matplotlib and markdown_it" in result.stdout
+    assert not (tmp_path / "dashboard.html").exists()
+
+
 def test_an_opted_out_user_sends_nothing_even_in_the_demo(tmp_path: Path) -> None:
     result = run_demo("--processes", "3", "--out", str(tmp_path),
                       env=clean_env(DO_NOT_TRACK="1"))

@@ -33,7 +33,7 @@ from ..catalogue import resolve
 from ..notice import explain
 from ..template import Template
 
-__all__ = ["DEFAULT_K", "Dashboard", "collect", "register", "render", "write"]
+__all__ = ["DEFAULT_K", "Dashboard", "collect", "register", "render", "require", "write"]
 
 #: The dashboard's default k: no shown count describes fewer reporters.
 DEFAULT_K = 5
@@ -233,8 +233,20 @@ def _notice_html(markdown: str) -> str:
     return str(MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown))
 
 
+def require() -> None:
+    """``ValueError`` with the install command when the dashboard's libraries are missing."""
+    import importlib.util
+
+    missing = [name for name in ("matplotlib", "markdown_it")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(f"the dashboard needs {' and '.join(missing)}:"
+                         " pip install 'pathbeacon[analysis]'")
+
+
 def render(data: Dashboard) -> str:
     """The dashboard as one HTML document (no script; nothing loaded from anywhere)."""
+    require()
     esc = html.escape
     cards = [
         ("events", _number(data.events)),
@@ -316,6 +328,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from .stats import StatsQuery
     from .store import Store
 
+    require()  # before any log is read
     logs, pairs = split_pairs(args.params)
     base = pairs.get("base")
     if args.db is not None:

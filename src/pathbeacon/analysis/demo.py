@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     """The ``demo`` command (see the module docstring); exit status 0, or 1 if no report
     arrived."""
     from . import stats
-    from .dashboard import collect, write
+    from .dashboard import collect, require, write
     from .output import write_table
 
     out = out or sys.stdout
@@ -214,10 +214,15 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         return stats(TEMPLATE, [log], fields, every=every, k=k, base=collector.base,
                      engine=args.engine)
 
-    write(page, collect(TEMPLATE, from_log, title=f"{PACKAGE}: demo telemetry",
-                        base=collector.base))
-    say(f"{step}. A dashboard for it (one self-contained HTML file, k=5):")
-    say(f"   {page}\n")
+    try:
+        require()
+    except ValueError as missing:
+        say(f"{step}. ({str(missing).replace('the dashboard', 'A dashboard')})\n")
+    else:
+        write(page, collect(TEMPLATE, from_log, title=f"{PACKAGE}: demo telemetry",
+                            base=collector.base))
+        say(f"{step}. A dashboard for it (one self-contained HTML file, k=5):")
+        say(f"   {page}\n")
     say(f"Done in {time.monotonic() - started:.1f} s.")
     return 0 if sent else 1
 
