@@ -212,6 +212,21 @@ def test_nginx_server_block_redirects_downloads_without_client(tmp_path: Path) -
                  "other_path": 3, "malformed": 0}, None)
 
 
+def test_nginx_server_block_at_the_root(tmp_path: Path) -> None:
+    """A gateway on its own host, beacons right under /: every other path is a 404."""
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    log = tmp_path / "root.log"
+    result = run_cli("gateway", "nginx", "<base>/<package>/<version>", f"base={origin}",
+                     "--server", "127.0.0.1", "--listen", f"127.0.0.1:{port}", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    with servers.nginx(tmp_path / "nginx", result.stdout, None, port, log) as server:
+        assert_beacon_answer(*server.request("GET", "/acme/1.0", AGENT))
+        assert server.request("GET", "/acme/1.0/x", AGENT)[0] == 404
+        assert server.request("GET", "/", AGENT)[0] == 404
+        assert len(server.lines(3)) == 3
+
+
 # ---- Caddy ------------------------------------------------------------------------------
 
 

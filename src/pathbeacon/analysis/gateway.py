@@ -227,12 +227,10 @@ def nginx(
             '    add_header Cache-Control "no-store" always;',
             "",
             *("    " + line if line else "" for line in location),
-            "",
-            "    location / {",
-            "        return 404;",
-            "    }",
-            "}",
         ]
+        if r.prefix != "/":  # at the root, the gateway's location already takes every path
+            lines += ["", "    location / {", "        return 404;", "    }"]
+        lines.append("}")
     return "\n".join(lines) + "\n"
 
 
