@@ -7,6 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from pathbeacon.analysis import decode
 from pathbeacon.analysis.demo import TEMPLATE, fleet
 
@@ -86,3 +88,28 @@ def test_bad_options_exit_2() -> None:
     result = run_demo("--processes", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("pathbeacon: error: --processes")
+
+
+def test_an_installed_wheel_runs_the_demo(tmp_path: Path) -> None:
+    """What `pip install '.[analysis]'` puts in site-packages runs the loop on its own
+    (the checkout is not on the path; the extra's libraries come from this environment)."""
+    import zipfile
+
+    from .conftest import ROOT
+
+    pytest.importorskip("hatchling")
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(dist)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+    site = tmp_path / "site"
+    zipfile.ZipFile(next(dist.glob("*.whl"))).extractall(site)
+    out = tmp_path / "out"
+    code = ("import sys, pathbeacon\nassert pathbeacon.__file__.startswith(sys.argv[1])\n"
+            "from pathbeacon.analysis.demo import main\nsys.exit(main(sys.argv[2:]))\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(site), "--processes", "3", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=clean_env(PYTHONPATH=str(site)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 of 3 reports sent." in result.stdout
+    assert (out / "dashboard.html").exists() and (out / "beacons.duckdb").exists()
