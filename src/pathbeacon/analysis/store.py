@@ -7,7 +7,7 @@ file read before adds only its new complete lines, a rotated file (renamed, or c
 to ``.gz``) is recognised, and a new file with the same name is read from its start.
 
 No client address is ever stored. A line with a time and a client keeps only a keyed hash
-of its UTC day, client and user agent (:func:`~pathbeacon.analysis.stats.reporter_key`),
+of its UTC day, client and user agent (BLAKE2b, keyed),
 under a random key drawn for that UTC day and kept beside the database (``FILE.keys``,
 see :class:`DayKeys`) until the day is two days old; then the key is deleted, and the
 hashes of that day can no longer be linked to anyone (nor were they ever linkable across
@@ -50,7 +50,7 @@ from ..template import Template
 from .arguments import gather_positionals, split_pairs
 from .formats import DETECT_LINES, HEADER, detect, parser
 from .matcher import Matcher
-from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish, reporter_key
+from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish
 
 __all__ = [
     "FINGERPRINT",
@@ -247,18 +247,30 @@ class Store:
             "month": "strftime(date_trunc('month', CAST(time AS DATE)), '%Y-%m-%d')",
         }[query.every]
         columns = "".join(f", {_quote(name)}" for name in query.by)
+        condition = " AND ".join(where) or "TRUE"
         sql = (
-            f"SELECT {period} AS period{columns}, count(*) AS events, "
-            "list(DISTINCT reporter) FILTER (WHERE reporter IS NOT NULL) AS keys "
-            f"FROM beacons {'WHERE ' + ' AND '.join(where) if where else ''} "
-            f"GROUP BY ALL"
+            f"SELECT {period} AS period{columns}, count(*), count(DISTINCT reporter), "
+            f"count(reporter) FROM beacons WHERE {condition} GROUP BY ALL"
         )
         groups: dict[GroupKey, GroupValue] = {}
         for row in self.connection.execute(sql, params).fetchall():
-            keys = row[-1]
-            values = tuple(row[1:-2])
-            groups[(row[0], values)] = (int(row[-2]), set(keys) if keys else None)
-        return finish(self.counts(), groups, query)
+            events, distinct, counted = row[-3:]
+            groups[(row[0], tuple(row[1:-3]))] = (int(events), int(distinct) if counted else None)
+        # A group is told by its period and values joined with U+001F, which no decoded
+        # value holds (the fits rule refuses control characters).
+        key = "concat_ws(chr(31), " + ", ".join(
+            [f"coalesce({period}, '')", *(_quote(name) for name in query.by)]) + ")"
+
+        def union(keys: Sequence[GroupKey]) -> int | None:
+            wanted = ["\x1f".join([group_period or "", *values]) for group_period, values in keys]
+            distinct, counted = self.connection.execute(
+                "SELECT count(DISTINCT reporter), count(reporter) FROM beacons "
+                f"WHERE {condition} AND {key} IN (SELECT unnest(?::VARCHAR[]))",
+                [*params, wanted],
+            ).fetchone()
+            return int(distinct) if counted else None
+
+        return finish(self.counts(), groups, query, union)
 
 
 def _first_line(error: BaseException) -> str:
@@ -425,6 +437,13 @@ def _skip(stream: BinaryIO, count: int) -> int:
 # ---- ingest -----------------------------------------------------------------------------
 
 
+def _reporter(secret: bytes, day: str, client: str, agent: str | None) -> bytes:
+    """The keyed hash that stands for one reporter on one UTC day: BLAKE2b (16 bytes)
+    keyed with that day's key, so it is the same in every run while the key lives."""
+    text = f"{day}\0{client}\0{agent or ''}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, key=secret, digest_size=16).digest()
+
+
 def _classify(parse: Any, match: Any, raw: bytes) -> tuple[int, Any, Any]:
     """(category, record, values) of one non-empty line: 0 matched, 1 bad_status,
     2 other_path, 3 malformed, -1 not a line (a header). The rules of the python engine."""
@@ -571,7 +590,7 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                 reporter = None
                 if time is not None and client is not None:
                     day = time[:10]
-                    reporter = reporter_key(secrets(day), day, client, agent)
+                    reporter = _reporter(secrets(day), day, client, agent)
                 batch.add(time, status, reporter, values)
         batch.flush()
         length = min(len(head), FINGERPRINT)
