@@ -227,6 +227,34 @@ def test_nginx_server_block_at_the_root(tmp_path: Path) -> None:
         assert len(server.lines(3)) == 3
 
 
+@pytest.mark.parametrize("kind", ["nginx", "caddy"])
+def test_a_template_with_a_query_is_matched_whole(tmp_path: Path, kind: str) -> None:
+    """A pixel-style template: the query is part of the shape, in order, nothing added."""
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    template = "https://static.example/a.png?x-pxid=<pixel_id>&v=<version>"
+    log = tmp_path / "pixel.log"
+    if kind == "nginx":
+        result = run_cli("gateway", "nginx", template, "--server", "127.0.0.1",
+                         "--listen", f"127.0.0.1:{port}", "--log", str(log))
+        running = servers.nginx(tmp_path / "nginx", result.stdout, None, port, log)
+    else:
+        result = run_cli("gateway", "caddy", template, "--server", origin, "--log", str(log))
+        running = servers.caddy(tmp_path / "caddy", result.stdout, port, log)
+    assert result.returncode == 0, result.stderr
+    with running as server:
+        assert_beacon_answer(*server.request("GET", "/a.png?x-pxid=abc-123&v=1.2%2B3", AGENT))
+        for bad in ("/a.png?v=1&x-pxid=abc", "/a.png?x-pxid=abc&v=1&more=2", "/a.png",
+                    "/b.png?x-pxid=abc&v=1", "/a.png?x-pxid=&v=1"):
+            assert server.request("GET", bad, AGENT)[0] == 404, bad
+        assert len(server.lines(6)) == 6
+    answer = json.loads(run_cli("stats", template, str(log), "--by", "pixel_id,version",
+                                "--json").stdout)
+    assert answer["rows"] == [{"pixel_id": "abc-123", "version": "1.2+3", "events": 1,
+                               "reporters": 1}]
+    assert answer["lines"] == {"matched": 1, "bad_status": 0, "other_path": 5, "malformed": 0}
+
+
 # ---- Caddy ------------------------------------------------------------------------------
 
 
