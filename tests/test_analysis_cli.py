@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
+import shlex
 import subprocess
 import sys
 from datetime import timedelta
@@ -197,4 +199,23 @@ def test_reporters_agree_whichever_keyed_hash_is_used(logs: dict[str, Path]) -> 
     flags = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             env=clean_env(**extra)).stdout.strip()
              for extra in ({}, {"PYTHONHASHSEED": "0"}, {"PYTHONHASHSEED": "123"})]
-    assert flags == ["True", "False", "False"]
+    cpython = str(sys.implementation.name == "cpython")
+    assert flags == [cpython, "False", "False"]
+
+
+def test_the_readme_examples_are_real(tmp_path: Path) -> None:
+    """Every command of the README's decoding example prints what the README shows."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Reading the beacons back", 1)[1]
+    log = section.split("```text\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "access.log.gz").write_bytes(gzip.compress(log.encode()))
+    console = section.split("```console\n", 1)[1].split("```", 1)[0]
+    template = console.split("$ T='", 1)[1].split("'", 1)[0]
+    commands = [chunk.split("\n", 1) for chunk in console.split("$ pathbeacon ")[1:]]
+    assert len(commands) == 3
+    for command, shown in commands:
+        argv = shlex.split(command.replace('"$T"', shlex.quote(template)))
+        done = subprocess.run([sys.executable, "-m", "pathbeacon", *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env=clean_env())
+        assert done.returncode == 0, done.stderr
+        assert done.stdout + done.stderr == shown, command

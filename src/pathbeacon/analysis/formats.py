@@ -344,6 +344,8 @@ class JsonParser(Parser):
     escape such as ``"\\ud800"`` in any string or key, which is not Unicode text:
     ``malformed``), a target that is a string, and a status that is an integer 0..999 or a
     string of 1-3 digits.
+    An empty target (``""``, or a request line :data:`REQUEST_RE` cannot split) is no
+    target: the line is ``other_path``.
     Optional: the time (missing or ``null``: no time; present but unreadable:
     ``malformed``; :func:`json_time`), the agent and the client (missing, ``null``, not a
     string, or ``""``: ``None``).

@@ -2,7 +2,8 @@
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "access.log")
-    >>> _ = open(path, "w").write('{"time": 1787313600, "uri": "/t/x", "status": 204}\\n')
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"time": 1787313600, "uri": "/t/x", "status": 204}\\n')
     >>> [(s.name, s.format) for s in open_sources([path])] == [(path, "json")]
     True
 """
@@ -13,6 +14,7 @@ import gzip
 import io
 import itertools
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
@@ -89,7 +91,8 @@ def _open_file(path: str) -> BinaryIO:
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
     if stream.peek(2)[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+        stream.close()  # gzip.open closes the file it opens, unlike GzipFile(fileobj=...)
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return stream
 
 
@@ -144,14 +147,17 @@ def open_sources(names: Sequence[str], format: str = "auto", *,
             peek = getattr(raw_stdin, "peek", None)
             if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
                 stream = gzip.GzipFile(fileobj=raw_stdin, mode="rb")  # type: ignore[assignment]
-            head = _head_lines(stream) if format == "auto" else []
+            try:
+                head = _head_lines(stream) if format == "auto" else []
+            except (OSError, EOFError, zlib.error) as error:
+                raise ValueError(f"cannot read standard input: {error}") from None
             chosen = _detected("standard input", head) if format == "auto" else format
             sources.append(Source(name, chosen, stream=stream, head=head))
             continue
         with _open_file(name) as file:
             try:
                 head = _head_lines(file) if format == "auto" else [file.read(1)]
-            except (OSError, EOFError) as error:
+            except (OSError, EOFError, zlib.error) as error:
                 raise ValueError(f"cannot read {name}: {error}") from None
         sources.append(Source(name, _detected(name, head) if format == "auto" else format))
     return sources

@@ -170,7 +170,8 @@ def period_start(day: str, every: str) -> str:
 
 # Whether str hashes are keyed by a random per-process secret (see reporter_key).
 _RANDOM_STRING_HASH = (
-    os.environ.get("PYTHONHASHSEED", "random") == "random"
+    sys.implementation.name == "cpython"
+    and os.environ.get("PYTHONHASHSEED", "random") == "random"
     and sys.flags.hash_randomization == 1
     and sys.hash_info.width == 64
 )
@@ -185,7 +186,7 @@ def reporter_key(secret: bytes, day: str, client: str, agent: str | None) -> int
     """The keyed hash that stands for one reporter on one UTC day: 64 bits, as a signed
     integer (what SQLite stores).
 
-    It is BLAKE2b keyed with ``secret``; or, when Python's own string hash is keyed at
+    It is BLAKE2b keyed with ``secret``; or, when CPython's own string hash is keyed at
     random for this process (``PYTHONHASHSEED`` unset or ``random``: SipHash with a
     per-process key), that hash, which is several times faster.
 
