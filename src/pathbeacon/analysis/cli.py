@@ -197,3 +197,9 @@ def register(sub: Any) -> None:
     p.add_argument("--format", default="combined", metavar="F",
                    help="log format (default combined): combined, json, cloudfront, s3, urls")
     p.set_defaults(run=_cmd_sql)
+
+    from . import dashboard, gateway, store  # the self-hosting commands (issue 10)
+
+    gateway.register(sub)
+    store.register(sub)  # ingest, and stats --db
+    dashboard.register(sub)

@@ -1,0 +1,198 @@
+"""The dashboard: one self-contained HTML file, opened in a real headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pathbeacon.analysis import dashboard
+
+from .conftest import run_cli
+
+pytest.importorskip("matplotlib", reason="the analysis extra (pip install '.[analysis]')")
+
+TEMPLATE = "<base>/<package>/<version>/<os>/<arch>"
+BASE = "https://gw.example/t"
+CHROMIUM = "/usr/bin/chromium"
+# Flags that keep Chromium off the network and quiet (the page must not need any of it).
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+CLIENTS = [f"198.51.100.{n}" for n in range(1, 41)]
+
+
+def write_log(path: Path) -> None:
+    """40 reporters over three days; a rare version from one reporter only."""
+    rng = random.Random(10)
+    lines = []
+    for day in (20, 21, 22):
+        for client in CLIENTS:
+            version = rng.choice(["1.0", "1.1", "2.0"])
+            system = rng.choice(["linux", "macos", "windows"])
+            arch = rng.choice(["x86_64", "aarch64"])
+            for _ in range(rng.randint(1, 3)):
+                lines.append({"time": f"2026-08-{day}T{rng.randrange(24):02d}:00:00+00:00",
+                              "request": f"/t/acme/{version}/{system}/{arch}", "status": 204,
+                              "agent": "pathbeacon/0.1.0", "client": client})
+    lines.append({"time": "2026-08-22T10:00:00+00:00", "request": "/t/acme/9.9-rare/linux/x86_64",
+                  "status": 204, "agent": "pathbeacon/0.1.0", "client": "192.0.2.250"})
+    lines.append({"time": "2026-08-22T10:00:00+00:00", "request": "/t/acme/1.0/linux/x86_64",
+                  "status": 500, "agent": "x", "client": "192.0.2.251"})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + "junk\n")
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dashboard")
+    log = folder / "access.log"
+    write_log(log)
+    out = folder / "report.html"
+    result = run_cli("dashboard", TEMPLATE, str(log), "-o", str(out), f"base={BASE}",
+                     "--title", "Acme <telemetry> & co")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    return out
+
+
+def test_the_page_is_self_contained_and_hides_small_groups(page_file: Path) -> None:
+    text = page_file.read_text(encoding="utf-8")
+    assert "<script" not in text and "<link" not in text and "@import" not in text
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:|//)""", text)
+    assert "url(http" not in text and "@font-face" not in text
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
+    assert "<title>Acme &lt;telemetry&gt; &amp; co</title>" in text
+    for client in [*CLIENTS, "192.0.2.250", "192.0.2.251", "198.51.100"]:
+        assert client not in text
+    assert "9.9-rare" not in text  # one reporter: below k=5, folded away
+    assert text.count('<svg ') == 1 + 4  # events per day, and one chart per field
+    # The privacy notice, and the four line counts.
+    assert "Never sent:" in text and "ACME_NO_ANALYTICS" in text and "gw.example" in text
+    for name in ("matched", "bad_status", "other_path", "malformed"):
+        assert f"<td>{name}</td>" in text
+
+
+def test_no_shown_count_describes_fewer_than_k_reporters(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    write_log(log)
+    from pathbeacon.analysis import stats
+
+    def from_logs(by: Any, every: Any, k: int) -> Any:
+        return stats(TEMPLATE, [str(log)], by, every=every, k=k, base=BASE, engine="python")
+
+    for k in (1, 5, 30):
+        data = dashboard.collect(TEMPLATE, from_logs, k=k, base=BASE)
+        shown = [row for rows in data.fields.values() for row in rows] + data.trend
+        assert all(row["reporters"] >= k for row in shown)
+        assert data.reporters is None or data.reporters >= k
+        if k == 1:
+            assert any(row["version"] == "9.9-rare" for row in data.fields["version"])
+    data = dashboard.collect(TEMPLATE, from_logs, base=BASE)
+    assert data.k == dashboard.DEFAULT_K == 5
+    assert (data.first_day, data.last_day) == ("2026-08-20", "2026-08-22")
+    assert data.lines == {"matched": data.events, "bad_status": 1, "other_path": 0,
+                          "malformed": 1}
+
+
+def test_dashboard_from_the_store_is_the_same_page(tmp_path: Path, page_file: Path) -> None:
+    log = tmp_path / "access.log"
+    write_log(log)
+    db = tmp_path / "beacons.duckdb"
+    assert run_cli("ingest", TEMPLATE, str(log), "--db", str(db), f"base={BASE}").returncode == 0
+    out = tmp_path / "from-db.html"
+    result = run_cli("dashboard", TEMPLATE, "--db", str(db), "-o", str(out),
+                     "--title", "Acme <telemetry> & co")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == page_file.read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ("dashboard", TEMPLATE, "-o", "{out}"),
+    ("dashboard", TEMPLATE, "{log}", "--db", "{log}", "-o", "{out}"),
+    ("dashboard", TEMPLATE, "{log}", "-o", "{out}", "--k", "0"),
+    ("dashboard", TEMPLATE, "{log}", "-o", "{out}", "--k", "many"),
+    ("dashboard", TEMPLATE, "-", "-o", "{out}"),
+    ("dashboard", TEMPLATE, "{log}", "-o", "/nonexistent/dir/report.html"),
+    ("dashboard", TEMPLATE, "{log}"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    log = tmp_path / "access.log"
+    write_log(log)
+    names = {"log": str(log), "out": str(tmp_path / "out.html")}
+    result = run_cli(*(arg.format(**names) for arg in args))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out.html").exists()
+
+
+# ---- in a real browser ------------------------------------------------------------------
+
+
+def test_chromium_opens_it_offline_with_no_request_no_error_and_charts(
+        page_file: Path, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the test extra's playwright")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    url = page_file.as_uri()
+    requests: list[str] = []
+    problems: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        # A persistent context is how Playwright takes --user-data-dir.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+            headless=True, offline=True, viewport={"width": 1200, "height": 900})
+        try:
+            page = context.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("console", lambda message: problems.append(f"{message.type}: {message.text}")
+                    if message.type in ("error", "warning") else None)
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+            response = page.goto(url, wait_until="load")
+            assert response is not None and response.ok
+            page.wait_for_load_state("networkidle")
+            charts = page.locator("svg.chart")
+            assert charts.count() == 5
+            for i in range(charts.count()):
+                box = charts.nth(i).bounding_box()
+                assert box is not None and box["width"] > 300 and box["height"] > 100
+                assert charts.nth(i).locator("path").count() > 10
+            assert page.title() == "Acme <telemetry> & co"
+            shot = page.screenshot(full_page=True)
+        finally:
+            context.close()
+    assert requests == [url]  # the page itself, nothing else
+    assert problems == []
+    from matplotlib import image
+
+    pixels = image.imread(io.BytesIO(shot), format="png")
+    assert pixels.shape[0] > 1500 and pixels.shape[1] == 1200
+    rgb = pixels[..., :3]
+    ink = (rgb.sum(axis=2) < 2.4).mean()  # darker than near-white
+    colours = len({tuple(p) for p in (rgb[::7, ::7].reshape(-1, 3) * 255).astype(int).tolist()})
+    assert 0.01 < ink < 0.6 and colours > 20, (ink, colours)
+
+
+def test_without_the_analysis_extra_it_names_the_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import clean_env
+
+    log = tmp_path / "access.log"
+    write_log(log)
+    code = ("import sys\nsys.modules['matplotlib'] = None\n"
+            "from pathbeacon.cli import main\nsys.exit(main(sys.argv[1:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", code, "dashboard", TEMPLATE, str(log), "-o",
+         str(tmp_path / "out.html")], capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("pathbeacon: error: the dashboard needs matplotlib:"
+                             " pip install 'pathbeacon[analysis]'\n")

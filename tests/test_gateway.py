@@ -1,0 +1,406 @@
+"""Gateway configs, run for real: nginx and Caddy on loopback receive report_once() beacons."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pathbeacon
+from pathbeacon.analysis import gateway
+
+from . import webservers as servers
+from .conftest import clean_env, run_cli
+
+TEMPLATE = "<base>/<package>/<version>/<os>/<arch>/<python>"
+DOWNLOAD = "<base>/acme-<version>-<os>-<arch>.tar.gz"
+# Each report: the facts it overrides (hostile values included: escapes must pass through).
+FLEET = [
+    {"version": "1.0", "os": "linux", "arch": "x86_64", "python": "3.11.7"},
+    {"version": "1.0", "os": "Mac OS X", "arch": "arm64", "python": "3.12.1"},
+    {"version": "2.0+local", "os": "linux", "arch": "arm/64", "python": "3.9.18"},
+    {"version": "2.0", "os": "windows", "arch": "x86_64", "python": "3.13.0"},
+    {"version": "2.0", "os": "Debian GNU/Linux", "arch": "x86_64", "python": "3.10.4"},
+]
+# A simple HTTP client of our own for requests report_once() does not make.
+AGENT = "gateway-test/1.0"
+
+
+def report_fleet(template: str, base: str, fleet: list[dict[str, str]]) -> list[str]:
+    """One fresh interpreter per report, all at once; each must end 'sent'. The URLs sent."""
+    code = (
+        "import json, sys, pathbeacon\n"
+        "facts = json.loads(sys.argv[3])\n"
+        "r = pathbeacon.report_once(sys.argv[1], base=sys.argv[2], package='acme',"
+        " skip_dev=False, **facts)\n"
+        "print(json.dumps([r.wait(30), r.url, r.reason]))\n"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", code, template, base, json.dumps(facts)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=clean_env())
+        for facts in fleet
+    ]
+    urls = []
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        status, url, reason = json.loads(out)
+        assert status == "sent", (status, reason, err)
+        urls.append(url)
+    return urls
+
+
+def pathbeacon_agent() -> str:
+    """The User-Agent report_once() sends from this machine."""
+    from pathbeacon.report import user_agent
+
+    return user_agent()
+
+
+def expected_rows(template: str, urls: list[str]) -> list[dict[str, str]]:
+    rows = []
+    for url in urls:
+        values = pathbeacon.parse(template, url)
+        values.pop("base")
+        rows.append(values)
+    return rows
+
+
+def sorted_rows(rows: list[dict[str, str]]) -> list[list[tuple[str, str]]]:
+    return sorted(sorted(row.items()) for row in rows)
+
+
+def rows_from_nginx_log(template: str, origin: str, lines: list[str]) -> list[dict[str, str]]:
+    """Beacons in an nginx JSON log, read with Template.parse (status 2xx/3xx only)."""
+    rows = []
+    for line in lines:
+        record = json.loads(line)
+        if 200 <= record["status"] < 400:
+            values = pathbeacon.parse(template, origin + record["request"])
+            values.pop("base")
+            rows.append(values)
+    return rows
+
+
+def assert_stats(template: str, log: Path, base: str, sent: list[dict[str, str]],
+                 lines: dict[str, int], agents: list[str] | None) -> None:
+    """`pathbeacon decode` and `pathbeacon stats` read the log back to exactly ``sent``;
+    ``agents`` are the user agents that sent them (``None``: the log has no client)."""
+    fields = [name for name in pathbeacon.Template(template).fields if name != "base"]
+    decoded = run_cli("decode", template, str(log), f"base={base}")
+    assert decoded.returncode == 0, decoded.stderr
+    rows = [json.loads(line) for line in decoded.stdout.splitlines()]
+    assert all(row["status"] in (204, 302) and row["time"].endswith("Z") for row in rows)
+    assert sorted_rows([{f: row[f] for f in fields} for row in rows]) == sorted_rows(sent)
+    result = run_cli("stats", template, str(log), f"base={base}", "--by", ",".join(fields),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["lines"] == lines
+    expected = Counter(tuple(row[f] for f in fields) for row in sent)
+    assert {tuple(row[f] for f in fields): row["events"] for row in answer["rows"]} == expected
+    # Every beacon came from this one machine: a reporter is one user agent here.
+    reporters: dict[tuple[str, ...], set[str]] = {}
+    for row, agent in zip(sent, agents or [""] * len(sent)):
+        reporters.setdefault(tuple(row[f] for f in fields), set()).add(agent)
+    assert {tuple(row[f] for f in fields): row["reporters"] for row in answer["rows"]} == {
+        group: len(found) if agents else None for group, found in reporters.items()}
+
+
+def assert_beacon_answer(status: int, headers: dict[str, str], body: bytes,
+                         expected: int = 204) -> None:
+    assert status == expected
+    assert body == b""
+    assert "set-cookie" not in headers
+    assert headers.get("cache-control") == "no-store"
+
+
+def probe_others(server: servers.Server, base_path: str, beacon: str) -> int:
+    """Requests that must get 404 under the base path; returns how many were made."""
+    others = [
+        ("POST", beacon),  # fits, but only GET and HEAD are beacons
+        ("GET", beacon + "/extra"),  # one segment too many
+        ("GET", beacon + "?x=1"),  # a query the template has no room for
+        ("GET", beacon.rsplit("/", 1)[0]),  # one segment short
+        ("GET", base_path + "/acme/1.0/li!nux/x86_64/3.11"),  # never in an encoded value
+        ("GET", base_path + "/acme/1.0/linux/x86_64/3.11*"),  # nor is this
+    ]
+    for method, target in others:
+        status, headers, _ = server.request(method, target, AGENT)
+        assert status == 404, (method, target, status)
+        assert headers.get("cache-control") == "no-store"
+    return len(others)
+
+
+# ---- nginx ------------------------------------------------------------------------------
+
+
+def test_nginx_location_answers_fitting_beacons_and_logs_json(tmp_path: Path) -> None:
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    base = origin + "/t"
+    log = tmp_path / "beacons.log"
+    result = run_cli("gateway", "nginx", TEMPLATE, f"base={base}", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == gateway.nginx(TEMPLATE, base, log=str(log))
+    http_part, location = servers.split_nginx(result.stdout)
+    assert "escape=json" in http_part
+    with servers.nginx(tmp_path / "nginx", http_part, location, port, log) as server:
+        urls = report_fleet(TEMPLATE, base, FLEET)
+        beacon = urls[0][len(origin):]
+        assert_beacon_answer(*server.request("HEAD", beacon, AGENT))
+        assert_beacon_answer(*server.request("GET", beacon, AGENT))
+        others = probe_others(server, "/t", beacon)
+        # Outside the base path: not the gateway's business, and not in its log.
+        assert server.request("GET", "/elsewhere/acme/1.0/linux/x86_64/3.11.7")[0] == 404
+        lines = server.lines(len(FLEET) + 2 + others)
+    assert len(lines) == len(FLEET) + 2 + others
+    records = [json.loads(line) for line in lines]
+    assert all(set(r) == {"time", "request", "status", "agent", "client"} for r in records)
+    assert all(r["client"] == "127.0.0.1" for r in records)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", r["time"])
+               for r in records)
+    assert sorted(r["request"] for r in records if r["status"] == 204) == sorted(
+        [u[len(origin):] for u in urls] + [beacon, beacon])
+    assert {r["agent"] for r in records if r["status"] == 204} >= {AGENT}
+    assert any(r["agent"].startswith("pathbeacon/") for r in records)
+    sent = expected_rows(TEMPLATE, [*urls, origin + beacon, origin + beacon])
+    assert sorted_rows(rows_from_nginx_log(TEMPLATE, origin, lines)) == sorted_rows(sent)
+    assert_stats(TEMPLATE, log, base, sent, {"matched": len(sent), "bad_status": 1,
+                 "other_path": others - 1, "malformed": 0},
+                 [pathbeacon_agent()] * len(urls) + [AGENT, AGENT])
+
+
+def test_nginx_server_block_redirects_downloads_without_client(tmp_path: Path) -> None:
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    base = origin + "/dl"
+    log = tmp_path / "downloads.log"
+    result = run_cli("gateway", "nginx", DOWNLOAD, f"base={base}", "--log", str(log),
+                     "--server", "127.0.0.1", "--listen", f"127.0.0.1:{port}",
+                     "--download-to", "https://downloads.example/releases/", "--no-client")
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
+    assert "$remote_addr" not in config
+    with servers.nginx(tmp_path / "nginx", config, None, port, log) as server:
+        urls = report_fleet(DOWNLOAD, base, FLEET[:3])  # a 302 is a delivered report
+        path = "/dl/acme-1.4.2-linux-x86_64.tar.gz"
+        status, headers, _ = server.request("GET", path, AGENT)
+        assert status == 302
+        assert headers["location"] == "https://downloads.example/releases/acme-1.4.2-linux-x86_64.tar.gz"
+        assert headers["cache-control"] == "no-store" and "set-cookie" not in headers
+        assert server.request("HEAD", path, AGENT)[0] == 302
+        assert server.request("GET", "/dl/acme-1.4.2-linux.tar.gz", AGENT)[0] == 404
+        assert server.request("GET", "/dl/other-1.4.2-linux-x86_64.tar.gz", AGENT)[0] == 404
+        # The whole server is the gateway's: any other path is a 404, logged.
+        assert server.request("GET", "/index.html", AGENT)[0] == 404
+        lines = server.lines(len(urls) + 5)
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(urls) + 5
+    assert all(set(r) == {"time", "request", "status", "agent"} for r in records)
+    assert "127.0.0.1" not in log.read_text()
+    sent = expected_rows(DOWNLOAD, [*urls, origin + path, origin + path])
+    assert sorted_rows(rows_from_nginx_log(DOWNLOAD, origin, lines)) == sorted_rows(sent)
+    assert_stats(DOWNLOAD, log, base, sent, {"matched": len(sent), "bad_status": 0,
+                 "other_path": 3, "malformed": 0}, None)
+
+
+def test_nginx_server_block_at_the_root(tmp_path: Path) -> None:
+    """A gateway on its own host, beacons right under /: every other path is a 404."""
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    log = tmp_path / "root.log"
+    result = run_cli("gateway", "nginx", "<base>/<package>/<version>", f"base={origin}",
+                     "--server", "127.0.0.1", "--listen", f"127.0.0.1:{port}", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    with servers.nginx(tmp_path / "nginx", result.stdout, None, port, log) as server:
+        assert_beacon_answer(*server.request("GET", "/acme/1.0", AGENT))
+        assert server.request("GET", "/acme/1.0/x", AGENT)[0] == 404
+        assert server.request("GET", "/", AGENT)[0] == 404
+        assert len(server.lines(3)) == 3
+
+
+@pytest.mark.parametrize("kind", ["nginx", "caddy"])
+def test_a_template_with_a_query_is_matched_whole(tmp_path: Path, kind: str) -> None:
+    """A pixel-style template: the query is part of the shape, in order, nothing added."""
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    template = "https://static.example/a.png?x-pxid=<pixel_id>&v=<version>"
+    log = tmp_path / "pixel.log"
+    if kind == "nginx":
+        result = run_cli("gateway", "nginx", template, "--server", "127.0.0.1",
+                         "--listen", f"127.0.0.1:{port}", "--log", str(log))
+        running = servers.nginx(tmp_path / "nginx", result.stdout, None, port, log)
+    else:
+        result = run_cli("gateway", "caddy", template, "--server", origin, "--log", str(log))
+        running = servers.caddy(tmp_path / "caddy", result.stdout, port, log)
+    assert result.returncode == 0, result.stderr
+    with running as server:
+        assert_beacon_answer(*server.request("GET", "/a.png?x-pxid=abc-123&v=1.2%2B3", AGENT))
+        for bad in ("/a.png?v=1&x-pxid=abc", "/a.png?x-pxid=abc&v=1&more=2", "/a.png",
+                    "/b.png?x-pxid=abc&v=1", "/a.png?x-pxid=&v=1"):
+            assert server.request("GET", bad, AGENT)[0] == 404, bad
+        assert len(server.lines(6)) == 6
+    answer = json.loads(run_cli("stats", template, str(log), "--by", "pixel_id,version",
+                                "--json").stdout)
+    assert answer["rows"] == [{"pixel_id": "abc-123", "version": "1.2+3", "events": 1,
+                               "reporters": 1}]
+    assert answer["lines"] == {"matched": 1, "bad_status": 0, "other_path": 5, "malformed": 0}
+
+
+# ---- Caddy ------------------------------------------------------------------------------
+
+
+def caddy_rows(template: str, origin: str, lines: list[str]) -> list[dict[str, str]]:
+    rows = []
+    for line in lines:
+        record = json.loads(line)
+        if 200 <= record["status"] < 400:
+            values = pathbeacon.parse(template, origin + record["request"]["uri"])
+            values.pop("base")
+            rows.append(values)
+    return rows
+
+
+def test_caddy_snippet_answers_fitting_beacons_and_logs_json(tmp_path: Path) -> None:
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    base = origin + "/t"
+    log = tmp_path / "beacons.log"
+    result = run_cli("gateway", "caddy", TEMPLATE, f"base={base}", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
+    # Pasted into a site block that serves other things too.
+    site = f"{origin} {{\n{config}\trespond \"not telemetry\" 200\n}}\n"
+    with servers.caddy(tmp_path / "caddy", site, port, log) as server:
+        urls = report_fleet(TEMPLATE, base, FLEET)
+        beacon = urls[0][len(origin):]
+        assert_beacon_answer(*server.request("HEAD", beacon, AGENT))
+        assert_beacon_answer(*server.request("GET", beacon, AGENT))
+        others = probe_others(server, "/t", beacon)
+        # The rest of the site is served as before, and stays out of the beacon log.
+        status, _, body = server.request("GET", "/elsewhere", AGENT)
+        assert (status, body) == (200, b"not telemetry")
+        lines = server.lines(len(FLEET) + 2 + others)
+    assert len(lines) == len(FLEET) + 2 + others
+    records = [json.loads(line) for line in lines]
+    assert all(r["request"]["remote_ip"] == "127.0.0.1" for r in records)
+    assert not any(r["request"]["uri"] == "/elsewhere" for r in records)
+    sent = expected_rows(TEMPLATE, [*urls, origin + beacon, origin + beacon])
+    assert sorted_rows(caddy_rows(TEMPLATE, origin, lines)) == sorted_rows(sent)
+    assert_stats(TEMPLATE, log, base, sent, {"matched": len(sent), "bad_status": 1,
+                 "other_path": others - 1, "malformed": 0},
+                 [pathbeacon_agent()] * len(urls) + [AGENT, AGENT])
+
+
+def test_caddy_site_block_redirects_downloads_without_client(tmp_path: Path) -> None:
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    base = origin + "/dl"
+    log = tmp_path / "downloads.log"
+    result = run_cli("gateway", "caddy", DOWNLOAD, f"base={base}", "--log", str(log),
+                     "--server", origin, "--no-client",
+                     "--download-to", "https://downloads.example/releases")
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
+    with servers.caddy(tmp_path / "caddy", config, port, log) as server:
+        urls = report_fleet(DOWNLOAD, base, FLEET[:3])
+        path = "/dl/acme-1.4.2-linux-x86_64.tar.gz"
+        status, headers, _ = server.request("GET", path, AGENT)
+        assert status == 302
+        assert headers["location"] == "https://downloads.example/releases/acme-1.4.2-linux-x86_64.tar.gz"
+        assert headers["cache-control"] == "no-store" and "set-cookie" not in headers
+        assert server.request("GET", "/dl/acme-1.4.2-linux.tar.gz", AGENT)[0] == 404
+        assert server.request("GET", "/index.html", AGENT)[0] == 404
+        lines = server.lines(len(urls) + 3)
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(urls) + 3
+    assert all("remote_ip" not in r["request"] and "remote_port" not in r["request"]
+               for r in records)
+    assert "127.0.0.1\"" not in log.read_text().replace(f"127.0.0.1:{port}", "")
+    sent = expected_rows(DOWNLOAD, [*urls, origin + path])
+    assert sorted_rows(caddy_rows(DOWNLOAD, origin, lines)) == sorted_rows(sent)
+    assert_stats(DOWNLOAD, log, base, sent, {"matched": len(sent), "bad_status": 0,
+                 "other_path": 2, "malformed": 0}, None)
+
+
+# ---- the path match, without servers ----------------------------------------------------
+
+
+facts = st.text(min_size=0, max_size=70)
+
+
+@given(version=facts, os=facts, arch=facts)
+def test_every_rendered_url_fits_and_nothing_longer_does(version: str, os: str, arch: str) -> None:
+    for template in (TEMPLATE, DOWNLOAD, "<base>/v<version>/<os>+<arch>?py=<python>"):
+        route = gateway.route(template, base="https://gw.example/base/")
+        url = pathbeacon.render(template, base="https://gw.example/base", package="acme",
+                                version=version, os=os, arch=arch, python="3.11")
+        target = url[len("https://gw.example"):]
+        match = re.fullmatch(route.pattern, target)
+        assert match is not None
+        assert match.group(gateway.REST) == target[len("/base"):]
+        for bad in (target + "/x", target + "?q=1", "/other" + target, target.replace("/", "//", 2)):
+            assert re.fullmatch(route.pattern, bad) is None
+
+
+@pytest.mark.parametrize(("template", "base", "prefix", "base_path"), [
+    ("<base>/<os>", "https://gw.example/t/", "/t/", "/t"),
+    ("<base>/<os>", "/t", "/t/", "/t"),
+    ("<base>/<os>", "https://gw.example", "/", ""),
+    ("<base>/dl/acme-<version>.tgz", "https://gw.example/x", "/x/dl/", "/x"),
+    ("<base>?v=<version>", "https://gw.example/p", "/p", "/p"),
+    ("https://static.example/a.png?id=<pixel_id>", None, "/a.png", ""),
+    ("https://static.example/v1/<os>", None, "/v1/", ""),
+])
+def test_route_prefix(template: str, base: str | None, prefix: str, base_path: str) -> None:
+    route = gateway.route(template, base)
+    assert (route.prefix, route.base_path) == (prefix, base_path)
+
+
+@pytest.mark.parametrize("args", [
+    ("gateway", "nginx", "<base>/<os>"),  # no base
+    ("gateway", "nginx", "https://t.example/<os>", "base=https://gw.example"),
+    ("gateway", "nginx", "<base>/<os>", "base=ftp://gw.example"),
+    ("gateway", "nginx", "<base>/<os>", "host=gw.example"),
+    ("gateway", "nginx", "<base>/<os>", "base=/t", "--log", "/var/log/$host.log"),
+    ("gateway", "nginx", "<base>/<os>", "base=/t", "--server", "a b"),
+    ("gateway", "nginx", "<base>/<os>", "base=/t", "--server", "x", "--listen", "80;"),
+    ("gateway", "caddy", "<base>/<os>", "base=/t", "--log", "/var/log/{host}.log"),
+    ("gateway", "caddy", "<base>/<os>", "base=/t", "--download-to", "not a url"),
+    ("gateway", "caddy", "<base>/<OS>", "base=/t"),
+    ("gateway", "apache", "<base>/<os>", "base=/t"),
+    ("gateway", "nginx", "<base>/<os>", "base=https://gw.example/a%22b"),
+    ("gateway", "caddy", "<base>/<os>", "base=https://gw.example/a%FFb"),
+    ("gateway", "caddy", "<base>/<os>", "base=https://gw.example/t", "--server", "x{y}"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stdout
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.startswith(("pathbeacon: error: ", "usage:"))
+
+
+raw_values = st.text(alphabet="aZ09._~-%2FfC3A9/!+ ", min_size=0, max_size=12)
+
+
+@given(st.lists(raw_values, min_size=3, max_size=3))
+def test_whatever_the_decoder_counts_the_gateway_answers(raws: list[str]) -> None:
+    """A target the decoder's fits rule takes is one the gateway answers 204 (never 404)."""
+    from pathbeacon.analysis.matcher import Matcher
+
+    for template in (DOWNLOAD, "<base>/<os>/<arch>/<version>", "<base>/v<version>/<os>+<arch>"):
+        matcher = Matcher(pathbeacon.Template(template), "/base")
+        pattern = gateway.route(template, "/base").pattern
+        literals = pathbeacon.Template(template).literals
+        target = "/base" + literals[1] + "".join(
+            raw + literal for raw, literal in zip(raws, literals[2:]))
+        if matcher.match(target) is not None:
+            assert re.fullmatch(pattern, target), target
