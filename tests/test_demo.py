@@ -78,10 +78,30 @@ def test_with_the_beacon_side_alone_it_still_shows_the_loop(tmp_path: Path) -> N
 def test_an_opted_out_user_sends_nothing_even_in_the_demo(tmp_path: Path) -> None:
     result = run_demo("--processes", "3", "--out", str(tmp_path),
                       env=clean_env(DO_NOT_TRACK="1"))
-    assert result.returncode == 1
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "0 of 3 reports sent." in result.stdout
-    assert result.stdout.count(" disabled") == 3
+    assert "3 opted out: nothing was sent for them." in result.stdout
+    assert result.stdout.count(" disabled, not sent (DO_NOT_TRACK is set)") == 3
+    assert "None" not in result.stdout
     assert (tmp_path / "access.log").read_text() == ""
+
+
+def test_a_dry_run_says_what_would_be_sent(tmp_path: Path) -> None:
+    result = run_demo("--processes", "2", "--out", str(tmp_path),
+                      env=clean_env(PATHBEACON_DRY_RUN="1"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [x for x in result.stdout.splitlines() if "would send http://127.0.0.1:" in x]
+    assert len(lines) == 2 and "0 of 2 reports sent." in result.stdout
+    assert " sent (" not in result.stdout and "None" not in result.stdout
+    assert (tmp_path / "access.log").read_text() == ""
+
+
+def test_pathbeacon_demo_is_this_demo(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pathbeacon", "demo", "--processes", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 of 2 reports sent." in result.stdout and "3. The log, decoded" in result.stdout
 
 
 def test_bad_options_exit_2() -> None:

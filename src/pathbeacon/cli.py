@@ -282,57 +282,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Send a real report, through report_once(), to a collector on loopback."""
-    import os
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    """The whole loop on loopback: beacons from real processes, a log, stats, a dashboard."""
+    from .analysis import demo
 
-    received: list[tuple[str, str]] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            received.append((self.path, self.headers.get("User-Agent", "")))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    base = origin + "/demo"
-    for name in ("NO_PROXY", "no_proxy"):  # loopback never goes through a proxy
-        os.environ[name] = ",".join(filter(None, [os.environ.get(name), "127.0.0.1"]))
-    try:
-        print(f"collector listening on {base} (loopback only; nothing leaves this machine)")
-        report = pathbeacon.report_once(
-            "default", base=base, package="pathbeacon", skip_dev=False, key=("demo", base)
-        )
-        status = report.wait(30)
-        print("template:    default")
-        if status == "sent":
-            print(f"URL sent:    {report.url}")
-        elif status == "dry_run":
-            print(f"would send:  {report.url}  (PATHBEACON_DRY_RUN is set: nothing was sent)")
-        elif status == "disabled":
-            print(f"not sent:    opted out ({report.reason})")
-        elif report.url:
-            print(f"URL tried:   {report.url}")
-        else:
-            print("not sent:    the URL could not be made")
-        print(f"outcome:     {status}" + (f" ({report.reason})" if report.reason else ""))
-        if not received:
-            print("collector received: nothing")
-        for path, agent in received:
-            print(f"collector received: GET {path}")
-            print(f"             User-Agent: {agent}")
-            print("facts parsed back from it:")
-            _print_facts(pathbeacon.parse("default", origin + path), False)
-    finally:
-        server.shutdown()
-        server.server_close()
-    return FAILED if status == "failed" else OK
+    return demo.run(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -387,8 +340,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(run=_cmd_send)
 
-    p = command(sub, "demo", "send a report to a collector on loopback and show every step",
-                example="pathbeacon demo", exits="0 sent, dry run or opted out, 1 failed")
+    p = command(sub, "demo",
+                "run the whole loop on loopback: reports from real processes, the collector's"
+                " log decoded, a store and a dashboard",
+                example="pathbeacon demo --processes 30",
+                exits="0 every report sent, dry run or opted out, 1 a report failed")
+    from .analysis import demo
+
+    demo.add_arguments(p)
     p.set_defaults(run=_cmd_demo)
 
     p = command(sub, "pixel", "print a Scarf pixel URL, <img> tag or Markdown image",

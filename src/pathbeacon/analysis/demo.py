@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,7 +39,7 @@ _CHILD = (
     "facts = json.loads(sys.argv[3])\n"
     "r = pathbeacon.report_once(sys.argv[1], base=sys.argv[2], package=sys.argv[4],"
     " skip_dev=False, **facts)\n"
-    "print(json.dumps([r.wait(20), r.reason]))\n"
+    "print(json.dumps([r.wait(20), r.reason, r.url]))\n"
 )
 
 
@@ -107,28 +108,36 @@ class _Collector:
         self._log.close()
 
 
-def _report(base: str, members: list[dict[str, str]], out: IO[str]) -> int:
+def _label(status: str, reason: str, url: str | None) -> str:
+    """What happened to one report, in words: never "sent" for what was not."""
+    if status == "dry_run":
+        return f"would send {url} (PATHBEACON_DRY_RUN: nothing sent)"
+    if status == "disabled":
+        return f"disabled, not sent ({reason})"
+    return status + (f" ({reason})" if reason else "")
+
+
+def _report(base: str, members: list[dict[str, str]], out: IO[str]) -> Counter[str]:
     """Run one process per member, a few at a time; print each outcome; return how many
-    reports were sent."""
+    reports ended in each status."""
     env = dict(os.environ)
     for name in ("NO_PROXY", "no_proxy"):  # loopback never goes through a proxy
         env[name] = ",".join(filter(None, [env.get(name), "127.0.0.1"]))
-    sent = 0
+    outcomes: Counter[str] = Counter()
     width = len(str(len(members)))
     running: list[tuple[int, dict[str, str], subprocess.Popen[str]]] = []
 
     def finish(entry: tuple[int, dict[str, str], subprocess.Popen[str]]) -> None:
-        nonlocal sent
         number, facts, child = entry
         output, errors = child.communicate(timeout=60)
         try:
-            status, reason = json.loads(output.strip().splitlines()[-1])
+            status, reason, url = json.loads(output.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            status, reason = "failed", (errors.strip().splitlines() or ["no output"])[-1]
-        sent += status == "sent"
+            status, reason, url = "failed", (errors.strip().splitlines() or ["no output"])[-1], None
+        outcomes[status] += 1
         shown = " ".join(f"{name}={value}" for name, value in facts.items())
         print(f"  process {number:>{width}}/{len(members)} (pid {child.pid}): {shown:<58} "
-              f"{status}{f' ({reason})' if reason else ''}", file=out, flush=True)
+              f"{_label(status, reason, url)}", file=out, flush=True)
 
     for number, facts in enumerate(members, 1):
         if len(running) >= _AT_ONCE:
@@ -140,12 +149,12 @@ def _report(base: str, members: list[dict[str, str]], out: IO[str]) -> int:
         running.append((number, facts, child))
     for entry in running:
         finish(entry)
-    return sent
+    return outcomes
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    """The ``demo`` command (see the module docstring); exit status 0, or 1 if no report
-    arrived."""
+    """The ``demo`` command (see the module docstring); exit status 0, or 1 if a report
+    failed or none was sent, dry-run or opted out."""
     from . import stats
     from .dashboard import collect, require, write
     from .output import write_table
@@ -173,8 +182,14 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         say(f"   anything else, and writes one JSON line per request to\n   {log}\n")
         say(f"2. {count} Python processes, each with its own facts, call")
         say(f"   pathbeacon.report_once('{TEMPLATE}', base=..., package='{PACKAGE}', ...)")
-        sent = _report(collector.base, fleet(count), out)
-        say(f"   {sent} of {count} reports sent.\n")
+        outcomes = _report(collector.base, fleet(count), out)
+        sent = outcomes["sent"]
+        say(f"   {sent} of {count} reports sent.")
+        if outcomes["dry_run"]:
+            say(f"   {outcomes['dry_run']} rendered only: PATHBEACON_DRY_RUN is set.")
+        if outcomes["disabled"]:
+            say(f"   {outcomes['disabled']} opted out: nothing was sent for them.")
+        say("")
     finally:
         collector.close()
 
@@ -224,7 +239,8 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         say(f"{step}. A dashboard for it (one self-contained HTML file, k=5):")
         say(f"   {page}\n")
     say(f"Done in {time.monotonic() - started:.1f} s.")
-    return 0 if sent else 1
+    quiet = outcomes["dry_run"] + outcomes["disabled"]
+    return 0 if sent + quiet == count else 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
