@@ -213,6 +213,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("template", help="template text or a shipped template's name")
     p.add_argument("facts", nargs="*", metavar="name=value", help="facts (base, package, ...)")
     p.set_defaults(run=_cmd_explain)
+
+    # The receiving side (decode, stats, sql) is loaded only when the CLI runs.
+    from .analysis import cli as analysis_cli
+
+    analysis_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,125 @@
+"""Read the beacons back: decode gateway access logs into facts and counts.
+
+The receiving side of pathbeacon; the beacon side never imports it. The same template that
+builds a beacon URL takes it apart again, line by line, in any of the log formats of
+:mod:`~pathbeacon.analysis.formats`, with the fits rule of :mod:`~pathbeacon.analysis.matcher`
+and the counting rules of :mod:`~pathbeacon.analysis.stats`.
+
+    >>> import os, tempfile
+    >>> log = os.path.join(tempfile.mkdtemp(), "access.log")
+    >>> with open(log, "w") as f:
+    ...     _ = f.write('192.0.2.7 - - [21/Aug/2026:12:00:00 +0000] '
+    ...                 '"GET /t/acme/1.0/linux HTTP/1.1" 204 0 "-" "pathbeacon/1.0"\\n')
+    >>> rows = decode("<base>/<package>/<version>/<os>", [log], engine="python")
+    >>> list(rows)  # doctest: +NORMALIZE_WHITESPACE
+    [{'time': '2026-08-21T12:00:00Z', 'status': 204,
+      'package': 'acme', 'version': '1.0', 'os': 'linux'}]
+    >>> rows.counts
+    Counts(matched=1, bad_status=0, other_path=0, malformed=0)
+    >>> stats("<base>/<package>/<version>/<os>", [log], ["os"], engine="python")["rows"]
+    [{'os': 'linux', 'events': 1, 'reporters': 1}]
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Union
+
+from ..catalogue import resolve
+from ..template import Template
+from .engines import Decoded, Engine, Plan, get
+from .matcher import Matcher
+from .sources import open_sources
+from .stats import Counts, StatsQuery
+
+__all__ = ["Counts", "Decoded", "Matcher", "Plan", "StatsQuery", "decode", "plan", "sql", "stats"]
+
+TemplateLike = Union[Template, str]
+Sources = Union[str, Sequence[str]]
+
+
+def _template(template: TemplateLike) -> Template:
+    """A Template from a template, its text, or a shipped template's name."""
+    return resolve(template)
+
+
+def plan(template: TemplateLike, sources: Sources, *, base: str | None = None,
+         format: str = "auto") -> Plan:
+    """Compile ``template`` (with ``base``) and settle each source's format.
+
+    ``ValueError`` (one clear line) for an unknown format, an unreadable or undetectable
+    log, or a ``base`` the template cannot take.
+    """
+    matcher = Matcher(_template(template), base)
+    names = [sources] if isinstance(sources, str) else list(sources)
+    return Plan(matcher, tuple(open_sources(names, format)))
+
+
+def _engine(engine: str | Engine, options: dict[str, Any]) -> tuple[Engine, bool]:
+    if isinstance(engine, Engine):
+        return engine, False
+    return get(engine, **options), True
+
+
+def decode(template: TemplateLike, sources: Sources, *, base: str | None = None,
+           format: str = "auto", engine: str | Engine = "auto",
+           **options: Any) -> Decoded:
+    """Decoded rows of every matched line; iterate once, then read ``.counts``.
+
+    Each row is ``{"time": "2026-08-21T12:00:00Z" or None, "status": 204, field: value...}``
+    (no ``base``). ``engine`` is ``auto`` (duckdb when installed, else python), a name, or
+    an :class:`~pathbeacon.analysis.engines.Engine`; ``options`` go to the engine.
+    """
+    the_plan = plan(template, sources, base=base, format=format)
+    runner, _ = _engine(engine, options)
+    return runner.decode(the_plan)
+
+
+def stats(template: TemplateLike, sources: Sources, by: Iterable[str] | str = (), *,
+          base: str | None = None, format: str = "auto", every: str | None = None,
+          since: str | date | None = None, until: str | date | None = None, k: int = 1,
+          engine: str | Engine = "auto", **options: Any) -> dict[str, Any]:
+    """Counts of the matched lines grouped by ``by`` fields: the ``stats --json`` structure.
+
+    ``{"lines": {"matched": n, "bad_status": n, "other_path": n, "malformed": n},
+    "rows": [{("period": "YYYY-MM-DD",) field: value, ..., "events": n, "reporters": n or
+    None}, ...]}``; see :mod:`pathbeacon.analysis.stats` for the rules.
+    """
+    the_plan = plan(template, sources, base=base, format=format)
+    query = StatsQuery.make(
+        the_plan.template.fields, by=by, every=every, since=since, until=until, k=k
+    )
+    runner, owned = _engine(engine, options)
+    try:
+        return runner.stats(the_plan, query)
+    finally:
+        if owned:
+            runner.close()
+
+
+def sql(template: TemplateLike, dialect: str, *, base: str | None = None,
+        format: str = "combined") -> str:
+    """The query an SQL engine runs, over a relation ``logs(line)`` of raw lines.
+
+    ``dialect`` is ``duckdb`` or ``spark``; ``format`` one log format (not ``auto``).
+    """
+    if dialect not in ("duckdb", "spark"):
+        raise ValueError(f"unknown SQL dialect {dialect!r}: duckdb or spark")
+    matcher = Matcher(_template(template), base)
+    try:
+        # The module is named like this function; importing it must not replace it here.
+        module = importlib.import_module(".sql", __name__)
+    except ImportError:
+        raise ValueError("pathbeacon sql is not available in this build yet") from None
+    finally:
+        globals()["sql"] = _sql_function
+    compile_query = getattr(module, "query", None)
+    if compile_query is None:
+        raise ValueError("pathbeacon sql is not available in this build yet")
+    result: str = compile_query(matcher, dialect, format)
+    return result
+
+
+_sql_function = sql
