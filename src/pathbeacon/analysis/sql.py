@@ -340,12 +340,49 @@ class _Format:
     check over the record (``r_*`` columns)."""
 
     def __init__(self, gate: str, regex: str | None, groups: int, record: dict[str, str],
-                 time_kind: str, check: str = "true") -> None:
+                 time_kind: str, check: str = "true",
+                 plain_record: dict[str, str] | None = None,
+                 plain_steps: Sequence[tuple[str, str]] = ()) -> None:
         self.gate, self.regex, self.groups = gate, regex, groups
         self.record, self.time_kind, self.check = record, time_kind, check
+        # the record by string functions, for a line without a backslash that matched
+        self.plain_record = plain_record
+        self.plain_steps = plain_steps  # (column, expression) computed one after another
 
 
 def _format_combined(d: _Dialect) -> _Format:
+    # A line without a backslash that matched COMBINED_RE is cut with string functions
+    # (far cheaper than extracting groups): three tokens, "[" + 26 characters of time,
+    # '] "', the request up to the next quote, a space, the status.
+    def split_part(expr: str, sep: str, n: int) -> str:
+        return (f"coalesce(element_at(split({expr}, {d.lit(sep)}, -1), {n}), '')" if d.spark
+                else f"split_part({expr}, {d.lit(sep)}, {n})")
+
+    # the tokens hold no space, the time no "]": the first '] "' ends the time
+    lead = f"{'instr' if d.spark else 'strpos'}(line, '] \"') - 31"
+    quoted = "split(p_after, '\"', -1)" if d.spark else "string_split(p_after, '\"')"
+
+    def part(n: int) -> str:
+        return f"coalesce(element_at(p_quoted, {n}), '')" if d.spark else f"p_quoted[{n}]"
+
+    # the agent is there when '"referer" "agent"' follows the bytes, then a space or the end
+    agent = (f"(CASE WHEN {d.matches(part(1), '^[0-9]{3} (?:[0-9]+|-) $')}"
+             f" AND {part(3)} = ' ' AND {'size' if d.spark else 'len'}(p_quoted) >= 5"
+             f" AND ({part(5)} = '' OR {part(5)} LIKE ' %') THEN {part(4)} ELSE '' END)")
+    steps = [
+        ("p_lead", lead),
+        ("p_rest", "substr(line, p_lead + 34)"),
+        ("p_request", split_part("p_rest", '"', 1)),
+        ("p_after", "substr(p_rest, length(p_request) + 3)"),
+        ("p_quoted", quoted),
+    ]
+    plain = {
+        "time": "substr(line, p_lead + 5, 26)",
+        "target": _request_target(d, "p_request"),
+        "status": d.int("substr(p_after, 1, 3)"),
+        "agent": agent,
+        "client": split_part("line", " ", 1),
+    }
     # a missing agent (common format) reads as "": reporters take None as "" anyway
     return _Format(d.matches("line", formats.COMBINED_RE), formats.COMBINED_RE, 5, {
         "time": "m2",
@@ -353,7 +390,7 @@ def _format_combined(d: _Dialect) -> _Format:
         "status": d.int("m4"),
         "agent": "m5",
         "client": "m1",
-    }, "clf")
+    }, "clf", plain_record=plain, plain_steps=steps)
 
 
 def _format_s3(d: _Dialect) -> _Format:
@@ -485,6 +522,27 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
             [f"{prefix}_all['{name}']" for name in names])
 
 
+def _segment_positions(matcher: Matcher) -> list[int] | None:
+    """Where each value sits, counted from the end, among the pieces of a target split at
+    ``/?=&``, when every value fills whole segments or query values; else ``None``.
+
+        >>> _segment_positions(Matcher.compile("<base>/<package>/<version>/<os>"))
+        [-3, -2, -1]
+    """
+    template = matcher.template
+    literals, slots = template.literals, template.slots
+    first = 1 if template.has_base else 0
+    separators = "/?=&"
+    positions = []
+    for i in range(first, len(slots)):
+        before, after = literals[i], literals[i + 1]
+        if not before or before[-1] not in separators or (after and after[0] not in "/?&"):
+            return None
+        later = "".join(literals[i + 1:])
+        positions.append(-(sum(ch in separators for ch in later) + 1))
+    return positions
+
+
 def query(matcher: Matcher, dialect: str, format: str,
           cloudfront_fields: Sequence[str] = CLOUDFRONT_DEFAULT_FIELDS) -> str:
     """The SELECT an SQL engine runs over ``logs(line)`` for logs of ``format``.
@@ -503,19 +561,22 @@ def query(matcher: Matcher, dialect: str, format: str,
                 f"a template field may not be named {name!r} in SQL (a column of its own)")
     fmt = _compile_format(d, format, cloudfront_fields)
     ident = d.ident
-    utf8 = f"(NOT {d.non_ascii('line')} OR {d.matches('hex(line)', valid_utf8_hex())})"
+    utf8 = (f"(CASE WHEN {d.non_ascii('line')} THEN {d.matches('hex(line)', valid_utf8_hex())}"
+            " ELSE true END)")
     plain = f"NOT {d.has('line', chr(92))}"  # no backslash: no escape in a quoted field
     gate = fmt.gate
     line_fast = None
-    if fmt.regex is not None:
+    extract_guard = "gate"
+    if fmt.regex is not None:  # the line regex's first group is empty only when it fails
         line_fast = (plain, _plain_quotes(fmt.regex))
-        gate = (f"(CASE WHEN {plain} THEN {d.matches('line', line_fast[1])}"
-                f" ELSE {d.matches('line', fmt.regex)} END)")
+        gate = "true"
+        if fmt.plain_record is not None:
+            extract_guard = f"gate AND NOT {plain}"
     header = "line LIKE '#%'" if format == "cloudfront" else "false"
 
     # layer: the line regex's groups, once
-    line_cols, line_groups = _extract_all(d, "line", fmt.regex or "", fmt.groups, "m", "gate",
-                                          line_fast)
+    line_cols, line_groups = _extract_all(d, "line", fmt.regex or "", fmt.groups, "m",
+                                          extract_guard, line_fast)
     record = dict(fmt.record)
     for key, expr in record.items():
         for i in range(fmt.groups, 0, -1):  # m10 before m1
@@ -523,7 +584,18 @@ def query(matcher: Matcher, dialect: str, format: str,
         for i in range(fmt.groups, 0, -1):
             expr = expr.replace(f"\0{i}\0", line_groups[i - 1])
         record[key] = expr
-    record_cols = "".join(f",\n    CASE WHEN gate THEN {expr} END AS r_{key}"
+    fits_line = f"coalesce(gate AND {line_groups[0]} <> '', false)" if fmt.regex else "gate"
+    if fmt.regex is not None and fmt.plain_record is not None:
+        assert line_fast is not None
+        fits_line = (f"coalesce(gate AND (CASE WHEN {plain} THEN"
+                     f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
+        record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
+                  for key, expr in record.items()}
+    steps = "".join(
+        f"SELECT *, CASE WHEN fit AND is_plain THEN {expr} END AS {name}\nFROM (\n"
+        for name, expr in reversed(fmt.plain_steps))
+    steps_end = "".join(f") AS step_{name}\n" for name, _ in fmt.plain_steps)
+    record_cols = "".join(f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
                           for key, expr in record.items())
     if format == "json":
         target = "r_target_text"
@@ -541,10 +613,36 @@ def query(matcher: Matcher, dialect: str, format: str,
     pattern = matcher.pattern
     escaped = d.has(target, "%")
     unreserved = _unreserved_only(pattern)
-    value_cols, raws = _extract_all(d, target, pattern, len(matcher.groups), "g", "shaped",
-                                    (f"NOT {escaped}", unreserved))
-    decoded = "".join(
-        f",\n    CASE WHEN shaped THEN (CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)}"
+    positions = _segment_positions(matcher)
+    if positions is None:
+        value_cols, raws = _extract_all(d, target, pattern, len(matcher.groups), "g",
+                                        "line_ok", (f"NOT {escaped}", unreserved))
+        # every group takes one character at least: the first is empty only when none matched
+        shaped = (f"coalesce(line_ok AND {raws[0]} <> '', false)" if raws
+                  else f"coalesce(line_ok AND {d.matches(target, pattern)}, false)")
+    else:
+        # Each value fills whole segments: where the target fits, a value is the piece
+        # between separators at a fixed place from the end; only escaped targets need
+        # the groups of the full pattern.
+        guard = f"line_ok AND {escaped}"
+        value_cols, full = _extract_all(d, target, pattern, len(matcher.groups), "g", guard)
+        if "?" not in matcher.template.text:  # only "/" separates
+            pieces = (f"split({target}, '/', -1)" if d.spark
+                      else f"string_split({target}, '/')")
+        else:
+            pieces = (f"split({target}, '[/?=&]', -1)" if d.spark
+                      else f"regexp_split_to_array({target}, '[/?=&]')")
+        value_cols += f",\n    CASE WHEN line_ok AND NOT {escaped} THEN {pieces} END AS pieces"
+        raws = [
+            f"(CASE WHEN has_escape THEN {raw} ELSE "
+            + (f"element_at(pieces, {at})" if d.spark else f"pieces[{at}]") + " END)"
+            for raw, at in zip(full, positions)
+        ]
+        fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
+                   f" ELSE {d.matches(target, unreserved)} END)")
+        shaped = f"coalesce(line_ok AND {fitting}, false)"
+    decoded = f",\n    {shaped} AS shaped" + "".join(
+        f",\n    CASE WHEN {shaped} THEN (CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)}"
         f" ELSE {raw} END) END AS v{i + 1}"
         for i, raw in enumerate(raws))
     forbidden = forbidden_class("re2")
@@ -587,8 +685,6 @@ FROM (
 SELECT *{value_cols}
 FROM (
 SELECT *,
-  coalesce(line_ok AND (CASE WHEN {escaped} THEN {d.matches(target, pattern)}
-                            ELSE {d.matches(target, unreserved)} END), false) AS shaped,
   coalesce({escaped}, false) AS has_escape,
   CASE WHEN line_ok AND seconds IS NOT NULL THEN {_iso(d, 'seconds')} END AS time
 FROM (
@@ -601,9 +697,11 @@ SELECT *{part_cols}
 FROM (
 SELECT *, {shape_col} AS t_shape
 FROM (
-SELECT line, gate{record_cols}
+SELECT line, fit AS gate{record_cols}
 FROM (
-SELECT line, gate{line_cols}
+{steps}SELECT *, {fits_line} AS fit
+FROM (
+SELECT line, gate, {plain} AS is_plain{line_cols}
 FROM (
 SELECT line, coalesce({utf8} AND {gate}, false) AS gate
 FROM (
@@ -614,7 +712,8 @@ FROM logs
 WHERE line <> '' AND NOT ({header})
 ) AS gated
 ) AS split_lines
-) AS records
+) AS fitted
+{steps_end}) AS records
 ) AS shaped_times
 ) AS time_parts
 ) AS timed
