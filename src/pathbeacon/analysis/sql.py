@@ -204,24 +204,47 @@ class _Dialect:
         return "$" + "".join(f"[{p}]" if p.isdigit() else f'."{p}"' for p in path)
 
 
-def _epoch(d: _Dialect, y: str, m: str, day: str, hh: str, mi: str, ss: str, off: str) -> str:
-    """Seconds since 1970 of a local time with its offset in minutes, or NULL when the
-    date or time is not real (31 Feb, hour 24, second 60, year 0)."""
+def _epoch_steps(d: _Dialect) -> tuple[list[tuple[str, str]], str]:
+    """Layers computing epoch seconds from ``t_y``... ``t_off`` (a local time and its offset
+    in minutes), and the final expression: NULL when the date or time is not real (31 Feb,
+    hour 24, second 60, year 0). Days from civil (proleptic Gregorian), all terms
+    non-negative for year >= 1."""
+    y, m, day, hh, mi, ss, off = (f"t_{p}" for p in _PARTS)
     leap = f"(({y} % 4 = 0 AND {y} % 100 <> 0) OR {y} % 400 = 0)"
     last = (f"(CASE WHEN {m} = 2 THEN (CASE WHEN {leap} THEN 29 ELSE 28 END)"
             f" WHEN {m} IN (4, 6, 9, 11) THEN 30 ELSE 31 END)")
     ok = (f"{y} >= 1 AND {m} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND {last}"
           f" AND {hh} <= 23 AND {mi} <= 59 AND {ss} <= 59")
-    # days from civil (proleptic Gregorian), all terms non-negative for year >= 1
-    yy = f"({y} - (CASE WHEN {m} <= 2 THEN 1 ELSE 0 END))"
-    era = d.div(yy, "400")
-    yoe = f"({yy} - {era} * 400)"
-    mp = f"(({m} + 9) % 12)"
-    doy = f"({d.div(f'153 * {mp} + 2', '5')} + {day} - 1)"
-    doe = f"({yoe} * 365 + {d.div(yoe, '4')} - {d.div(yoe, '100')} + {doy})"
-    days = f"({era} * 146097 + {doe} - 719468)"
-    seconds = f"({days} * 86400 + {hh} * 3600 + {mi} * 60 + {ss} - {off} * 60)"
-    return f"(CASE WHEN {ok} THEN {seconds} END)"
+    steps = [
+        ("e_yy", f"({y} - (CASE WHEN {m} <= 2 THEN 1 ELSE 0 END))"),
+        ("e_era", d.div("e_yy", "400")),
+        ("e_yoe", "(e_yy - e_era * 400)"),
+        ("e_doy", f"({d.div(f'153 * (({m} + 9) % 12) + 2', '5')} + {day} - 1)"),
+        ("e_doe", f"(e_yoe * 365 + {d.div('e_yoe', '4')} - {d.div('e_yoe', '100')} + e_doy)"),
+    ]
+    seconds = (f"((e_era * 146097 + e_doe - 719468) * 86400 + {hh} * 3600 + {mi} * 60 + {ss}"
+               f" - {off} * 60)")
+    return steps, f"(CASE WHEN {ok} THEN {seconds} END)"
+
+
+def _iso_steps(d: _Dialect) -> tuple[list[tuple[str, str]], str]:
+    """Layers turning ``seconds`` (epoch, in range) into ``YYYY-MM-DDTHH:MM:SSZ``, and the
+    final expression (civil from days)."""
+    steps = [
+        ("i_sod", "((seconds % 86400 + 86400) % 86400)"),
+        ("i_z", f"({d.div('seconds - i_sod', '86400')} + 719468)"),
+        ("i_era", d.div("i_z", "146097")),
+        ("i_doe", "(i_z - i_era * 146097)"),
+        ("i_yoe", d.div(f"i_doe - {d.div('i_doe', '1460')} + {d.div('i_doe', '36524')}"
+                        f" - {d.div('i_doe', '146096')}", "365")),
+        ("i_doy", f"(i_doe - (365 * i_yoe + {d.div('i_yoe', '4')} - {d.div('i_yoe', '100')}))"),
+        ("i_mp", d.div("5 * i_doy + 2", "153")),
+        ("i_month", "(CASE WHEN i_mp < 10 THEN i_mp + 3 ELSE i_mp - 9 END)"),
+    ]
+    day = f"(i_doy - {d.div('153 * i_mp + 2', '5')} + 1)"
+    year = "(i_yoe + i_era * 400 + (CASE WHEN i_month <= 2 THEN 1 ELSE 0 END))"
+    return steps, d.fmt("%04d-%02d-%02dT%02d:%02d:%02dZ", year, "i_month", day,
+                        d.div("i_sod", "3600"), d.div("i_sod % 3600", "60"), "i_sod % 60")
 
 
 # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: Python's datetime range.
@@ -254,7 +277,7 @@ def _nonempty(expr: str) -> str:
     return f"nullif({expr}, '')"
 
 
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _PARTS = ("y", "mo", "d", "h", "mi", "s", "off")
 
 
@@ -497,10 +520,13 @@ def _compile_format(d: _Dialect, format: str, cloudfront_fields: Sequence[str]) 
 
 
 def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
-                 guard: str, fast: tuple[str, str] | None = None) -> tuple[str, list[str]]:
+                 guard: str, fast: tuple[str, str] | None = None,
+                 joined: bool = False) -> tuple[str, list[str]]:
     """Columns ``prefix1``... holding the groups of ``pattern`` in ``text`` where ``guard``
     holds: (a select list for one layer, the column names). DuckDB runs the regex once.
-    ``fast`` is ``(condition, simpler pattern)``: used where the condition holds."""
+    ``fast`` is ``(condition, simpler pattern)``: used where the condition holds.
+    ``joined`` (groups never hold U+0001, and ``guard`` implies a match) lets Spark run
+    it once too."""
     names = [f"{prefix}{i + 1}" for i in range(count)]
     if not count:
         return "", names
@@ -510,6 +536,13 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
             return one(pattern)
         return f"(CASE WHEN {fast[0]} THEN {one(fast[1])} ELSE {one(pattern)} END)"
 
+    if d.spark and joined:
+        # one regex run: the groups joined by U+0001 (no group can hold it), then split
+        glue = ", chr(1), ".join(f"'${i + 1}'" for i in range(count))
+        whole = choose(lambda p: f"split(regexp_replace({text}, {d.rx(p)}, concat({glue})),"
+                                 " chr(1), -1)")
+        return (f",\n    CASE WHEN {guard} THEN {whole} END AS {prefix}_all",
+                [f"element_at({prefix}_all, {i + 1})" for i in range(count)])
     if d.spark:
         cols = "".join(
             f",\n    CASE WHEN {guard} THEN "
@@ -591,10 +624,6 @@ def query(matcher: Matcher, dialect: str, format: str,
                      f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
         record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
-    steps = "".join(
-        f"SELECT *, CASE WHEN fit AND is_plain THEN {expr} END AS {name}\nFROM (\n"
-        for name, expr in reversed(fmt.plain_steps))
-    steps_end = "".join(f") AS step_{name}\n" for name, _ in fmt.plain_steps)
     record_cols = "".join(f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
                           for key, expr in record.items())
     if format == "json":
@@ -606,8 +635,9 @@ def query(matcher: Matcher, dialect: str, format: str,
     part_cols = "".join(f",\n    {expr} AS {name}" for name, expr in parts.items()
                         if name != "t_shape")
     has_time = "false" if fmt.time_kind == "none" else "r_time IS NOT NULL"
-    local = _epoch(d, *(f"t_{p}" for p in _PARTS))
+    epoch_steps, local = _epoch_steps(d)
     seconds = _in_range(f"(CASE WHEN t_epoch IS NOT NULL THEN t_epoch ELSE {local} END)")
+    iso_steps, iso = _iso_steps(d)
 
     # layer: the target's groups, once, where it fits the pattern's shape
     pattern = matcher.pattern
@@ -615,17 +645,21 @@ def query(matcher: Matcher, dialect: str, format: str,
     unreserved = _unreserved_only(pattern)
     positions = _segment_positions(matcher)
     if positions is None:
+        fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
+                   f" ELSE {d.matches(target, unreserved)} END)")
+        guard = f"line_ok AND {fitting}" if d.spark else "line_ok"
         value_cols, raws = _extract_all(d, target, pattern, len(matcher.groups), "g",
-                                        "line_ok", (f"NOT {escaped}", unreserved))
+                                        guard, (f"NOT {escaped}", unreserved), joined=True)
         # every group takes one character at least: the first is empty only when none matched
-        shaped = (f"coalesce(line_ok AND {raws[0]} <> '', false)" if raws
-                  else f"coalesce(line_ok AND {d.matches(target, pattern)}, false)")
+        shaped = (f"coalesce(line_ok AND {raws[0]} <> '', false)" if raws and not d.spark
+                  else f"coalesce(line_ok AND {fitting}, false)")
     else:
         # Each value fills whole segments: where the target fits, a value is the piece
         # between separators at a fixed place from the end; only escaped targets need
         # the groups of the full pattern.
-        guard = f"line_ok AND {escaped}"
-        value_cols, full = _extract_all(d, target, pattern, len(matcher.groups), "g", guard)
+        guard = f"line_ok AND {escaped} AND {d.matches(target, pattern)}"
+        value_cols, full = _extract_all(d, target, pattern, len(matcher.groups), "g", guard,
+                                        joined=True)
         if "?" not in matcher.template.text:  # only "/" separates
             pieces = (f"split({target}, '/', -1)" if d.spark
                       else f"string_split({target}, '/')")
@@ -641,8 +675,8 @@ def query(matcher: Matcher, dialect: str, format: str,
         fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
                    f" ELSE {d.matches(target, unreserved)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
-    decoded = f",\n    {shaped} AS shaped" + "".join(
-        f",\n    CASE WHEN {shaped} THEN (CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)}"
+    decoded = "".join(
+        f",\n    CASE WHEN shaped THEN (CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)}"
         f" ELSE {raw} END) END AS v{i + 1}"
         for i, raw in enumerate(raws))
     forbidden = forbidden_class("re2")
@@ -663,6 +697,45 @@ def query(matcher: Matcher, dialect: str, format: str,
         for name in matcher.fields
     )
     shape_col = parts.get("t_shape", "'p'")
+    # Each layer adds columns to the one below (SELECT *, ...): every expression is
+    # written once and refers to columns, which keeps the query small and each regex run
+    # once per line.
+    sql = f"""SELECT line, coalesce({utf8} AND {gate}, false) AS gate
+FROM (
+SELECT CASE WHEN right(line, 1) = chr(13) THEN substr(line, 1, length(line) - 1)
+            ELSE line END AS line
+FROM logs
+) AS stripped
+WHERE line <> '' AND NOT ({header})"""
+    layers: list[tuple[str, str]] = [
+        ("gated", f", {plain} AS is_plain{line_cols}"),
+        ("split_lines", f", {fits_line} AS fit"),
+        *((name, f", CASE WHEN fit AND is_plain THEN {expr} END AS {name}")
+          for name, expr in fmt.plain_steps),
+        ("records", f", fit AS line_fits{record_cols}"),
+        ("shaped_times", f", {shape_col} AS t_shape"),
+        ("time_parts", part_cols),
+        *((name, f", CASE WHEN line_fits THEN {expr} END AS {name}")
+          for name, expr in epoch_steps),
+        ("timed", f", {seconds} AS seconds, {status} AS status"),
+        ("checked", f", coalesce(line_fits AND ({fmt.check})"
+                    f" AND NOT (({has_time}) AND seconds IS NULL), false) AS line_ok"),
+        *((name, f", CASE WHEN line_ok AND seconds IS NOT NULL THEN {expr} END AS {name}")
+          for name, expr in iso_steps),
+        ("iso", f", CASE WHEN line_ok AND seconds IS NOT NULL THEN {iso} END AS time,"
+                f" coalesce({escaped}, false) AS has_escape"),
+        ("extracted", value_cols),
+        ("shaped_lines", f", {shaped} AS shaped"),
+        ("decoded", decoded),
+        ("categorised", f""",
+  CASE WHEN NOT line_ok THEN 'malformed'
+       WHEN NOT shaped THEN 'other_path'
+       WHEN NOT ({fits}) THEN 'other_path'
+       WHEN status BETWEEN 200 AND 399 THEN 'matched'
+       ELSE 'bad_status' END AS category"""),
+    ]
+    for name, columns in layers:
+        sql = f"SELECT *{columns}\nFROM (\n{sql}\n) AS below_{name}"
     return f"""-- pathbeacon: {matcher.template.text} (base path: {matcher.base_path})
 -- fields: {', '.join(matcher.fields)}; dialect: {dialect}; format: {format}
 SELECT
@@ -673,53 +746,6 @@ SELECT
   CASE WHEN category <> 'malformed' THEN r_agent END AS {ident('agent')},
   category
 FROM (
-SELECT *,
-  CASE WHEN NOT line_ok THEN 'malformed'
-       WHEN NOT shaped THEN 'other_path'
-       WHEN NOT ({fits}) THEN 'other_path'
-       WHEN status BETWEEN 200 AND 399 THEN 'matched'
-       ELSE 'bad_status' END AS category
-FROM (
-SELECT *{decoded}
-FROM (
-SELECT *{value_cols}
-FROM (
-SELECT *,
-  coalesce({escaped}, false) AS has_escape,
-  CASE WHEN line_ok AND seconds IS NOT NULL THEN {_iso(d, 'seconds')} END AS time
-FROM (
-SELECT *,
-  coalesce(gate AND ({fmt.check}) AND NOT (({has_time}) AND seconds IS NULL), false) AS line_ok
-FROM (
-SELECT *, {seconds} AS seconds, {status} AS status
-FROM (
-SELECT *{part_cols}
-FROM (
-SELECT *, {shape_col} AS t_shape
-FROM (
-SELECT line, fit AS gate{record_cols}
-FROM (
-{steps}SELECT *, {fits_line} AS fit
-FROM (
-SELECT line, gate, {plain} AS is_plain{line_cols}
-FROM (
-SELECT line, coalesce({utf8} AND {gate}, false) AS gate
-FROM (
-SELECT CASE WHEN right(line, 1) = chr(13) THEN substr(line, 1, length(line) - 1)
-            ELSE line END AS line
-FROM logs
-) AS stripped
-WHERE line <> '' AND NOT ({header})
-) AS gated
-) AS split_lines
-) AS fitted
-{steps_end}) AS records
-) AS shaped_times
-) AS time_parts
-) AS timed
-) AS checked
-) AS shaped_lines
-) AS extracted
-) AS decoded
-) AS categorised
+{sql}
+) AS lines
 """
