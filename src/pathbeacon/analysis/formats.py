@@ -33,6 +33,7 @@ Per-format rules are in each ``*_RE`` constant's comment and each parser's docst
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -63,8 +64,9 @@ _MONTH_NUMBER = {name: i + 1 for i, name in enumerate(_MONTHS.split("|"))}
 # [21/Aug/2026:14:00:00 +0200], as nginx ($time_local), Apache (%t) and S3 write it.
 _CLF_TIME = f"[0-9]{{2}}/(?:{_MONTHS})/[0-9]{{4}}:[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} [+-][0-9]{{4}}"
 # A double-quoted field: nginx escapes '"' and '\' as \x22 and \x5C, Apache as \" and \\.
-_QUOTED = r'"((?:[^"\\]|\\[^\n])*)"'
-_QUOTED_SKIP = r'"(?:[^"\\]|\\[^\n])*"'
+# (Written as an unrolled loop, which backtracking engines run fastest.)
+_QUOTED = r'"([^"\\]*(?:\\[^\n][^"\\]*)*)"'
+_QUOTED_SKIP = r'"[^"\\]*(?:\\[^\n][^"\\]*)*"'
 
 #: combined / common: ``client ident user [time] "request" status bytes`` then, for
 #: combined, `` "referer" "agent"``; anything after must start with a space (nginx formats
@@ -123,14 +125,28 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CACHE_LIMIT = 100_000
 
 
-def _clf_time(text: str) -> str:
-    """``21/Aug/2026:14:00:00 +0200`` (already matched by the pattern) as UTC ISO."""
+def _clf_minute(key: str) -> str:
+    """``21/Aug/2026:14:00 +0200`` as ``2026-08-21T12:00:`` (UTC; seconds to append)."""
     moment = datetime(
-        int(text[7:11]), _MONTH_NUMBER[text[3:6]], int(text[0:2]),
-        int(text[12:14]), int(text[15:17]), int(text[18:20]),
+        int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]), int(key[12:14]), int(key[15:17])
     )
-    offset = (int(text[22:24]) * 60 + int(text[24:26])) * (-1 if text[21] == "-" else 1)
-    return (moment - timedelta(minutes=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    offset = (int(key[19:21]) * 60 + int(key[21:23])) * (-1 if key[18] == "-" else 1)
+    return (moment - timedelta(minutes=offset)).strftime("%Y-%m-%dT%H:%M:")
+
+
+@functools.lru_cache(maxsize=4096)
+def _clf_minute_cached(key: str) -> str:
+    return _clf_minute(key)
+
+
+def _clf_time(text: str) -> str:
+    """``21/Aug/2026:14:00:00 +0200`` (already matched by the pattern) as UTC ISO.
+
+    Offsets are whole minutes, so the seconds pass through unchanged.
+    """
+    if text[18] > "5":
+        raise ValueError(f"no second {text[18:20]}")
+    return _clf_minute_cached(text[:17] + text[20:]) + text[18:20] + "Z"
 
 
 class _TimeCache:
@@ -177,6 +193,7 @@ _ISO_TIME = re.compile(ISO_TIME_RE)
 _CLF_ONLY = re.compile(f"^{_CLF_TIME}$")
 _DIGITS = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 _STATUS_TEXT = re.compile("^[0-9]{1,3}$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[Dd][89A-Fa-f]")
 
 
 def _iso_time(text: str) -> str:
@@ -227,6 +244,32 @@ class Parser:
         raise NotImplementedError
 
 
+class _ClfTime:
+    """``$time_local`` texts to UTC ISO, converting each distinct minute once."""
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        known = self._known.get(text)
+        if known is None:
+            known = _clf_time(text)  # ValueError for an impossible time
+            if len(self._known) >= _CACHE_LIMIT:
+                self._known.clear()
+            self._known[text] = known
+        return known
+
+
+def _target(request: str) -> str | None:
+    """The target of a request line, as :data:`REQUEST_RE` finds it."""
+    parts = request.split(" ")
+    if 2 <= len(parts) <= 3 and all(parts):
+        return parts[1]
+    return None
+
+
 class CombinedParser(Parser):
     """nginx/Apache combined and common: :data:`COMBINED_RE`, then :data:`REQUEST_RE` on
     the request. Every field listed is required; the time carries its offset."""
@@ -234,7 +277,7 @@ class CombinedParser(Parser):
     name = "combined"
 
     def __init__(self) -> None:
-        self._time = _TimeCache(_clf_time)
+        self._time = _ClfTime()
 
     def parse(self, line: str) -> Record | None:
         match = _COMBINED.match(line)
@@ -245,9 +288,7 @@ class CombinedParser(Parser):
             time = self._time(when)
         except ValueError:
             return None
-        request_match = _REQUEST.match(request)
-        target = request_match.group(1) if request_match else None
-        return (time, target, int(status), agent, client)
+        return (time, _target(request), int(status), agent, client)
 
 
 class S3Parser(Parser):
@@ -256,7 +297,7 @@ class S3Parser(Parser):
     name = "s3"
 
     def __init__(self) -> None:
-        self._time = _TimeCache(_clf_time)
+        self._time = _ClfTime()
 
     def parse(self, line: str) -> Record | None:
         match = _S3.match(line)
@@ -267,8 +308,7 @@ class S3Parser(Parser):
             time = self._time(when)
         except ValueError:
             return None
-        request_match = _REQUEST.match(request) if request is not None else None
-        target = request_match.group(1) if request_match else None
+        target = _target(request) if request is not None else None
         return (time, target, None if status == "-" else int(status), agent, client)
 
 
@@ -296,8 +336,10 @@ class JsonParser(Parser):
       (a request line split by :data:`REQUEST_RE` when it holds a space, else the target
       itself), status ``status``, time ``time``, agent ``agent``, client ``client``.
 
-    Required: a JSON object (not valid JSON, or not an object: ``malformed``), a target
-    that is a string, and a status that is an integer 0..999 or a string of 1-3 digits.
+    Required: a JSON object (not valid JSON, not an object, or holding a lone surrogate
+    escape such as ``"\\ud800"`` in any string or key, which is not Unicode text:
+    ``malformed``), a target that is a string, and a status that is an integer 0..999 or a
+    string of 1-3 digits.
     Optional: the time (missing or ``null``: no time; present but unreadable:
     ``malformed``; :func:`json_time`), the agent and the client (missing, ``null``, not a
     string, or ``""``: ``None``).
@@ -320,6 +362,11 @@ class JsonParser(Parser):
             return None
         if not isinstance(obj, dict):
             return None
+        if _SURROGATE_ESCAPE.search(line):
+            try:  # exact check, rarely needed: "\\ud800" is a backslash and text
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                return None
         request = obj.get("request")
         if "ClientRequestURI" in obj:
             target, status = obj["ClientRequestURI"], obj.get("EdgeResponseStatus")
@@ -334,11 +381,7 @@ class JsonParser(Parser):
         else:
             target = obj.get("uri")
             if target is None and isinstance(request, str):
-                if " " in request:
-                    request_match = _REQUEST.match(request)
-                    target = request_match.group(1) if request_match else ""
-                else:
-                    target = request
+                target = (_target(request) or "") if " " in request else request
             status, when = obj.get("status"), obj.get("time")
             agent, client = obj.get("agent"), obj.get("client")
         if not isinstance(target, str):

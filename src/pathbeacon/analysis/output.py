@@ -57,8 +57,8 @@ def _parquet_from_jsonl(jsonl: str, columns: list[str], path: str) -> None:
     try:
         import duckdb  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        duckdb = None
-    if duckdb is not None:
+        pass
+    else:
         types = ", ".join(
             f"{json.dumps(c)}: '{'INTEGER' if c == 'status' else 'VARCHAR'}'" for c in columns
         )
