@@ -340,10 +340,19 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         digits = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?$")
         clf = d.matches(text, f"^{formats._CLF_TIME}$")
         iso = d.matches(text, formats.ISO_TIME_RE)
-        shape = f"(CASE WHEN {digits} THEN 'e' WHEN {clf} THEN 'c' WHEN {iso} THEN 'i' END)"
+        # Spark writes a JSON number with a fraction as 1.787313600123456E9
+        floating = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$")
+        shape = (f"(CASE WHEN {digits} THEN 'e' WHEN {floating} THEN 'f' WHEN {clf} THEN 'c'"
+                 f" WHEN {iso} THEN 'i' END)")
         parts = [f"CASE t_shape WHEN 'c' THEN {c} WHEN 'i' THEN {i} END"
                  for c, i in zip(_clf_parts(d, text), _iso_parts(d, text))]
-        epoch = f"CASE WHEN t_shape = 'e' THEN {_epoch_parts(d, text)} END"
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        size = f"abs({number})"
+        unit = (f"(CASE WHEN {size} < 1e11 THEN 1 WHEN {size} < 1e14 THEN 1000"
+                f" WHEN {size} < 1e17 THEN 1000000 ELSE 1000000000 END)")
+        epoch = (f"CASE WHEN t_shape = 'e' THEN {_epoch_parts(d, text)}"
+                 f" WHEN t_shape = 'f' AND {size} < 1e19"
+                 f" THEN CAST(floor({number} / {unit}) AS BIGINT) END")
         return {"t_shape": shape, **{f"t_{p}": e for p, e in zip(_PARTS, parts)},
                 "t_epoch": epoch}
     return {"t_shape": "'p'", **{f"t_{p}": e for p, e in zip(_PARTS, parts)},

@@ -1,11 +1,9 @@
 """The duckdb engine: the compiled SQL run by DuckDB, which reads the logs itself.
 
 DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: one
-``VARCHAR`` column, no quoting, and a delimiter that never occurs (U+10FFFF read as
-Latin-1 cannot), so a line arrives whole. Reading as Latin-1 keeps a line that is not
-valid UTF-8 from stopping the run: a line with non-ASCII text is turned back into its
-bytes and decoded as UTF-8 here, and one that does not decode becomes a line every
-format counts ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
+``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
+so a line arrives whole. A line that is not valid UTF-8 is set aside by the reader and
+counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
 and ``stats`` groups, counts reporter-days (a keyed hash with a random per-run key, never
 the client itself) and folds small groups in SQL.
 
@@ -31,32 +29,28 @@ __all__ = ["DuckDBEngine", "logs_relation"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
-# A line that was not valid UTF-8: no format reads a lone U+FFFD.
-_INVALID = "chr(65533)"
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def logs_relation(paths: Sequence[str], gzip: bool) -> str:
+def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects") -> str:
     """SQL for the relation ``logs(line)`` of the lines of ``paths`` (all gzip or none).
+
+    A line that is not valid UTF-8 is left out and recorded in the table ``rejects``
+    (``<rejects>_scans`` beside it): the engine counts those lines ``malformed``.
 
         >>> "read_csv" in logs_relation(["access.log"], False)
         True
     """
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
-    raw = (
-        f"read_csv({files}, columns={{'raw': 'VARCHAR'}}, delim=chr(1114111), quote='',"
-        " escape='', header=false, auto_detect=false, strict_mode=false, encoding='latin-1',"
-        f" compression={_quote('gzip' if gzip else 'none')}, comment='', skip=0)"
-    )
-    as_bytes = ("unhex(array_to_string(list_transform(string_split(raw, ''),"
-                " lambda c: lpad(to_hex(ord(c)), 2, '0')), ''))")
     return (
-        "(SELECT CASE WHEN raw IS NULL THEN ''"
-        " WHEN NOT regexp_matches(raw, '[^\\x{0}-\\x{7f}]') THEN raw"
-        f" ELSE coalesce(try(decode({as_bytes})), {_INVALID}) END AS line FROM {raw})"
+        f"(SELECT coalesce(line, '') AS line FROM read_csv({files}, columns={{'line': 'VARCHAR'}},"
+        " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
+        " strict_mode=false, ignore_errors=true, store_rejects=true,"
+        f" rejects_table={_quote(rejects)}, rejects_scan={_quote(rejects + '_scans')},"
+        f" compression={_quote('gzip' if gzip else 'none')}))"
     )
 
 
@@ -91,6 +85,7 @@ class DuckDBEngine(Engine):
         self._threads = threads
         self._con: duckdb.DuckDBPyConnection | None = None
         self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._rejects: list[str] = []
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -130,11 +125,14 @@ class DuckDBEngine(Engine):
             layout = _cloudfront_fields(path) if source.format == "cloudfront" else ()
             groups.setdefault((source.format, layout, gzip), []).append(path)
         parts = []
+        self._rejects = []
         for (fmt, layout, gzip), paths in groups.items():
+            rejects = f"pb_rejects_{len(self._rejects)}"
+            self._rejects.append(rejects)
             compiled = compile_query(plan.matcher, "duckdb", fmt,
                                      layout or CLOUDFRONT_DEFAULT_FIELDS)
             parts.append(compiled.replace("\nFROM logs\n",
-                                          f"\nFROM {logs_relation(paths, gzip)}"
+                                          f"\nFROM {logs_relation(paths, gzip, rejects)}"
                                           " AS logs\n", 1))
         if not parts:
             columns = ", ".join(f"NULL AS \"{c}\"" for c in plan.columns)
@@ -149,7 +147,16 @@ class DuckDBEngine(Engine):
                     f" FROM ({self._lines_sql(plan)}) AS lines")
         found = dict(con.execute(
             "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
-        return Counts(*(int(found.get(name, 0)) for name in _CATEGORIES))
+        not_utf8 = 0
+        for table in self._rejects:
+            not_utf8 += int(con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT scan_id, file_id, line FROM {table})"
+            ).fetchone()[0])  # type: ignore[index]
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"DROP TABLE IF EXISTS {table}_scans")
+        counts = [int(found.get(name, 0)) for name in _CATEGORIES]
+        counts[3] += not_utf8
+        return Counts(*counts)
 
     def decode(self, plan: Plan) -> Decoded:
         names = ", ".join(f'"{c}"' for c in plan.columns)

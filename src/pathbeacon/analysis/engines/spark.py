@@ -7,7 +7,7 @@ a ``SparkSession`` of your own via ``session=``). ``stats`` groups, counts repor
 in Spark SQL; only the final rows come back to Python.
 
 Spark tells a gzip file by its ``.gz`` name: a local log whose name and content disagree
-is linked under a name that tells the truth. Standard input is spooled to a local file
+is linked (or copied) under a name that tells the truth. Standard input is spooled to a local file
 (so, with a cluster master, pass files the executors can read). Known difference: Spark
 also ends a line at a lone ``\\r`` (gateways escape it).
 """
@@ -46,6 +46,7 @@ def new_session(master: str | None = None) -> Any:
     builder = (
         SparkSession.builder.appName("pathbeacon")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.extraJavaOptions", "-Xss64m")
         .config("spark.executor.extraJavaOptions", "-Xss64m")
@@ -103,7 +104,10 @@ class _Files:
             return os.path.abspath(name)
         link = os.path.join(self._scratch(), f"log-{len(os.listdir(self._scratch()))}"
                             + (".gz" if gzip else ".log"))
-        os.symlink(os.path.abspath(name), link)
+        try:  # Hadoop resolves a symbolic link to its target's name: a hard link, or a copy
+            os.link(os.path.abspath(name), link)
+        except OSError:
+            shutil.copyfile(name, link)
         return link
 
     def close(self) -> None:
