@@ -209,3 +209,16 @@ def test_standard_input_is_detected_and_read_once() -> None:
     done = subprocess.run([sys.executable, "-c", code], input=gzip.compress(log.encode()),
                           capture_output=True, timeout=60, env=clean_env())
     assert done.stdout.decode().split("\n")[0] == "30 (30, 0, 0, 0)", done.stderr
+
+
+def test_a_damaged_gzip_log_is_one_clear_error(tmp_path: Path) -> None:
+    data = gzip.compress("\n".join(lines("combined", [Hit("/t/a/1/linux")] * 2000)).encode())
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    rows = decode(T, [str(cut)], engine="python")
+    with pytest.raises(ValueError, match=r"cannot read .*cut\.log\.gz"):
+        list(rows)
+    bad = tmp_path / "bad.log.gz"
+    bad.write_bytes(data[:20] + b"\x00" * 200 + data[220:])
+    with pytest.raises(ValueError, match="cannot read"):
+        list(decode(T, [str(bad)], engine="python", format="combined"))

@@ -119,3 +119,44 @@ def test_every_format_decodes_to_parse(template_text: str, reports: list) -> Non
             assert sum(r["events"] for r in result["rows"]) == len(want)
             if flavour in NO_CLIENT:
                 assert all(r["reporters"] is None for r in result["rows"])
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["1.0", "1.1", "2.0", "other"]),
+            st.sampled_from(["linux", "mac"]),
+            st.integers(0, 6),  # client
+            st.integers(0, 20),  # day
+            st.sampled_from([204, 404]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(1, 6),
+    st.sampled_from([None, "day", "week"]),
+    st.sampled_from([["version"], ["version", "os"], []]),
+)
+def test_stats_invariants(hits: list, k: int, every: str | None, by: list[str]) -> None:
+    start = datetime(2026, 8, 1, 12, tzinfo=timezone.utc)
+    log_hits = [Hit(f"/t/acme/{v}/{os}", status, start + timedelta(days=day),
+                    client=f"192.0.2.{client}") for v, os, client, day, status in hits]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_log(Path(tmp) / "a.log", "combined", log_hits)
+        everything = stats("<base>/<package>/<version>/<os>", [str(path)], by, every=every,
+                           engine="python")
+        folded = stats("<base>/<package>/<version>/<os>", [str(path)], by, every=every, k=k,
+                       engine="python")
+    matched = sum(1 for h in hits if h[4] == 204)
+    assert everything["lines"]["matched"] == matched == folded["lines"]["matched"]
+    assert sum(r["events"] for r in everything["rows"]) == matched
+    assert sum(r["events"] for r in folded["rows"]) <= matched
+    assert all(r["reporters"] >= k for r in folded["rows"])  # nothing below k is shown
+    for rows in (everything["rows"], folded["rows"]):
+        keys = [(r.get("period"), *(r[f] for f in by)) for r in rows]
+        assert len(keys) == len(set(keys))  # one row per group
+        order = [(-r["events"], *key) for r, key in zip(rows, keys)]
+        assert order == sorted(order)
+    if k == 1:
+        assert folded == everything

@@ -149,3 +149,22 @@ def test_order_is_events_then_values(tmp_path: Path) -> None:
 def test_bad_queries(kw: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         StatsQuery.make(("base", "package", "version", "os"), **kw)
+
+
+def test_reporter_days_spilled_to_disk_count_the_same(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathbeacon.analysis.engines import python as engine
+
+    hits = [beacon("1.0" if i % 3 else f"2.{i % 4}", ("linux", "mac")[i % 2],
+                   client=f"192.0.2.{i % 5}", time=DAY + timedelta(minutes=20 * i))
+            for i in range(300)]
+    queries = [{"k": 1}, {"k": 23}, {"k": 3, "every": "day"}, {"k": 12, "by": ["os"]}]
+    before = [run(tmp_path, hits, **dict(q)) for q in queries]
+    monkeypatch.setattr(engine, "SPILL_AFTER", 5)
+    assert [run(tmp_path, hits, **dict(q)) for q in queries] == before
+    # the 2.x versions fold, and their reporters are counted over the union, not summed
+    small = [r for r in before[0]["rows"] if r["version"].startswith("2.")]
+    other = [r for r in before[1]["rows"] if r["version"] == "other"]
+    assert len(small) == 4 and len(other) == 1
+    assert other[0]["events"] == sum(r["events"] for r in small)
+    assert other[0]["reporters"] < sum(r["reporters"] for r in small)

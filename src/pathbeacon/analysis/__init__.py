@@ -25,11 +25,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Sequence
 from datetime import date
+from types import ModuleType
 from typing import Any, Union
 
 from ..catalogue import resolve
 from ..template import Template
 from .engines import Decoded, Engine, Plan, get
+from .formats import FORMATS
 from .matcher import Matcher
 from .sources import open_sources
 from .stats import Counts, StatsQuery
@@ -99,27 +101,34 @@ def stats(template: TemplateLike, sources: Sources, by: Iterable[str] | str = ()
             runner.close()
 
 
+# The SQL engines' module is imported before sql() below is defined: importing a submodule
+# sets the package attribute of its name, which would otherwise replace the function.
+_sql_module: ModuleType | None
+try:
+    _sql_module = importlib.import_module(f"{__name__}.sql")
+except ImportError as error:  # not in this build, or its own imports are missing
+    _sql_module = None
+    _sql_missing = str(error)
+else:
+    _sql_missing = ""
+
+
 def sql(template: TemplateLike, dialect: str, *, base: str | None = None,
         format: str = "combined") -> str:
     """The query an SQL engine runs, over a relation ``logs(line)`` of raw lines.
 
-    ``dialect`` is ``duckdb`` or ``spark``; ``format`` one log format (not ``auto``).
+    ``dialect`` is ``duckdb`` or ``spark``; ``format`` one log format (not ``auto``). The
+    text comes from the SQL engines' module, ``pathbeacon.analysis.sql``, whose
+    ``query(matcher, dialect, format) -> str`` renders a :class:`Matcher` and a format's
+    rules in that dialect.
     """
     if dialect not in ("duckdb", "spark"):
         raise ValueError(f"unknown SQL dialect {dialect!r}: duckdb or spark")
+    if format not in FORMATS:
+        raise ValueError(f"unknown log format {format!r}: choose one of {', '.join(FORMATS)}")
     matcher = Matcher(_template(template), base)
-    try:
-        # The module is named like this function; importing it must not replace it here.
-        module = importlib.import_module(".sql", __name__)
-    except ImportError:
-        raise ValueError("pathbeacon sql is not available in this build yet") from None
-    finally:
-        globals()["sql"] = _sql_function
-    compile_query = getattr(module, "query", None)
+    compile_query = getattr(_sql_module, "query", None)
     if compile_query is None:
-        raise ValueError("pathbeacon sql is not available in this build yet")
+        raise ValueError(f"pathbeacon sql is not available here ({_sql_missing})")
     result: str = compile_query(matcher, dialect, format)
     return result
-
-
-_sql_function = sql

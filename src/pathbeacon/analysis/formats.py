@@ -33,7 +33,6 @@ Per-format rules are in each ``*_RE`` constant's comment and each parser's docst
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -122,7 +121,7 @@ _REQUEST = re.compile(REQUEST_RE)
 _S3 = re.compile(S3_RE)
 _URLS = re.compile(URLS_RE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_CACHE_LIMIT = 100_000
+_CACHE_LIMIT = 20_000
 
 
 def _clf_minute(key: str) -> str:
@@ -134,19 +133,17 @@ def _clf_minute(key: str) -> str:
     return (moment - timedelta(minutes=offset)).strftime("%Y-%m-%dT%H:%M:")
 
 
-@functools.lru_cache(maxsize=4096)
-def _clf_minute_cached(key: str) -> str:
-    return _clf_minute(key)
-
-
 def _clf_time(text: str) -> str:
     """``21/Aug/2026:14:00:00 +0200`` (already matched by the pattern) as UTC ISO.
 
     Offsets are whole minutes, so the seconds pass through unchanged.
+
+        >>> _clf_time("21/Aug/2026:14:00:09 +0200")
+        '2026-08-21T12:00:09Z'
     """
     if text[18] > "5":
         raise ValueError(f"no second {text[18:20]}")
-    return _clf_minute_cached(text[:17] + text[20:]) + text[18:20] + "Z"
+    return _clf_minute(text[:17] + text[20:]) + text[18:20] + "Z"
 
 
 class _TimeCache:
@@ -245,28 +242,35 @@ class Parser:
 
 
 class _ClfTime:
-    """``$time_local`` texts to UTC ISO, converting each distinct minute once."""
+    """``$time_local`` texts to UTC ISO, converting each distinct minute (and offset) once:
+    offsets are whole minutes, so the seconds pass through unchanged."""
 
-    __slots__ = ("_known",)
+    __slots__ = ("_minutes",)
 
     def __init__(self) -> None:
-        self._known: dict[str, str] = {}
+        self._minutes: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
-        known = self._known.get(text)
-        if known is None:
-            known = _clf_time(text)  # ValueError for an impossible time
-            if len(self._known) >= _CACHE_LIMIT:
-                self._known.clear()
-            self._known[text] = known
-        return known
+        key = text[:17] + text[20:]
+        prefix = self._minutes.get(key)
+        if prefix is None:
+            prefix = _clf_minute(key)  # ValueError for an impossible date or time
+            if len(self._minutes) >= _CACHE_LIMIT:
+                self._minutes.clear()
+            self._minutes[key] = prefix
+        if text[18] > "5":
+            raise ValueError(f"no second {text[18:20]}")
+        return f"{prefix}{text[18:20]}Z"
 
 
 def _target(request: str) -> str | None:
     """The target of a request line, as :data:`REQUEST_RE` finds it."""
     parts = request.split(" ")
-    if 2 <= len(parts) <= 3 and all(parts):
-        return parts[1]
+    count = len(parts)
+    if count == 3:
+        return parts[1] if parts[0] and parts[1] and parts[2] else None
+    if count == 2:
+        return parts[1] if parts[0] and parts[1] else None
     return None
 
 
@@ -340,6 +344,8 @@ class JsonParser(Parser):
     escape such as ``"\\ud800"`` in any string or key, which is not Unicode text:
     ``malformed``), a target that is a string, and a status that is an integer 0..999 or a
     string of 1-3 digits.
+    An empty target (``""``, or a request line :data:`REQUEST_RE` cannot split) is no
+    target: the line is ``other_path``.
     Optional: the time (missing or ``null``: no time; present but unreadable:
     ``malformed``; :func:`json_time`), the agent and the client (missing, ``null``, not a
     string, or ``""``: ``None``).

@@ -276,7 +276,7 @@ class Matcher:
             pass
         text = percent_decode(raw)
         value = text if value_ok(text) else None
-        if len(cache) >= 100_000:
+        if len(cache) >= _TARGETS_KEPT:
             cache.clear()
         cache[raw] = value
         return value

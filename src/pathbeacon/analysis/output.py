@@ -69,6 +69,8 @@ def _parquet_from_jsonl(jsonl: str, columns: list[str], path: str) -> None:
                 f" columns={{{types}}})) TO ? (FORMAT parquet)",
                 [jsonl, path],
             )
+        except duckdb.Error as error:
+            raise ValueError(f"cannot write {path}: {error}") from None
         finally:
             con.close()
         return

@@ -13,6 +13,7 @@ import gzip
 import io
 import itertools
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
@@ -144,14 +145,17 @@ def open_sources(names: Sequence[str], format: str = "auto", *,
             peek = getattr(raw_stdin, "peek", None)
             if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
                 stream = gzip.GzipFile(fileobj=raw_stdin, mode="rb")  # type: ignore[assignment]
-            head = _head_lines(stream) if format == "auto" else []
+            try:
+                head = _head_lines(stream) if format == "auto" else []
+            except (OSError, EOFError, zlib.error) as error:
+                raise ValueError(f"cannot read standard input: {error}") from None
             chosen = _detected("standard input", head) if format == "auto" else format
             sources.append(Source(name, chosen, stream=stream, head=head))
             continue
         with _open_file(name) as file:
             try:
                 head = _head_lines(file) if format == "auto" else [file.read(1)]
-            except (OSError, EOFError) as error:
+            except (OSError, EOFError, zlib.error) as error:
                 raise ValueError(f"cannot read {name}: {error}") from None
         sources.append(Source(name, _detected(name, head) if format == "auto" else format))
     return sources
