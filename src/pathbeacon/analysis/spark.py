@@ -19,7 +19,7 @@ first path of each format.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 from ..catalogue import resolve
 from ..template import Template
@@ -40,7 +40,7 @@ def _format_of(spark: Any, path: str) -> str:
     return found
 
 
-def decode(spark: Any, paths: Union[str, Sequence[str]], template: Union[Template, str], *,
+def decode(spark: Any, paths: str | Sequence[str], template: Template | str, *,
            base: str | None = None, format: str = "auto") -> Any:
     """A DataFrame of the decoded rows of every matched line in ``paths``.
 

@@ -553,9 +553,11 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
         return (f",\n    CASE WHEN {guard} THEN {whole} END AS {prefix}_all",
                 [f"element_at({prefix}_all, {i + 1})" for i in range(count)])
     if d.spark:
+        def group(index: int) -> Callable[[str], str]:
+            return lambda p: d.extract(text, p, index)
+
         cols = "".join(
-            f",\n    CASE WHEN {guard} THEN "
-            f"{choose(lambda p, i=i: d.extract(text, p, i + 1))} END AS {name}"
+            f",\n    CASE WHEN {guard} THEN {choose(group(i + 1))} END AS {name}"
             for i, name in enumerate(names))
         return cols, names
     keys = ", ".join(f"'{name}'" for name in names)
