@@ -133,6 +133,11 @@ class _Dialect:
         return f"(instr({expr}, {self.lit(text)}) > 0)" if self.spark else (
             f"(strpos({expr}, {self.lit(text)}) > 0)")
 
+    def ends(self, expr: str, suffix: str) -> str:
+        """Whether ``expr`` ends with ``suffix`` (a literal)."""
+        return f"endswith({expr}, {self.lit(suffix)})" if self.spark else (
+            f"ends_with({expr}, {self.lit(suffix)})")
+
     def non_ascii(self, expr: str) -> str:
         """Whether ``expr`` holds any byte above 0x7F (bytes and characters differ)."""
         size = "octet_length" if self.spark else "strlen"
@@ -360,9 +365,17 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
 
 
 def _request_target(d: _Dialect, request: str) -> str:
-    """The target of a request line (REQUEST_RE), NULL when it does not split."""
-    # group 1 is never empty when the pattern matches
-    return _nonempty(d.extract(request, formats.REQUEST_RE, 1))
+    """The target of a request line, NULL when it does not split: REQUEST_RE
+    (``^[^ ]+ ([^ ]+)(?: [^ ]+)?$``) said with string functions, which is cheaper and means
+    the same: one or two spaces, and no empty piece around them."""
+    def piece(n: int) -> str:
+        if d.spark:
+            return f"coalesce(element_at(split({request}, ' ', -1), {n}), '')"
+        return f"split_part({request}, ' ', {n})"
+
+    spaces = f"(length({request}) - length(replace({request}, ' ', '')))"
+    return (f"(CASE WHEN {piece(1)} <> '' AND {piece(2)} <> '' AND ({spaces} = 1"
+            f" OR ({spaces} = 2 AND {piece(3)} <> '')) THEN {piece(2)} END)")
 
 
 class _Format:
@@ -398,7 +411,10 @@ def _format_combined(d: _Dialect) -> _Format:
         return f"coalesce(element_at(p_quoted, {n}), '')" if d.spark else f"p_quoted[{n}]"
 
     # the agent is there when '"referer" "agent"' follows the bytes, then a space or the end
-    agent = (f"(CASE WHEN {d.matches(part(1), '^[0-9]{3} (?:[0-9]+|-) $')}"
+    # (the line matched: the piece after the request starts "SSS B"; it is exactly
+    # "SSS B " when two spaces are all it holds and it ends with one)
+    spaces = f"(length({part(1)}) - length(replace({part(1)}, ' ', '')))"
+    agent = (f"(CASE WHEN {spaces} = 2 AND {d.ends(part(1), ' ')}"
              f" AND {part(3)} = ' ' AND {'size' if d.spark else 'len'}(p_quoted) >= 5"
              f" AND ({part(5)} = '' OR {part(5)} LIKE ' %') THEN {part(4)} ELSE '' END)")
     steps = [
@@ -648,7 +664,11 @@ def query(matcher: Matcher, dialect: str, format: str,
     has_time = "false" if fmt.time_kind == "none" else "r_time IS NOT NULL"
     epoch_steps, local = _epoch_steps(d)
     seconds = _in_range(f"(CASE WHEN t_epoch IS NOT NULL THEN t_epoch ELSE {local} END)")
-    iso_steps, iso = _iso_steps(d)
+    if d.spark:
+        iso_steps, iso = _iso_steps(d)
+    else:  # a TIMESTAMP (no time zone) from microseconds: the session zone plays no part
+        iso_steps = []
+        iso = "strftime(make_timestamp(seconds * 1000000), '%Y-%m-%dT%H:%M:%SZ')"
 
     # layer: the target's groups, once, where it fits the pattern's shape
     pattern = matcher.pattern
@@ -713,7 +733,7 @@ def query(matcher: Matcher, dialect: str, format: str,
     # once per line.
     sql = f"""SELECT line, coalesce({utf8} AND {gate}, false) AS gate
 FROM (
-SELECT CASE WHEN right(line, 1) = chr(13) THEN substr(line, 1, length(line) - 1)
+SELECT CASE WHEN {d.ends('line', chr(13))} THEN substr(line, 1, length(line) - 1)
             ELSE line END AS line
 FROM logs
 ) AS stripped
