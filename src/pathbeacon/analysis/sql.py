@@ -367,15 +367,16 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
 def _request_target(d: _Dialect, request: str) -> str:
     """The target of a request line, NULL when it does not split: REQUEST_RE
     (``^[^ ]+ ([^ ]+)(?: [^ ]+)?$``) said with string functions, which is cheaper and means
-    the same: one or two spaces, and no empty piece around them."""
-    def piece(n: int) -> str:
-        if d.spark:
-            return f"coalesce(element_at(split({request}, ' ', -1), {n}), '')"
-        return f"split_part({request}, ' ', {n})"
-
-    spaces = f"(length({request}) - length(replace({request}, ' ', '')))"
-    return (f"(CASE WHEN {piece(1)} <> '' AND {piece(2)} <> '' AND ({spaces} = 1"
-            f" OR ({spaces} = 2 AND {piece(3)} <> '')) THEN {piece(2)} END)")
+    the same: a method, a space, the target, and optionally a space and a protocol, none
+    of them empty and holding no space."""
+    pos = "instr" if d.spark else "strpos"
+    first = f"{pos}({request}, ' ')"
+    rest = f"substr({request}, {first} + 1)"
+    second = f"{pos}({rest}, ' ')"
+    protocol = f"substr({rest}, {second} + 1)"
+    return (f"(CASE WHEN {first} > 1 AND {second} = 0 AND {rest} <> '' THEN {rest}"
+            f" WHEN {first} > 1 AND {second} > 1 AND {protocol} <> ''"
+            f" AND {pos}({protocol}, ' ') = 0 THEN substr({rest}, 1, {second} - 1) END)")
 
 
 class _Format:
@@ -405,24 +406,25 @@ def _format_combined(d: _Dialect) -> _Format:
 
     # the tokens hold no space, the time no "]": the first '] "' ends the time
     lead = f"{'instr' if d.spark else 'strpos'}(line, '] \"') - 31"
-    quoted = "split(p_after, '\"', -1)" if d.spark else "string_split(p_after, '\"')"
-
-    def part(n: int) -> str:
-        return f"coalesce(element_at(p_quoted, {n}), '')" if d.spark else f"p_quoted[{n}]"
-
-    # the agent is there when '"referer" "agent"' follows the bytes, then a space or the end
-    # (the line matched: the piece after the request starts "SSS B"; it is exactly
-    # "SSS B " when two spaces are all it holds and it ends with one)
-    spaces = f"(length({part(1)}) - length(replace({part(1)}, ' ', '')))"
-    agent = (f"(CASE WHEN {spaces} = 2 AND {d.ends(part(1), ' ')}"
-             f" AND {part(3)} = ' ' AND {'size' if d.spark else 'len'}(p_quoted) >= 5"
-             f" AND ({part(5)} = '' OR {part(5)} LIKE ' %') THEN {part(4)} ELSE '' END)")
+    pos = "instr" if d.spark else "strpos"
+    # The agent is there when ' "referer" "agent"' follows the bytes, then a space or the
+    # end. The piece after the request starts "SSS B" (the line matched): the first quote
+    # must come right after the first space past the status; then the referer up to the
+    # next quote, ' "', the agent up to the next quote, and a space or nothing.
+    agent = (f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, 5), ' ') = p_q1 - 5"
+             f" AND p_q2 > 0 AND substr(p_after, p_q2 + 1, 2) = ' \"' AND p_q3 > 0"
+             f" AND substr(p_after, p_q2 + 3 + p_q3, 1) IN ('', ' ')"
+             f" THEN substr(p_after, p_q2 + 3, p_q3 - 1) ELSE '' END)")
     steps = [
         ("p_lead", lead),
         ("p_rest", "substr(line, p_lead + 34)"),
         ("p_request", split_part("p_rest", '"', 1)),
         ("p_after", "substr(p_rest, length(p_request) + 3)"),
-        ("p_quoted", quoted),
+        ("p_q1", f"{pos}(p_after, '\"')"),  # the referer's opening quote
+        ("p_q2", f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, p_q1 + 1), '\"') > 0"
+                 f" THEN p_q1 + {pos}(substr(p_after, p_q1 + 1), '\"') ELSE 0 END)"),
+        ("p_q3", f"(CASE WHEN p_q2 > 0 THEN {pos}(substr(p_after, p_q2 + 3), '\"')"
+                 " ELSE 0 END)"),  # the agent's closing quote, from its first character
     ]
     plain = {
         "time": "substr(line, p_lead + 5, 26)",

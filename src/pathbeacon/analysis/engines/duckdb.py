@@ -207,10 +207,10 @@ class DuckDBEngine(Engine):
         if query.until is not None:
             keep.append(f"day < '{query.until.isoformat()}'")
         # two 64-bit hashes keyed by halves of the run's secret: 128 bits, cheaper than MD5
-        text = "day || chr(0) || client || chr(0) || coalesce(agent, '')"
+        values = "day, client, coalesce(agent, '')"
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN"
-                f" (hash('{secret[:32]}' || {text})::UHUGEINT << 64)"
-                f" + hash('{secret[32:]}' || {text}) END")
+                f" (hash('{secret[:32]}', {values})::UHUGEINT << 64)"
+                f" + hash('{secret[32:]}', {values}) END")
         selected = "".join(f", {b}" for b in by)
         counts = self._materialise(
             plan,
