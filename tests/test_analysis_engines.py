@@ -276,7 +276,7 @@ def test_printed_duckdb_sql_runs_in_a_warehouse_of_ones_own(tmp_path: Path, fmt:
     path = next(p for p in paths if Path(p).name == f"{flavour}.log")
     out = subprocess.run(
         [sys.executable, "-m", "pathbeacon", "sql", "<base>/<package>/<version>/<os>",
-         "--dialect", "duckdb", f"base={BASE}", "--format", fmt],
+         f"base={BASE}", "--dialect", "duckdb", "--format", fmt],
         capture_output=True, text=True, check=True).stdout
     raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":

@@ -8,7 +8,8 @@
 The DataFrame holds the decoded rows of the matched lines: ``time`` (UTC ISO text or
 null), ``status`` (integer), then one column per template field. It is the very query
 ``pathbeacon sql --dialect spark`` prints, over ``spark.read.text(paths)``: paths are read
-as Spark reads them (``s3a://``, ``hdfs://``, globs; gzip told by a ``.gz`` name). The
+as Spark reads them (``s3a://``, ``hdfs://``, globs; gzip told by a ``.gz`` name, or for
+a local file by its content). The
 client address never leaves the query: it is not a column.
 
 ``format="auto"`` reads the first lines of each path through Spark to tell its format;
@@ -18,17 +19,23 @@ first path of each format.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Sequence
 from typing import Any
 
 from ..catalogue import resolve
 from ..template import Template
-from .engines.spark import _views, cloudfront_layout
+from .engines.spark import LocalFiles, cloudfront_layout, view_name
 from .formats import CLOUDFRONT_DEFAULT_FIELDS, FORMATS, detect
 from .matcher import Matcher
 from .sql import query
 
 __all__ = ["decode"]
+
+# Local logs whose gzip content and name disagree are linked under an honest name; the
+# links live as long as the DataFrames that read them may (this process).
+_files = LocalFiles()
+atexit.register(_files.close)
 
 
 def _format_of(spark: Any, path: str) -> str:
@@ -50,7 +57,7 @@ def decode(spark: Any, paths: str | Sequence[str], template: Template | str, *,
         raise ValueError(
             f"unknown log format {format!r}: choose one of {', '.join(FORMATS)} or auto")
     matcher = Matcher(resolve(template), base)
-    names = [paths] if isinstance(paths, str) else [str(p) for p in paths]
+    names = [_files.local(p) for p in ([paths] if isinstance(paths, str) else map(str, paths))]
     if not names:
         raise ValueError("no log given: name one or more paths")
     groups: dict[str, list[str]] = {}
@@ -64,7 +71,7 @@ def decode(spark: Any, paths: str | Sequence[str], template: Template | str, *,
         lines = spark.read.text(group).withColumnRenamed("value", "line")
         compiled = query(matcher, "spark", fmt, layout or CLOUDFRONT_DEFAULT_FIELDS)
         # the query reads a relation named logs: a view of a name of its own stands in
-        view = f"pathbeacon_decode_{next(_views)}"
+        view = view_name("pathbeacon_decode")
         lines.createOrReplaceTempView(view)
         part = spark.sql(compiled.replace("\nFROM logs\n", f"\nFROM {view}\n", 1)).where(
             "category = 'matched'").selectExpr(*columns)

@@ -28,11 +28,16 @@ from ..stats import OTHER, Counts, StatsQuery
 from . import Decoded, Engine, Plan
 from .duckdb import shape
 
-__all__ = ["SparkEngine", "new_session"]
+__all__ = ["LocalFiles", "SparkEngine", "cloudfront_layout", "new_session", "view_name"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 _views = itertools.count()
+
+
+def view_name(prefix: str) -> str:
+    """A temporary view name of its own in this process."""
+    return f"{prefix}_{next(_views)}"
 
 
 def new_session(master: str | None = None) -> Any:
@@ -78,7 +83,7 @@ def cloudfront_layout(spark: Any, path: str) -> tuple[str, ...]:
     return fields
 
 
-class _Files:
+class LocalFiles:
     """Local paths Spark reads as their content says (gzip or not), and spooled stdin."""
 
     def __init__(self) -> None:
@@ -90,12 +95,16 @@ class _Files:
         return self._dir.name
 
     def path(self, source: Source) -> str:
-        name = str(source.name)
         if source.is_stdin:
             path = os.path.join(self._scratch(), f"stdin-{len(os.listdir(self._scratch()))}")
             with source.open() as stream, open(path, "wb") as out:
                 shutil.copyfileobj(stream, out, 1 << 20)
             return path
+        return self.local(str(source.name))
+
+    def local(self, name: str) -> str:
+        """``name``, or for a local file whose gzip content and name disagree, a link
+        (or copy) under a name that agrees."""
         if "://" in name or not os.path.isfile(name):
             return name  # a path Spark resolves itself (s3a://, hdfs://...)
         with open(name, "rb") as probe:
@@ -116,9 +125,9 @@ class _Files:
             self._dir = None
 
 
-def lines_frame(spark: Any, plan: Plan, files: _Files | None = None) -> Any:
+def lines_frame(spark: Any, plan: Plan, files: LocalFiles | None = None) -> Any:
     """A DataFrame of every line of the plan's sources with the compiled query's columns."""
-    files = files or _Files()
+    files = files or LocalFiles()
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for source in plan.sources:
         path = files.path(source)
@@ -128,7 +137,7 @@ def lines_frame(spark: Any, plan: Plan, files: _Files | None = None) -> Any:
         groups.setdefault((source.format, layout), []).append(path)
     frames = []
     for (fmt, layout), paths in groups.items():
-        view = f"pathbeacon_logs_{next(_views)}"
+        view = view_name("pathbeacon_logs")
         spark.read.text(paths).withColumnRenamed("value", "line").createOrReplaceTempView(view)
         compiled = compile_query(plan.matcher, "spark", fmt, layout or CLOUDFRONT_DEFAULT_FIELDS)
         frames.append(spark.sql(compiled.replace("\nFROM logs\n", f"\nFROM {view}\n", 1)))
@@ -161,7 +170,7 @@ class SparkEngine(Engine):
         self._master = master
         self._session = session
         self._owned = False
-        self._files = _Files()
+        self._files = LocalFiles()
 
     def _spark(self) -> Any:
         if self._session is None:
@@ -228,7 +237,7 @@ class SparkEngine(Engine):
             keep.append(f"day < '{query.until.isoformat()}'")
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN md5(concat("
                 f"'{secret}', day, chr(0), client, chr(0), coalesce(agent, ''))) END")
-        view = f"pathbeacon_lines_{next(_views)}"
+        view = view_name("pathbeacon_lines")
         lines = lines_frame(spark, plan, self._files).selectExpr(
             "category", f"coalesce({' AND '.join(keep)}, false) AS counted",
             f"{period} AS period", *by, f"{rkey} AS rkey").cache()
