@@ -328,3 +328,17 @@ def test_sql_is_ascii_and_names_its_columns(dialect: str) -> None:
     for column in ("time", "status", "package", "container", "day", "client", "agent",
                    "category"):
         assert column in tail
+
+
+def test_duckdb_reads_standard_input_gzipped_or_not(tmp_path: Path) -> None:
+    paths, _ = _fixture_logs(tmp_path)
+    caddy = Path(next(p for p in paths if p.endswith("caddy.log")))  # gzip inside
+    results = {}
+    for engine in ("python", "duckdb"):
+        out = subprocess.run(
+            [sys.executable, "-m", "pathbeacon", "stats", "<base>/<package>/<version>/<os>",
+             "-", f"base={BASE}", "--by", "os", "--engine", engine, "--json"],
+            input=caddy.read_bytes(), capture_output=True, check=True).stdout
+        results[engine] = json.loads(out)
+    assert results["python"]["lines"]["matched"] > 0
+    assert results["duckdb"] == results["python"]

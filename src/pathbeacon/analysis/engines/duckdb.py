@@ -13,7 +13,6 @@ Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it)
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -111,7 +110,7 @@ class DuckDBEngine(Engine):
             self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
         path = os.path.join(self._spool.name, f"stdin-{len(os.listdir(self._spool.name))}")
         with source.open() as stream, open(path, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
+            out.writelines(stream)  # standard input may be read by lines only
         return path
 
     def _lines_sql(self, plan: Plan) -> str:

@@ -98,7 +98,7 @@ class LocalFiles:
         if source.is_stdin:
             path = os.path.join(self._scratch(), f"stdin-{len(os.listdir(self._scratch()))}")
             with source.open() as stream, open(path, "wb") as out:
-                shutil.copyfileobj(stream, out, 1 << 20)
+                out.writelines(stream)  # standard input may be read by lines only
             return path
         return self.local(str(source.name))
 
