@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from typing import Callable
 
 from ..encoding import MAX_LENGTH
-from . import formats
-from .formats import CLOUDFRONT_DEFAULT_FIELDS
+from .formats import _CLF_TIME as CLF_TIME_RE
+from .formats import CLOUDFRONT_DEFAULT_FIELDS, COMBINED_RE, FORMATS, ISO_TIME_RE, S3_RE, URLS_RE
 from .matcher import ATOM_RE, Matcher, forbidden_class
 
 __all__ = ["DIALECTS", "META_COLUMNS", "query", "valid_utf8_hex"]
@@ -304,7 +304,7 @@ def _clf_parts(d: _Dialect, text: str) -> list[str]:
 
 def _iso_parts(d: _Dialect, text: str) -> list[str]:
     """The parts of an ISO time text matched by ``ISO_TIME_RE`` (one regex run in DuckDB)."""
-    iso = formats.ISO_TIME_RE
+    iso = ISO_TIME_RE
     if d.spark:
         groups = [d.extract(text, iso, i) for i in range(1, 11)]
     else:
@@ -343,8 +343,8 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         epoch = "CAST(NULL AS BIGINT)"
     else:  # json: digits, CLF text or ISO text
         digits = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?$")
-        clf = d.matches(text, f"^{formats._CLF_TIME}$")
-        iso = d.matches(text, formats.ISO_TIME_RE)
+        clf = d.matches(text, f"^{CLF_TIME_RE}$")
+        iso = d.matches(text, ISO_TIME_RE)
         # Spark writes a JSON number with a fraction as 1.787313600123456E9
         floating = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$")
         shape = (f"(CASE WHEN {digits} THEN 'e' WHEN {floating} THEN 'f' WHEN {clf} THEN 'c'"
@@ -434,7 +434,7 @@ def _format_combined(d: _Dialect) -> _Format:
         "client": split_part("line", " ", 1),
     }
     # a missing agent (common format) reads as "": reporters take None as "" anyway
-    return _Format(d.matches("line", formats.COMBINED_RE), formats.COMBINED_RE, 5, {
+    return _Format(d.matches("line", COMBINED_RE), COMBINED_RE, 5, {
         "time": "m2",
         "target": _request_target(d, "m3"),
         "status": d.int("m4"),
@@ -445,7 +445,7 @@ def _format_combined(d: _Dialect) -> _Format:
 
 def _format_s3(d: _Dialect) -> _Format:
     # "-" for the request gives "", which no request line matches: no target, as in Python
-    return _Format(d.matches("line", formats.S3_RE), formats.S3_RE, 5, {
+    return _Format(d.matches("line", S3_RE), S3_RE, 5, {
         "time": "m1",
         "target": _request_target(d, "m3"),
         "status": f"(CASE WHEN m4 = '-' THEN NULL ELSE {d.int('m4')} END)",
@@ -455,7 +455,7 @@ def _format_s3(d: _Dialect) -> _Format:
 
 
 def _format_urls(d: _Dialect) -> _Format:
-    return _Format(d.matches("line", formats.URLS_RE), None, 0, {
+    return _Format(d.matches("line", URLS_RE), None, 0, {
         "time": d.null_text,
         "target": "line",
         "status": "200",
@@ -543,7 +543,7 @@ def _compile_format(d: _Dialect, format: str, cloudfront_fields: Sequence[str]) 
     if format == "cloudfront":
         return _format_cloudfront(d, cloudfront_fields)
     raise ValueError(
-        f"unknown log format {format!r}: choose one of {', '.join(formats.FORMATS)}")
+        f"unknown log format {format!r}: choose one of {', '.join(FORMATS)}")
 
 
 def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
