@@ -334,7 +334,13 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
     text = "r_time"
     if kind == "none":
         return {f"t_{p}": "CAST(NULL AS BIGINT)" for p in (*_PARTS, "epoch")}
-    if kind == "clf":
+    if kind == "clf" and not d.spark:
+        # DuckDB's own parser refuses what Python's datetime refuses (31 Feb, hour 24,
+        # second 60) but year 0, which is checked here
+        parts = ["CAST(NULL AS BIGINT)"] * len(_PARTS)
+        epoch = (f"CASE WHEN substr({text}, 8, 4) <> '0000' THEN CAST(epoch(try_strptime("
+                 f"{text}, '%d/%b/%Y:%H:%M:%S %z')) AS BIGINT) END")
+    elif kind == "clf":
         parts = _clf_parts(d, text)
         epoch = "CAST(NULL AS BIGINT)"
     elif kind == "cloudfront":  # "2026-08-21 12:00:00", UTC
@@ -364,15 +370,29 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
             "t_epoch": epoch}
 
 
-def _request_target(d: _Dialect, request: str) -> str:
+def _request_steps(d: _Dialect, request: str, prefix: str) -> list[tuple[str, str]]:
+    """Columns that split a request line at its first two spaces (see _request_target)."""
+    pos = "instr" if d.spark else "strpos"
+    return [
+        (f"{prefix}_sp1", f"{pos}({request}, ' ')"),
+        (f"{prefix}_tail", f"substr({request}, {prefix}_sp1 + 1)"),
+        (f"{prefix}_sp2", f"{pos}({prefix}_tail, ' ')"),
+    ]
+
+
+def _request_target(d: _Dialect, request: str, prefix: str | None = None) -> str:
     """The target of a request line, NULL when it does not split: REQUEST_RE
     (``^[^ ]+ ([^ ]+)(?: [^ ]+)?$``) said with string functions, which is cheaper and means
     the same: a method, a space, the target, and optionally a space and a protocol, none
-    of them empty and holding no space."""
+    of them empty and holding no space. With ``prefix``, the columns of
+    :func:`_request_steps` are there already."""
     pos = "instr" if d.spark else "strpos"
-    first = f"{pos}({request}, ' ')"
-    rest = f"substr({request}, {first} + 1)"
-    second = f"{pos}({rest}, ' ')"
+    if prefix is None:
+        first = f"{pos}({request}, ' ')"
+        rest = f"substr({request}, {first} + 1)"
+        second = f"{pos}({rest}, ' ')"
+    else:
+        first, rest, second = f"{prefix}_sp1", f"{prefix}_tail", f"{prefix}_sp2"
     protocol = f"substr({rest}, {second} + 1)"
     return (f"(CASE WHEN {first} > 1 AND {second} = 0 AND {rest} <> '' THEN {rest}"
             f" WHEN {first} > 1 AND {second} > 1 AND {protocol} <> ''"
@@ -420,6 +440,7 @@ def _format_combined(d: _Dialect) -> _Format:
         ("p_rest", "substr(line, p_lead + 34)"),
         ("p_request", split_part("p_rest", '"', 1)),
         ("p_after", "substr(p_rest, length(p_request) + 3)"),
+        *_request_steps(d, "p_request", "p_req"),
         ("p_q1", f"{pos}(p_after, '\"')"),  # the referer's opening quote
         ("p_q2", f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, p_q1 + 1), '\"') > 0"
                  f" THEN p_q1 + {pos}(substr(p_after, p_q1 + 1), '\"') ELSE 0 END)"),
@@ -428,10 +449,10 @@ def _format_combined(d: _Dialect) -> _Format:
     ]
     plain = {
         "time": "substr(line, p_lead + 5, 26)",
-        "target": _request_target(d, "p_request"),
+        "target": _request_target(d, "p_request", "p_req"),
         "status": d.int("substr(p_after, 1, 3)"),
         "agent": agent,
-        "client": split_part("line", " ", 1),
+        "client": f"substr(line, 1, {pos}(line, ' ') - 1)",  # the first token
     }
     # a missing agent (common format) reads as "": reporters take None as "" anyway
     return _Format(d.matches("line", COMBINED_RE), COMBINED_RE, 5, {
@@ -665,6 +686,8 @@ def query(matcher: Matcher, dialect: str, format: str,
                         if name != "t_shape")
     has_time = "false" if fmt.time_kind == "none" else "r_time IS NOT NULL"
     epoch_steps, local = _epoch_steps(d)
+    if fmt.time_kind == "clf" and not d.spark:
+        epoch_steps, local = [], "CAST(NULL AS BIGINT)"
     seconds = _in_range(f"(CASE WHEN t_epoch IS NOT NULL THEN t_epoch ELSE {local} END)")
     if d.spark:
         iso_steps, iso = _iso_steps(d)
