@@ -222,3 +222,26 @@ def test_a_damaged_gzip_log_is_one_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(data[:20] + b"\x00" * 200 + data[220:])
     with pytest.raises(ValueError, match="cannot read"):
         list(decode(T, [str(bad)], engine="python", format="combined"))
+
+
+def test_decoded_rows_release_the_engine_that_made_them(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pathbeacon.analysis as analysis
+    from pathbeacon.analysis.engines.python import PythonEngine
+
+    closed: list[str] = []
+
+    class Probe(PythonEngine):
+        def close(self) -> None:
+            closed.append("closed")
+
+    monkeypatch.setattr(analysis, "get", lambda name, **options: Probe())
+    log = write_log(tmp_path / "a.log", "combined", [Hit("/t/a/1/linux")])
+    with decode(T, [str(log)]) as rows:
+        assert [r["os"] for r in rows] == ["linux"]
+        assert closed == []
+    assert closed == ["closed"]
+    given = Probe()
+    with decode(T, [str(log)], engine=given) as rows:  # an engine passed in stays open
+        list(rows)
+    assert closed == ["closed"]

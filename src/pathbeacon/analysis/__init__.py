@@ -68,15 +68,19 @@ def _engine(engine: str | Engine, options: dict[str, Any]) -> tuple[Engine, bool
 def decode(template: TemplateLike, sources: Sources, *, base: str | None = None,
            format: str = "auto", engine: str | Engine = "auto",
            **options: Any) -> Decoded:
-    """Decoded rows of every matched line; iterate once, then read ``.counts``.
+    """Decoded rows of every matched line; iterate once, then read ``.counts``; ``close()``
+    it (or use it in a ``with`` block) to release the engine at once.
 
     Each row is ``{"time": "2026-08-21T12:00:00Z" or None, "status": 204, field: value...}``
     (no ``base``). ``engine`` is ``auto`` (duckdb when installed, else python), a name, or
     an :class:`~pathbeacon.analysis.engines.Engine`; ``options`` go to the engine.
     """
     the_plan = plan(template, sources, base=base, format=format)
-    runner, _ = _engine(engine, options)
-    return runner.decode(the_plan)
+    runner, owned = _engine(engine, options)
+    decoded = runner.decode(the_plan)
+    if owned:
+        decoded.on_close(runner.close)
+    return decoded
 
 
 def stats(template: TemplateLike, sources: Sources, by: Iterable[str] | str = (), *,

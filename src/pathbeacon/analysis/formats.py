@@ -23,9 +23,11 @@ Rules shared by every format (the SQL engines reproduce them exactly):
 - Times are converted to UTC and truncated to whole seconds. A time that is not a real
   calendar date and time (``31/Feb``, hour 24, second 60) makes the line ``malformed``.
 - The method is not used: a ``HEAD`` counts like a ``GET`` (gateways answer both).
-- ``agent`` and ``client`` are taken as written in the log (no unescaping): they only serve
-  to tell reporters apart, and an escape is a one-to-one spelling. The client never leaves
-  the engine (see :mod:`pathbeacon.analysis.stats`).
+- ``agent`` and ``client`` are taken as written in the log (a JSON string is decoded, as
+  JSON; nginx's ``\\xHH`` or CloudFront's ``%XX`` are not): they only serve to tell
+  reporters apart, and an escape is a one-to-one spelling. The target is not unescaped
+  either (a ``\\xHH`` in it never fits a template). The client never leaves the engine
+  (see :mod:`pathbeacon.analysis.stats`).
 - Status: ``matched`` needs ``200 <= status <= 399``; a ``None`` status is never matched.
 
 Per-format rules are in each ``*_RE`` constant's comment and each parser's docstring.

@@ -2,7 +2,8 @@
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "access.log")
-    >>> _ = open(path, "w").write('{"time": 1787313600, "uri": "/t/x", "status": 204}\\n')
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"time": 1787313600, "uri": "/t/x", "status": 204}\\n')
     >>> [(s.name, s.format) for s in open_sources([path])] == [(path, "json")]
     True
 """
@@ -90,7 +91,8 @@ def _open_file(path: str) -> BinaryIO:
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
     if stream.peek(2)[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+        stream.close()  # gzip.open closes the file it opens, unlike GzipFile(fileobj=...)
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return stream
 
 

@@ -66,6 +66,23 @@ class Decoded:
         self._rows = rows
         self._counts = counts
         self._done = False
+        self._closers: list[Callable[[], None]] = []
+
+    def __enter__(self) -> Decoded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Have :meth:`close` call ``closer`` (the engine that made these rows, say)."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """Release what produced the rows; reading them after this is not possible."""
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            closer()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         yield from self._rows

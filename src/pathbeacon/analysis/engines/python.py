@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Optional
 
-from ..formats import HEADER, parser
+from ..formats import HEADER, Record, parser
 from ..stats import (
     Counts,
     GroupKey,
@@ -36,52 +36,49 @@ SPILL_AFTER = 250_000
 _Hit = tuple[Optional[str], int, Optional[str], Optional[str], dict[str, str]]
 
 
-def _guarded(stream: Iterable[bytes], name: str) -> Iterator[bytes]:
-    """The lines of ``stream``; a damaged or cut-short compressed log is one clear error."""
-    lines = iter(stream)
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except (OSError, EOFError, zlib.error) as error:
-            raise ValueError(f"cannot read {name}: {error}") from None
-        yield raw
-
-
 def _hits(plan: Plan, counts: list[int]) -> Iterator[_Hit]:
-    """Every matched line; ``counts`` (matched, bad_status, other_path, malformed) grows."""
-    match = plan.matcher.match
+    """Every matched line; ``counts`` (matched, bad_status, other_path, malformed) grows.
+
+    A damaged or cut-short compressed log is one clear error (``ValueError``).
+    """
     for source in plan.sources:
-        parse = parser(source.format).parse
         with source.open() as stream:
-            for raw in _guarded(stream, source.name):
-                if raw[-1:] == b"\n":
-                    raw = raw[:-1]
-                if raw[-1:] == b"\r":
-                    raw = raw[:-1]
-                if not raw:
-                    continue
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    counts[3] += 1
-                    continue
-                record = parse(line)
-                if record is None:
-                    counts[3] += 1
-                    continue
-                if record is HEADER:
-                    continue
-                time, target, status, agent, client = record
-                values = match(target) if target is not None else None
-                if values is None:
-                    counts[2] += 1
-                elif status is None or not 200 <= status <= 399:
-                    counts[1] += 1
-                else:
-                    counts[0] += 1
-                    yield time, status, agent, client, values
+            try:
+                yield from _source_hits(stream, parser(source.format).parse, plan, counts)
+            except (OSError, EOFError, zlib.error) as error:
+                raise ValueError(f"cannot read {source.name}: {error}") from None
+
+
+def _source_hits(stream: Iterable[bytes], parse: Callable[[str], Record | None],
+                 plan: Plan, counts: list[int]) -> Iterator[_Hit]:
+    match = plan.matcher.match
+    for raw in stream:
+        if raw[-1:] == b"\n":
+            raw = raw[:-1]
+        if raw[-1:] == b"\r":
+            raw = raw[:-1]
+        if not raw:
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            counts[3] += 1
+            continue
+        record = parse(line)
+        if record is None:
+            counts[3] += 1
+            continue
+        if record is HEADER:
+            continue
+        time, target, status, agent, client = record
+        values = match(target) if target is not None else None
+        if values is None:
+            counts[2] += 1
+        elif status is None or not 200 <= status <= 399:
+            counts[1] += 1
+        else:
+            counts[0] += 1
+            yield time, status, agent, client, values
 
 
 class _ReporterDays:
