@@ -1,0 +1,271 @@
+"""The duckdb engine: the compiled SQL run by DuckDB, which reads the logs itself.
+
+DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: one
+``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
+so a line arrives whole. A line that is not valid UTF-8 is set aside by the reader and
+counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
+and ``stats`` groups, counts reporter-days (a keyed hash with a random per-run key, never
+the client itself) and folds small groups in SQL.
+
+Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import duckdb
+
+from ..formats import CLOUDFRONT_DEFAULT_FIELDS
+from ..sql import query as compile_query
+from ..stats import OTHER, Counts, StatsQuery
+from . import Decoded, Engine, Plan
+
+__all__ = ["DuckDBEngine", "logs_relation"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects") -> str:
+    """SQL for the relation ``logs(line)`` of the lines of ``paths`` (all gzip or none).
+
+    A line that is not valid UTF-8 is left out and recorded in the table ``rejects``
+    (``<rejects>_scans`` beside it): the engine counts those lines ``malformed``.
+
+        >>> "read_csv" in logs_relation(["access.log"], False)
+        True
+    """
+    files = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    return (
+        f"(SELECT coalesce(line, '') AS line FROM read_csv({files}, columns={{'line': 'VARCHAR'}},"
+        " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
+        " strict_mode=false, ignore_errors=true, store_rejects=true,"
+        f" rejects_table={_quote(rejects)}, rejects_scan={_quote(rejects + '_scans')},"
+        f" compression={_quote('gzip' if gzip else 'none')}))"
+    )
+
+
+def _cloudfront_fields(path: str) -> tuple[str, ...]:
+    """The ``#Fields`` layout declared at the top of a CloudFront log (else the default)."""
+    import gzip
+
+    fields: tuple[str, ...] = CLOUDFRONT_DEFAULT_FIELDS
+    with open(path, "rb") as raw:
+        stream: Any = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
+        raw.seek(0)
+        for count, line in enumerate(stream):
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            if not text:
+                continue
+            if not text.startswith("#") or count > 1000:
+                break
+            if text.startswith("#Fields:"):
+                fields = tuple(text[len("#Fields:"):].split())
+    return fields
+
+
+class DuckDBEngine(Engine):
+    """Runs the compiled SQL in an in-process DuckDB using every core.
+
+    ``threads`` caps DuckDB's threads (default: all cores).
+    """
+
+    name = "duckdb"
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._threads = threads
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._rejects: list[str] = []
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duckdb.connect()
+            self._con.execute("SET enable_progress_bar = false")
+            if self._threads is not None:
+                self._con.execute(f"SET threads = {int(self._threads)}")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._spool is not None:
+            self._spool.cleanup()
+            self._spool = None
+
+    def _path(self, source: Any) -> str:
+        """A file DuckDB can read for ``source``: its path, or standard input spooled."""
+        if not source.is_stdin:
+            return str(source.name)
+        if self._spool is None:
+            self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
+        path = os.path.join(self._spool.name, f"stdin-{len(os.listdir(self._spool.name))}")
+        with source.open() as stream, open(path, "wb") as out:
+            out.writelines(stream)  # standard input may be read by lines only
+        return path
+
+    def _lines_sql(self, plan: Plan) -> str:
+        """One query over every source: each line with its decoded columns and category."""
+        groups: dict[tuple[str, tuple[str, ...], bool], list[str]] = {}
+        for source in plan.sources:
+            path = self._path(source)
+            if os.path.getsize(path) == 0:
+                continue  # no lines; DuckDB would complain of an empty file
+            with open(path, "rb") as probe:
+                gzip = probe.read(2) == _GZIP_MAGIC
+            layout = _cloudfront_fields(path) if source.format == "cloudfront" else ()
+            groups.setdefault((source.format, layout, gzip), []).append(path)
+        parts = []
+        self._rejects = []
+        for (fmt, layout, gzip), paths in groups.items():
+            rejects = f"pb_rejects_{len(self._rejects)}"
+            self._rejects.append(rejects)
+            compiled = compile_query(plan.matcher, "duckdb", fmt,
+                                     layout or CLOUDFRONT_DEFAULT_FIELDS)
+            parts.append(compiled.replace("\nFROM logs\n",
+                                          f"\nFROM {logs_relation(paths, gzip, rejects)}"
+                                          " AS logs\n", 1))
+        if not parts:
+            columns = ", ".join(f"NULL AS \"{c}\"" for c in plan.columns)
+            return (f"SELECT {columns}, NULL AS day, NULL AS client, NULL AS agent,"
+                    " NULL AS category WHERE false")
+        return "\nUNION ALL\n".join(f"SELECT * FROM ({part}) AS part_{i}"
+                                    for i, part in enumerate(parts))
+
+    def _materialise(self, plan: Plan, columns: str) -> Counts:
+        con = self._connection()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE pb_lines AS SELECT {columns}"
+                    f" FROM ({self._lines_sql(plan)}) AS lines")
+        found = dict(con.execute(
+            "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
+        not_utf8 = 0
+        for table in self._rejects:
+            not_utf8 += int(con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT scan_id, file_id, line FROM {table})"
+            ).fetchone()[0])  # type: ignore[index]
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"DROP TABLE IF EXISTS {table}_scans")
+        counts = [int(found.get(name, 0)) for name in _CATEGORIES]
+        counts[3] += not_utf8
+        return Counts(*counts)
+
+    def decode(self, plan: Plan) -> Decoded:
+        names = ", ".join(f'"{c}"' for c in plan.columns)
+        counts = self._materialise(plan, f"{names}, category")
+        cursor = self._connection().execute(
+            f"SELECT {names} FROM pb_lines WHERE category = 'matched'")
+        columns = plan.columns
+
+        def rows() -> Iterator[dict[str, Any]]:
+            while True:
+                batch = cursor.fetchmany(10000)
+                if not batch:
+                    return
+                for row in batch:
+                    yield dict(zip(columns, row))
+
+        return Decoded(columns, rows(), lambda: counts)
+
+    def write_parquet(self, plan: Plan, path: str) -> Counts:
+        names = ", ".join(f'"{c}"' for c in plan.columns)
+        counts = self._materialise(plan, f"{names}, category")
+        typed = ", ".join(
+            'CAST("status" AS INTEGER) AS "status"' if c == "status" else f'"{c}"'
+            for c in plan.columns
+        )
+        self._connection().execute(
+            f"COPY (SELECT {typed} FROM pb_lines WHERE category = 'matched')"
+            f" TO {_quote(path)} (FORMAT parquet)")
+        return counts
+
+    def stats(self, plan: Plan, query: StatsQuery) -> dict[str, Any]:
+        secret = os.urandom(32).hex()
+        by = [f'"{name}"' for name in query.by]
+        if query.every == "day":
+            period = "day"
+        elif query.every == "week":
+            period = "strftime(date_trunc('week', CAST(day AS DATE)), '%Y-%m-%d')"
+        elif query.every == "month":
+            period = "substr(day, 1, 8) || '01'"
+        else:
+            period = "CAST(NULL AS VARCHAR)"
+        keep = ["category = 'matched'"]
+        if query.needs_time:
+            keep.append("day IS NOT NULL")
+        if query.since is not None:
+            keep.append(f"day >= '{query.since.isoformat()}'")
+        if query.until is not None:
+            keep.append(f"day < '{query.until.isoformat()}'")
+        # two 64-bit hashes keyed by halves of the run's secret: 128 bits, cheaper than MD5
+        values = "day, client, coalesce(agent, '')"
+        rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN"
+                f" (hash('{secret[:32]}', {values})::UHUGEINT << 64)"
+                f" + hash('{secret[32:]}', {values}) END")
+        selected = "".join(f", {b}" for b in by)
+        counts = self._materialise(
+            plan,
+            f"category, CASE WHEN {' AND '.join(keep)} THEN true ELSE false END AS counted,"
+            f" {period} AS period{selected}, {rkey} AS rkey",
+        )
+        del secret
+        con = self._connection()
+        group_cols = ", ".join(["period", *by])
+        all_other = " AND ".join(f"{b} = '{OTHER}'" for b in by) or "true"
+        measure = "(CASE WHEN reporters_seen = 0 THEN events ELSE reporters END)"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE pb_groups AS
+            SELECT {group_cols}, count(*) AS events, count(DISTINCT rkey) AS reporters,
+                   count(rkey) AS reporters_seen
+            FROM pb_lines WHERE counted GROUP BY {group_cols}""")
+        kept = con.execute(f"""SELECT {group_cols}, events,
+                CASE WHEN reporters_seen = 0 THEN NULL ELSE reporters END
+            FROM pb_groups WHERE NOT ({measure} < {query.k} OR ({all_other}))""").fetchall()
+        join = " AND ".join(f"l.{c} IS NOT DISTINCT FROM g.{c}" for c in ["period", *by])
+        g_measure = "(CASE WHEN g.reporters_seen = 0 THEN g.events ELSE g.reporters END)"
+        g_other = " AND ".join(f"g.{b} = '{OTHER}'" for b in by) or "true"
+        folded = con.execute(f"""SELECT l.period, count(*) AS events,
+                count(DISTINCT l.rkey) AS reporters, count(l.rkey) AS reporters_seen
+            FROM pb_lines AS l JOIN pb_groups AS g ON {join}
+            WHERE l.counted AND ({g_measure} < {query.k} OR ({g_other}))
+            GROUP BY l.period""").fetchall()
+        con.execute("DROP TABLE pb_lines")
+        con.execute("DROP TABLE pb_groups")
+        width = len(by)
+        groups: list[tuple[str | None, tuple[str, ...], int, int | None]] = [
+            (row[0], tuple(row[1:1 + width]), int(row[1 + width]),
+             None if row[2 + width] is None else int(row[2 + width]))
+            for row in kept
+        ]
+        for period_value, events, reporters, seen in folded:
+            count = None if seen == 0 else int(reporters)
+            if (int(events) if count is None else count) >= query.k:
+                groups.append((period_value, (OTHER,) * width, int(events), count))
+        return shape(counts, groups, query)
+
+
+def shape(counts: Counts, groups: list[tuple[str | None, tuple[str, ...], int, int | None]],
+          query: StatsQuery) -> dict[str, Any]:
+    """Order the final groups as :func:`~pathbeacon.analysis.stats.finish` does and shape
+    the ``stats --json`` structure.
+
+        >>> shape(Counts(1, 0, 0, 0), [(None, ("linux",), 1, 1)],
+        ...       StatsQuery.make(("os",), by=["os"]))["rows"]
+        [{'os': 'linux', 'events': 1, 'reporters': 1}]
+    """
+    groups.sort(key=lambda g: (-g[2], g[0] or "", g[1]))
+    rows: list[dict[str, Any]] = []
+    for period, values, events, reporters in groups:
+        row: dict[str, Any] = {"period": period} if query.every else {}
+        row.update(zip(query.by, values))
+        row["events"] = events
+        row["reporters"] = reporters
+        rows.append(row)
+    return {"lines": counts.as_dict(), "rows": rows}

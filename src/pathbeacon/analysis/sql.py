@@ -1,0 +1,807 @@
+"""The template and a log format compiled into one SQL query, for DuckDB or Spark SQL.
+
+:func:`query` gives a ``SELECT`` over a relation ``logs(line)`` of raw lines (one text
+line each, without its ``\\n``) that yields, for every non-empty line, the columns
+``time`` (UTC ISO text or NULL), ``status`` (integer or NULL), one column per template
+field (NULL unless the line fits), ``day`` (``YYYY-MM-DD`` or NULL), ``client`` and
+``agent`` (what tells reporters apart; engines hash them with a per-run key and never
+return them), and ``category``: ``matched``, ``bad_status``, ``other_path`` or
+``malformed``. It follows the rules of :mod:`~pathbeacon.analysis.formats` and
+:mod:`~pathbeacon.analysis.matcher` exactly (same regular expressions: every pattern
+there is written for RE2 and Java alike), so the duckdb and spark engines give the rows
+and counts the python engine gives.
+
+    >>> from pathbeacon.analysis.matcher import Matcher
+    >>> text = query(Matcher.compile("<base>/<os>", base="/t"), "duckdb", "urls")
+    >>> text.startswith("-- pathbeacon"), "regexp_extract" in text
+    (True, True)
+
+Dialect differences handled here: Spark string literals take backslash escapes, Java's
+``$`` also matches before a final line terminator (``\\z`` is used instead), Spark's
+``url_decode`` turns ``+`` into a space, Spark has no ``json_type`` (JSON types are told
+from the extracted text), and integer division is ``//`` in DuckDB, ``div`` in Spark.
+Times are computed with integer arithmetic, so the session time zone never matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Callable
+
+from ..encoding import MAX_LENGTH
+from .formats import _CLF_TIME as CLF_TIME_RE
+from .formats import CLOUDFRONT_DEFAULT_FIELDS, COMBINED_RE, FORMATS, ISO_TIME_RE, S3_RE, URLS_RE
+from .matcher import ATOM_RE, Matcher, forbidden_class
+
+__all__ = ["DIALECTS", "META_COLUMNS", "query", "valid_utf8_hex"]
+
+#: The SQL dialects :func:`query` writes.
+DIALECTS = ("duckdb", "spark")
+#: Columns of the query besides the template's fields.
+META_COLUMNS = ("time", "status", "day", "client", "agent", "category")
+
+# One UTF-8 character as hex digits of its bytes (``hex()`` of a string gives the bytes,
+# upper case): the well-formed sequences of RFC 3629. Spark keeps a line's invalid bytes;
+# DuckDB lines are valid already.
+_C = "[89AB][0-9A-F]"
+_UTF8_HEX = (
+    f"[0-7][0-9A-F]|C[2-9A-F]{_C}|D[0-9A-F]{_C}|E0[AB][0-9A-F]{_C}|E[1-9A-CEF]{_C}{_C}"
+    f"|ED[89][0-9A-F]{_C}|F0[9AB][0-9A-F]{_C}{_C}|F[1-3]{_C}{_C}{_C}|F4[8][0-9A-F]{_C}{_C}"
+)
+
+
+def valid_utf8_hex() -> str:
+    """A regex matching the upper-case hex of well-formed UTF-8 text, whole.
+
+        >>> import re
+        >>> bool(re.match(valid_utf8_hex(), "C3A9")), bool(re.match(valid_utf8_hex(), "C3"))
+        (True, False)
+    """
+    return f"^(?:{_UTF8_HEX})*$"
+
+
+# Java's regex recurses once per iteration of a starred group: a quoted field of a long
+# line would overflow its stack. Each piece is rewritten as an equivalent unrolled loop.
+_UNROLL = {
+    r'(?:[^"\\]|\\[^\n])*': r'[^"\\]*(?:\\[^\n][^"\\]*)*',
+}
+
+
+def _plain_quotes(pattern: str) -> str:
+    """``pattern`` for a line without a backslash: quoted fields hold no escape, and a
+    simpler pattern (far faster to extract groups with) matches exactly the same."""
+    for slow, fast in _UNROLL.items():
+        pattern = pattern.replace(slow, fast)
+    return pattern.replace(r'(?:\\[^\n][^"\\]*)*', "")
+
+
+def _unreserved_only(pattern: str) -> str:
+    """The matcher's ``pattern`` for a target without ``%``: each value is then a run of
+    unreserved characters, which needs no decoding and holds nothing forbidden."""
+    return pattern.replace(f"(?:{ATOM_RE})+", "[A-Za-z0-9._~-]+")
+
+
+def _portable(pattern: str, dialect: str) -> str:
+    for slow, fast in _UNROLL.items():
+        pattern = pattern.replace(slow, fast)
+    if dialect == "spark":
+        # Java's "$" also matches before a final "\r", "\u2028"...: "\z" is the very end.
+        out = []
+        escaped = False
+        for ch in pattern:
+            if ch == "$" and not escaped:
+                out.append("\\z")
+            else:
+                out.append(ch)
+            escaped = ch == "\\" and not escaped
+        pattern = "".join(out)
+    return pattern
+
+
+class _Dialect:
+    def __init__(self, name: str) -> None:
+        if name not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {name!r}: duckdb or spark")
+        self.name = name
+        self.spark = name == "spark"
+
+    def lit(self, text: str) -> str:
+        """A string literal."""
+        if self.spark:
+            return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + text.replace("'", "''") + "'"
+
+    def rx(self, pattern: str) -> str:
+        return self.lit(_portable(pattern, self.name))
+
+    def ident(self, name: str) -> str:
+        return f"`{name}`" if self.spark else f'"{name}"'
+
+    def matches(self, expr: str, pattern: str) -> str:
+        if self.spark:
+            return f"({expr} RLIKE {self.rx(pattern)})"
+        return f"regexp_matches({expr}, {self.rx(pattern)})"
+
+    def extract(self, expr: str, pattern: str, group: int) -> str:
+        return f"regexp_extract({expr}, {self.rx(pattern)}, {group})"
+
+    def div(self, a: str, b: str) -> str:
+        return f"(({a}) div ({b}))" if self.spark else f"(({a}) // ({b}))"
+
+    def has(self, expr: str, text: str) -> str:
+        """Whether ``expr`` contains the plain ``text``."""
+        return f"(instr({expr}, {self.lit(text)}) > 0)" if self.spark else (
+            f"(strpos({expr}, {self.lit(text)}) > 0)")
+
+    def ends(self, expr: str, suffix: str) -> str:
+        """Whether ``expr`` ends with ``suffix`` (a literal)."""
+        return f"endswith({expr}, {self.lit(suffix)})" if self.spark else (
+            f"ends_with({expr}, {self.lit(suffix)})")
+
+    def non_ascii(self, expr: str) -> str:
+        """Whether ``expr`` holds any byte above 0x7F (bytes and characters differ)."""
+        size = "octet_length" if self.spark else "strlen"
+        return f"({size}({expr}) <> length({expr}))"
+
+    def int(self, expr: str) -> str:
+        return f"TRY_CAST({expr} AS BIGINT)"
+
+    @property
+    def null_text(self) -> str:
+        return "CAST(NULL AS STRING)" if self.spark else "CAST(NULL AS VARCHAR)"
+
+    def fmt(self, pattern: str, *args: str) -> str:
+        name = "format_string" if self.spark else "printf"
+        return f"{name}({self.lit(pattern)}, {', '.join(args)})"
+
+    def url_decode(self, expr: str) -> str:
+        if self.spark:  # java.net.URLDecoder reads "+" as a space
+            return f"url_decode(replace({expr}, '+', '%2B'))"
+        return f"url_decode({expr})"
+
+    def json_text(self, expr: str, path: Sequence[str]) -> str:
+        """The JSON value at ``path`` as text: a string unquoted, anything else as JSON."""
+        if self.spark:
+            return f"get_json_object({expr}, {self.lit(self._spark_path(path))})"
+        return f"json_extract_string({expr}, {self.lit(self._duck_path(path))})"
+
+    def json_is_string(self, expr: str, path: Sequence[str]) -> str:
+        """Whether the value at ``path`` is a JSON string (Spark: not an object/array
+        text; a number or boolean reads as its text there)."""
+        if self.spark:
+            text = self.json_text(expr, path)
+            return f"({text} IS NOT NULL AND NOT ({text} RLIKE '^[\\\\[{{]'))"
+        return f"coalesce(json_type({expr}, {self.lit(self._duck_path(path))}) = 'VARCHAR', false)"
+
+    def json_is_object(self, expr: str, path: Sequence[str]) -> str:
+        if self.spark:
+            text = self.json_text(expr, path)
+            return f"coalesce({text} RLIKE '^[{{]', false)"
+        return f"coalesce(json_type({expr}, {self.lit(self._duck_path(path))}) = 'OBJECT', false)"
+
+    def json_exists(self, expr: str, path: Sequence[str]) -> str:
+        """Whether the key at ``path`` is there (Spark: and not null)."""
+        if self.spark:  # a null value reads like a missing key
+            return f"({self.json_text(expr, path)} IS NOT NULL)"
+        return f"coalesce(json_exists({expr}, {self.lit(self._duck_path(path))}), false)"
+
+    def json_present(self, expr: str, path: Sequence[str]) -> str:
+        """Whether the value at ``path`` is there and not null."""
+        if self.spark:
+            return f"({self.json_text(expr, path)} IS NOT NULL)"
+        kind = f"json_type({expr}, {self.lit(self._duck_path(path))})"
+        return f"coalesce({kind} <> 'NULL', false)"
+
+    def json_object_line(self, expr: str) -> str:
+        """Whether the whole line is one JSON object."""
+        if self.spark:
+            return (f"coalesce(get_json_object({expr}, '$') RLIKE '^[{{]', false)"
+                    f" AND ltrim({expr}) LIKE '{{%'")
+        return (f"(CASE WHEN json_valid({expr}) THEN json_type({expr}) = 'OBJECT'"
+                " ELSE false END)")
+
+    @staticmethod
+    def _spark_path(path: Sequence[str]) -> str:
+        return "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
+
+    @staticmethod
+    def _duck_path(path: Sequence[str]) -> str:
+        return "$" + "".join(f"[{p}]" if p.isdigit() else f'."{p}"' for p in path)
+
+
+def _epoch_steps(d: _Dialect) -> tuple[list[tuple[str, str]], str]:
+    """Layers computing epoch seconds from ``t_y``... ``t_off`` (a local time and its offset
+    in minutes), and the final expression: NULL when the date or time is not real (31 Feb,
+    hour 24, second 60, year 0). Days from civil (proleptic Gregorian), all terms
+    non-negative for year >= 1."""
+    y, m, day, hh, mi, ss, off = (f"t_{p}" for p in _PARTS)
+    leap = f"(({y} % 4 = 0 AND {y} % 100 <> 0) OR {y} % 400 = 0)"
+    last = (f"(CASE WHEN {m} = 2 THEN (CASE WHEN {leap} THEN 29 ELSE 28 END)"
+            f" WHEN {m} IN (4, 6, 9, 11) THEN 30 ELSE 31 END)")
+    ok = (f"{y} >= 1 AND {m} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND {last}"
+          f" AND {hh} <= 23 AND {mi} <= 59 AND {ss} <= 59")
+    steps = [
+        ("e_yy", f"({y} - (CASE WHEN {m} <= 2 THEN 1 ELSE 0 END))"),
+        ("e_era", d.div("e_yy", "400")),
+        ("e_yoe", "(e_yy - e_era * 400)"),
+        ("e_doy", f"({d.div(f'153 * (({m} + 9) % 12) + 2', '5')} + {day} - 1)"),
+        ("e_doe", f"(e_yoe * 365 + {d.div('e_yoe', '4')} - {d.div('e_yoe', '100')} + e_doy)"),
+    ]
+    seconds = (f"((e_era * 146097 + e_doe - 719468) * 86400 + {hh} * 3600 + {mi} * 60 + {ss}"
+               f" - {off} * 60)")
+    return steps, f"(CASE WHEN {ok} THEN {seconds} END)"
+
+
+def _iso_steps(d: _Dialect) -> tuple[list[tuple[str, str]], str]:
+    """Layers turning ``seconds`` (epoch, in range) into ``YYYY-MM-DDTHH:MM:SSZ``, and the
+    final expression (civil from days)."""
+    steps = [
+        ("i_sod", "((seconds % 86400 + 86400) % 86400)"),
+        ("i_z", f"({d.div('seconds - i_sod', '86400')} + 719468)"),
+        ("i_era", d.div("i_z", "146097")),
+        ("i_doe", "(i_z - i_era * 146097)"),
+        ("i_yoe", d.div(f"i_doe - {d.div('i_doe', '1460')} + {d.div('i_doe', '36524')}"
+                        f" - {d.div('i_doe', '146096')}", "365")),
+        ("i_doy", f"(i_doe - (365 * i_yoe + {d.div('i_yoe', '4')} - {d.div('i_yoe', '100')}))"),
+        ("i_mp", d.div("5 * i_doy + 2", "153")),
+        ("i_month", "(CASE WHEN i_mp < 10 THEN i_mp + 3 ELSE i_mp - 9 END)"),
+    ]
+    day = f"(i_doy - {d.div('153 * i_mp + 2', '5')} + 1)"
+    year = "(i_yoe + i_era * 400 + (CASE WHEN i_month <= 2 THEN 1 ELSE 0 END))"
+    return steps, d.fmt("%04d-%02d-%02dT%02d:%02d:%02dZ", year, "i_month", day,
+                        d.div("i_sod", "3600"), d.div("i_sod % 3600", "60"), "i_sod % 60")
+
+
+# 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: Python's datetime range.
+_MIN_EPOCH = -62135596800
+_MAX_EPOCH = 253402300799
+
+
+def _iso(d: _Dialect, seconds: str) -> str:
+    """Epoch seconds (non-NULL, in range) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    z = f"({d.div(f'{seconds} - ({seconds} % 86400 + 86400) % 86400', '86400')} + 719468)"
+    era = d.div(z, "146097")
+    doe = f"({z} - {era} * 146097)"
+    yoe = d.div(f"{doe} - {d.div(doe, '1460')} + {d.div(doe, '36524')} - {d.div(doe, '146096')}",
+                "365")
+    doy = f"({doe} - (365 * {yoe} + {d.div(yoe, '4')} - {d.div(yoe, '100')}))"
+    mp = d.div(f"5 * {doy} + 2", "153")
+    day = f"({doy} - {d.div(f'153 * {mp} + 2', '5')} + 1)"
+    month = f"(CASE WHEN {mp} < 10 THEN {mp} + 3 ELSE {mp} - 9 END)"
+    year = f"({yoe} + {era} * 400 + (CASE WHEN {month} <= 2 THEN 1 ELSE 0 END))"
+    sod = f"(({seconds} % 86400 + 86400) % 86400)"
+    return d.fmt("%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
+                 d.div(sod, "3600"), d.div(f"{sod} % 3600", "60"), f"{sod} % 60")
+
+
+def _in_range(seconds: str) -> str:
+    return f"(CASE WHEN {seconds} BETWEEN {_MIN_EPOCH} AND {_MAX_EPOCH} THEN {seconds} END)"
+
+
+def _nonempty(expr: str) -> str:
+    return f"nullif({expr}, '')"
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+_PARTS = ("y", "mo", "d", "h", "mi", "s", "off")
+
+
+def _clf_parts(d: _Dialect, text: str) -> list[str]:
+    """Year, month, day, hour, minute, second, offset minutes of a CLF time text
+    (``21/Aug/2026:14:00:00 +0200``, already matched)."""
+    months = " ".join(f"WHEN {d.lit(name)} THEN {i + 1}" for i, name in enumerate(_MONTHS))
+    sign = f"(CASE WHEN substr({text}, 22, 1) = '-' THEN -1 ELSE 1 END)"
+    return [
+        d.int(f"substr({text}, 8, 4)"),
+        f"(CASE substr({text}, 4, 3) {months} END)",
+        d.int(f"substr({text}, 1, 2)"),
+        d.int(f"substr({text}, 13, 2)"),
+        d.int(f"substr({text}, 16, 2)"),
+        d.int(f"substr({text}, 19, 2)"),
+        f"{sign} * ({d.int(f'substr({text}, 23, 2)')} * 60 + {d.int(f'substr({text}, 25, 2)')})",
+    ]
+
+
+def _iso_parts(d: _Dialect, text: str) -> list[str]:
+    """The parts of an ISO time text matched by ``ISO_TIME_RE`` (one regex run in DuckDB)."""
+    iso = ISO_TIME_RE
+    if d.spark:
+        groups = [d.extract(text, iso, i) for i in range(1, 11)]
+    else:
+        names = ", ".join(f"'i{i}'" for i in range(1, 11))
+        whole = f"regexp_extract({text}, {d.rx(iso)}, [{names}])"
+        groups = [f"{whole}['i{i}']" for i in range(1, 11)]
+    sign, hours, minutes = groups[7], groups[8], groups[9]
+    offset = (f"(CASE {sign} WHEN '-' THEN -1 WHEN '+' THEN 1 ELSE 0 END)"
+              f" * coalesce({d.int(hours)} * 60 + coalesce({d.int(minutes)}, 0), 0)")
+    return [d.int(g) for g in groups[:6]] + [offset]
+
+
+def _epoch_parts(d: _Dialect, text: str) -> str:
+    """A digits-only time text (``formats._DIGITS``) as epoch seconds: unit by size."""
+    whole = d.int(d.extract(text, "^(-?[0-9]+)", 1))
+    size = f"abs({whole})"
+    divisor = (f"(CASE WHEN {size} < 100000000000 THEN 1 WHEN {size} < 100000000000000"
+               f" THEN 1000 WHEN {size} < 100000000000000000 THEN 1000000 ELSE 1000000000 END)")
+    # floor division; a negative epoch with a fraction floors one lower
+    below = f"(CASE WHEN {whole} < 0 AND {d.matches(text, '[.][0-9]*[1-9]')} THEN 1 ELSE 0 END)"
+    adjusted = f"({whole} - {below})"
+    return d.div(f"{adjusted} - ((({adjusted} % {divisor}) + {divisor}) % {divisor})", divisor)
+
+
+def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
+    """Columns ``t_y`` ... ``t_off`` (and ``t_epoch``) from ``r_time`` of a ``kind``."""
+    text = "r_time"
+    if kind == "none":
+        return {f"t_{p}": "CAST(NULL AS BIGINT)" for p in (*_PARTS, "epoch")}
+    if kind == "clf" and not d.spark:
+        # DuckDB's own parser refuses what Python's datetime refuses (31 Feb, hour 24,
+        # second 60) but year 0, which is checked here
+        parts = ["CAST(NULL AS BIGINT)"] * len(_PARTS)
+        epoch = (f"CASE WHEN substr({text}, 8, 4) <> '0000' THEN CAST(epoch(try_strptime("
+                 f"{text}, '%d/%b/%Y:%H:%M:%S %z')) AS BIGINT) END")
+    elif kind == "clf":
+        parts = _clf_parts(d, text)
+        epoch = "CAST(NULL AS BIGINT)"
+    elif kind == "cloudfront":  # "2026-08-21 12:00:00", UTC
+        parts = [d.int(f"substr({text}, {start}, {n})")
+                 for start, n in ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))] + ["0"]
+        epoch = "CAST(NULL AS BIGINT)"
+    else:  # json: digits, CLF text or ISO text
+        digits = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?$")
+        clf = d.matches(text, f"^{CLF_TIME_RE}$")
+        iso = d.matches(text, ISO_TIME_RE)
+        # Spark writes a JSON number with a fraction as 1.787313600123456E9
+        floating = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$")
+        shape = (f"(CASE WHEN {digits} THEN 'e' WHEN {floating} THEN 'f' WHEN {clf} THEN 'c'"
+                 f" WHEN {iso} THEN 'i' END)")
+        parts = [f"CASE t_shape WHEN 'c' THEN {c} WHEN 'i' THEN {i} END"
+                 for c, i in zip(_clf_parts(d, text), _iso_parts(d, text))]
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        size = f"abs({number})"
+        unit = (f"(CASE WHEN {size} < 1e11 THEN 1 WHEN {size} < 1e14 THEN 1000"
+                f" WHEN {size} < 1e17 THEN 1000000 ELSE 1000000000 END)")
+        epoch = (f"CASE WHEN t_shape = 'e' THEN {_epoch_parts(d, text)}"
+                 f" WHEN t_shape = 'f' AND {size} < 1e19"
+                 f" THEN CAST(floor({number} / {unit}) AS BIGINT) END")
+        return {"t_shape": shape, **{f"t_{p}": e for p, e in zip(_PARTS, parts)},
+                "t_epoch": epoch}
+    return {"t_shape": "'p'", **{f"t_{p}": e for p, e in zip(_PARTS, parts)},
+            "t_epoch": epoch}
+
+
+def _request_steps(d: _Dialect, request: str, prefix: str) -> list[tuple[str, str]]:
+    """Columns that split a request line at its first two spaces (see _request_target)."""
+    pos = "instr" if d.spark else "strpos"
+    return [
+        (f"{prefix}_sp1", f"{pos}({request}, ' ')"),
+        (f"{prefix}_tail", f"substr({request}, {prefix}_sp1 + 1)"),
+        (f"{prefix}_sp2", f"{pos}({prefix}_tail, ' ')"),
+    ]
+
+
+def _request_target(d: _Dialect, request: str, prefix: str | None = None) -> str:
+    """The target of a request line, NULL when it does not split: REQUEST_RE
+    (``^[^ ]+ ([^ ]+)(?: [^ ]+)?$``) said with string functions, which is cheaper and means
+    the same: a method, a space, the target, and optionally a space and a protocol, none
+    of them empty and holding no space. With ``prefix``, the columns of
+    :func:`_request_steps` are there already."""
+    pos = "instr" if d.spark else "strpos"
+    if prefix is None:
+        first = f"{pos}({request}, ' ')"
+        rest = f"substr({request}, {first} + 1)"
+        second = f"{pos}({rest}, ' ')"
+    else:
+        first, rest, second = f"{prefix}_sp1", f"{prefix}_tail", f"{prefix}_sp2"
+    protocol = f"substr({rest}, {second} + 1)"
+    return (f"(CASE WHEN {first} > 1 AND {second} = 0 AND {rest} <> '' THEN {rest}"
+            f" WHEN {first} > 1 AND {second} > 1 AND {protocol} <> ''"
+            f" AND {pos}({protocol}, ' ') = 0 THEN substr({rest}, 1, {second} - 1) END)")
+
+
+class _Format:
+    """A format compiled: a gate (is the line of the format? safe on any text), the
+    line-regex groups to extract (one run in DuckDB), the record's expressions (evaluated
+    where the gate holds, over ``line`` and ``m1``... ``mN``), the time kind, and a final
+    check over the record (``r_*`` columns)."""
+
+    def __init__(self, gate: str, regex: str | None, groups: int, record: dict[str, str],
+                 time_kind: str, check: str = "true",
+                 plain_record: dict[str, str] | None = None,
+                 plain_steps: Sequence[tuple[str, str]] = ()) -> None:
+        self.gate, self.regex, self.groups = gate, regex, groups
+        self.record, self.time_kind, self.check = record, time_kind, check
+        # the record by string functions, for a line without a backslash that matched
+        self.plain_record = plain_record
+        self.plain_steps = plain_steps  # (column, expression) computed one after another
+
+
+def _format_combined(d: _Dialect) -> _Format:
+    # A line without a backslash that matched COMBINED_RE is cut with string functions
+    # (far cheaper than extracting groups): three tokens, "[" + 26 characters of time,
+    # '] "', the request up to the next quote, a space, the status.
+    def split_part(expr: str, sep: str, n: int) -> str:
+        return (f"coalesce(element_at(split({expr}, {d.lit(sep)}, -1), {n}), '')" if d.spark
+                else f"split_part({expr}, {d.lit(sep)}, {n})")
+
+    # the tokens hold no space, the time no "]": the first '] "' ends the time
+    lead = f"{'instr' if d.spark else 'strpos'}(line, '] \"') - 31"
+    pos = "instr" if d.spark else "strpos"
+    # The agent is there when ' "referer" "agent"' follows the bytes, then a space or the
+    # end. The piece after the request starts "SSS B" (the line matched): the first quote
+    # must come right after the first space past the status; then the referer up to the
+    # next quote, ' "', the agent up to the next quote, and a space or nothing.
+    agent = (f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, 5), ' ') = p_q1 - 5"
+             f" AND p_q2 > 0 AND substr(p_after, p_q2 + 1, 2) = ' \"' AND p_q3 > 0"
+             f" AND substr(p_after, p_q2 + 3 + p_q3, 1) IN ('', ' ')"
+             f" THEN substr(p_after, p_q2 + 3, p_q3 - 1) ELSE '' END)")
+    steps = [
+        ("p_lead", lead),
+        ("p_rest", "substr(line, p_lead + 34)"),
+        ("p_request", split_part("p_rest", '"', 1)),
+        ("p_after", "substr(p_rest, length(p_request) + 3)"),
+        *_request_steps(d, "p_request", "p_req"),
+        ("p_q1", f"{pos}(p_after, '\"')"),  # the referer's opening quote
+        ("p_q2", f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, p_q1 + 1), '\"') > 0"
+                 f" THEN p_q1 + {pos}(substr(p_after, p_q1 + 1), '\"') ELSE 0 END)"),
+        ("p_q3", f"(CASE WHEN p_q2 > 0 THEN {pos}(substr(p_after, p_q2 + 3), '\"')"
+                 " ELSE 0 END)"),  # the agent's closing quote, from its first character
+    ]
+    plain = {
+        "time": "substr(line, p_lead + 5, 26)",
+        "target": _request_target(d, "p_request", "p_req"),
+        "status": d.int("substr(p_after, 1, 3)"),
+        "agent": agent,
+        "client": f"substr(line, 1, {pos}(line, ' ') - 1)",  # the first token
+    }
+    # a missing agent (common format) reads as "": reporters take None as "" anyway
+    return _Format(d.matches("line", COMBINED_RE), COMBINED_RE, 5, {
+        "time": "m2",
+        "target": _request_target(d, "m3"),
+        "status": d.int("m4"),
+        "agent": "m5",
+        "client": "m1",
+    }, "clf", plain_record=plain, plain_steps=steps)
+
+
+def _format_s3(d: _Dialect) -> _Format:
+    # "-" for the request gives "", which no request line matches: no target, as in Python
+    return _Format(d.matches("line", S3_RE), S3_RE, 5, {
+        "time": "m1",
+        "target": _request_target(d, "m3"),
+        "status": f"(CASE WHEN m4 = '-' THEN NULL ELSE {d.int('m4')} END)",
+        "agent": "m5",
+        "client": "m2",
+    }, "clf")
+
+
+def _format_urls(d: _Dialect) -> _Format:
+    return _Format(d.matches("line", URLS_RE), None, 0, {
+        "time": d.null_text,
+        "target": "line",
+        "status": "200",
+        "agent": d.null_text,
+        "client": d.null_text,
+    }, "none")
+
+
+def _format_json(d: _Dialect) -> _Format:
+    line = "line"
+    cloudflare = d.json_exists(line, ["ClientRequestURI"])
+    caddy = d.json_is_object(line, ["request"])
+
+    def pick(cf: str, cd: str, ng: str) -> str:
+        return f"(CASE WHEN {cloudflare} THEN {cf} WHEN {caddy} THEN {cd} ELSE {ng} END)"
+
+    def text(path: Sequence[str]) -> str:
+        return d.json_text(line, path)
+
+    def string(path: Sequence[str]) -> str:
+        return f"(CASE WHEN {d.json_is_string(line, path)} THEN {text(path)} END)"
+
+    def string_or_null(path: Sequence[str]) -> str:
+        return f"(CASE WHEN {d.json_is_string(line, path)} THEN {_nonempty(text(path))} END)"
+
+    request = text(["request"])
+    from_request = (f"(CASE WHEN {request} LIKE '% %'"
+                    f" THEN coalesce({_request_target(d, request)}, '') ELSE {request} END)")
+    nginx_target = (f"(CASE WHEN {d.json_present(line, ['uri'])} THEN {string(['uri'])}"
+                    f" WHEN {d.json_is_string(line, ['request'])} THEN {from_request} END)")
+    return _Format(d.json_object_line(line), None, 0, {
+        "time": pick(text(["EdgeStartTimestamp"]), text(["ts"]), text(["time"])),
+        "target_text": pick(string(["ClientRequestURI"]), string(["request", "uri"]),
+                            nginx_target),
+        "status_text": pick(text(["EdgeResponseStatus"]), text(["status"]), text(["status"])),
+        "agent": pick(string_or_null(["ClientRequestUserAgent"]),
+                      string_or_null(["request", "headers", "User-Agent", "0"]),
+                      string_or_null(["agent"])),
+        "client": pick(string_or_null(["ClientIP"]), string_or_null(["request", "remote_ip"]),
+                       string_or_null(["client"])),
+    }, "json", "r_target_text IS NOT NULL AND "
+       + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"))
+
+
+def _format_cloudfront(d: _Dialect, fields: Sequence[str]) -> _Format:
+    where = {name: i for i, name in reversed(list(enumerate(fields)))}
+    names = ("date", "time", "cs-uri-stem", "sc-status", "cs-uri-query", "cs(User-Agent)", "c-ip")
+    positions = [where.get(name, -1) for name in names]
+    if min(positions[:4]) < 0:  # a layout without a required field: nothing reads
+        return _Format("false", None, 0, dict.fromkeys(
+            ("time", "target", "status", "agent", "client"), "NULL"), "none", "false")
+    width = max(positions) + 1
+    split = "split(line, '\\t', -1)" if d.spark else "string_split(line, chr(9))"
+    size = f"size({split})" if d.spark else f"len({split})"
+
+    def value(i: int) -> str:
+        return f"element_at({split}, {i + 1})" if d.spark else f"{split}[{i + 1}]"
+
+    date_i, time_i, stem_i, status_i, query_i, agent_i, client_i = positions
+    date, clock, status = value(date_i), value(time_i), value(status_i)
+    gate = (f"({size} >= {width} AND {d.matches(date, '^[0-9]{4}-[0-9]{2}-[0-9]{2}$')}"
+            f" AND {d.matches(clock, '^[0-9]{2}:[0-9]{2}:[0-9]{2}$')}"
+            f" AND {d.matches(status, '^[0-9]{3}$')})")
+    query = value(query_i) if query_i >= 0 else "'-'"
+    target = (f"(CASE WHEN {query} IN ('-', '') THEN {value(stem_i)}"
+              f" ELSE concat({value(stem_i)}, '?', {query}) END)")
+    return _Format(gate, None, 0, {
+        "time": f"concat({date}, ' ', {clock})",
+        "target": _nonempty(target),
+        "status": d.int(status),
+        "agent": value(agent_i) if agent_i >= 0 else d.null_text,
+        "client": value(client_i) if client_i >= 0 else d.null_text,
+    }, "cloudfront")
+
+
+def _compile_format(d: _Dialect, format: str, cloudfront_fields: Sequence[str]) -> _Format:
+    if format == "combined":
+        return _format_combined(d)
+    if format == "s3":
+        return _format_s3(d)
+    if format == "urls":
+        return _format_urls(d)
+    if format == "json":
+        return _format_json(d)
+    if format == "cloudfront":
+        return _format_cloudfront(d, cloudfront_fields)
+    raise ValueError(
+        f"unknown log format {format!r}: choose one of {', '.join(FORMATS)}")
+
+
+def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
+                 guard: str, fast: tuple[str, str] | None = None,
+                 joined: bool = False) -> tuple[str, list[str]]:
+    """Columns ``prefix1``... holding the groups of ``pattern`` in ``text`` where ``guard``
+    holds: (a select list for one layer, the column names). DuckDB runs the regex once.
+    ``fast`` is ``(condition, simpler pattern)``: used where the condition holds.
+    ``joined`` (groups never hold U+0001, and ``guard`` implies a match) lets Spark run
+    it once too."""
+    names = [f"{prefix}{i + 1}" for i in range(count)]
+    if not count:
+        return "", names
+
+    def choose(one: Callable[[str], str]) -> str:
+        if fast is None:
+            return one(pattern)
+        return f"(CASE WHEN {fast[0]} THEN {one(fast[1])} ELSE {one(pattern)} END)"
+
+    if d.spark and joined:
+        # one regex run: the groups joined by U+0001 (no group can hold it), then split
+        glue = ", chr(1), ".join(f"'${i + 1}'" for i in range(count))
+        whole = choose(lambda p: f"split(regexp_replace({text}, {d.rx(p)}, concat({glue})),"
+                                 " chr(1), -1)")
+        return (f",\n    CASE WHEN {guard} THEN {whole} END AS {prefix}_all",
+                [f"element_at({prefix}_all, {i + 1})" for i in range(count)])
+    if d.spark:
+        def group(index: int) -> Callable[[str], str]:
+            return lambda p: d.extract(text, p, index)
+
+        cols = "".join(
+            f",\n    CASE WHEN {guard} THEN {choose(group(i + 1))} END AS {name}"
+            for i, name in enumerate(names))
+        return cols, names
+    keys = ", ".join(f"'{name}'" for name in names)
+    whole = choose(lambda p: f"regexp_extract({text}, {d.rx(p)}, [{keys}])")
+    return (f",\n    CASE WHEN {guard} THEN {whole} END AS {prefix}_all",
+            [f"{prefix}_all['{name}']" for name in names])
+
+
+def _segment_positions(matcher: Matcher) -> list[int] | None:
+    """Where each value sits, counted from the end, among the pieces of a target split at
+    ``/?=&``, when every value fills whole segments or query values; else ``None``.
+
+        >>> _segment_positions(Matcher.compile("<base>/<package>/<version>/<os>"))
+        [-3, -2, -1]
+    """
+    template = matcher.template
+    literals, slots = template.literals, template.slots
+    first = 1 if template.has_base else 0
+    separators = "/?=&"
+    positions = []
+    for i in range(first, len(slots)):
+        before, after = literals[i], literals[i + 1]
+        if not before or before[-1] not in separators or (after and after[0] not in "/?&"):
+            return None
+        later = "".join(literals[i + 1:])
+        positions.append(-(sum(ch in separators for ch in later) + 1))
+    return positions
+
+
+def query(matcher: Matcher, dialect: str, format: str,
+          cloudfront_fields: Sequence[str] = CLOUDFRONT_DEFAULT_FIELDS) -> str:
+    """The SELECT an SQL engine runs over ``logs(line)`` for logs of ``format``.
+
+    ``cloudfront_fields`` is the ``#Fields`` layout of CloudFront logs (the engines pass
+    the one each file declares); a ``#`` line yields no row.
+
+        >>> from pathbeacon.analysis.matcher import Matcher
+        >>> print(query(Matcher.compile("<base>/<os>"), "spark", "json").splitlines()[1])
+        -- fields: os; dialect: spark; format: json
+    """
+    d = _Dialect(dialect)
+    for name in matcher.fields:
+        if name in META_COLUMNS or name == "line":
+            raise ValueError(
+                f"a template field may not be named {name!r} in SQL (a column of its own)")
+    fmt = _compile_format(d, format, cloudfront_fields)
+    ident = d.ident
+    utf8 = (f"(CASE WHEN {d.non_ascii('line')} THEN {d.matches('hex(line)', valid_utf8_hex())}"
+            " ELSE true END)")
+    plain = f"NOT {d.has('line', chr(92))}"  # no backslash: no escape in a quoted field
+    gate = fmt.gate
+    line_fast = None
+    extract_guard = "gate"
+    if fmt.regex is not None:  # the line regex's first group is empty only when it fails
+        line_fast = (plain, _plain_quotes(fmt.regex))
+        gate = "true"
+        if fmt.plain_record is not None:
+            extract_guard = f"gate AND NOT {plain}"
+    header = "line LIKE '#%'" if format == "cloudfront" else "false"
+
+    # layer: the line regex's groups, once
+    line_cols, line_groups = _extract_all(d, "line", fmt.regex or "", fmt.groups, "m",
+                                          extract_guard, line_fast)
+    record = dict(fmt.record)
+    for key, expr in record.items():
+        for i in range(fmt.groups, 0, -1):  # m10 before m1
+            expr = expr.replace(f"m{i}", f"\0{i}\0")
+        for i in range(fmt.groups, 0, -1):
+            expr = expr.replace(f"\0{i}\0", line_groups[i - 1])
+        record[key] = expr
+    fits_line = f"coalesce(gate AND {line_groups[0]} <> '', false)" if fmt.regex else "gate"
+    if fmt.regex is not None and fmt.plain_record is not None:
+        assert line_fast is not None
+        fits_line = (f"coalesce(gate AND (CASE WHEN {plain} THEN"
+                     f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
+        record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
+                  for key, expr in record.items()}
+    record_cols = "".join(f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
+                          for key, expr in record.items())
+    if format == "json":
+        target = "r_target_text"
+        status = d.int("r_status_text")
+    else:
+        target, status = "r_target", "r_status"
+    parts = _time_parts(d, fmt.time_kind)
+    part_cols = "".join(f",\n    {expr} AS {name}" for name, expr in parts.items()
+                        if name != "t_shape")
+    has_time = "false" if fmt.time_kind == "none" else "r_time IS NOT NULL"
+    epoch_steps, local = _epoch_steps(d)
+    if fmt.time_kind == "clf" and not d.spark:
+        epoch_steps, local = [], "CAST(NULL AS BIGINT)"
+    seconds = _in_range(f"(CASE WHEN t_epoch IS NOT NULL THEN t_epoch ELSE {local} END)")
+    if d.spark:
+        iso_steps, iso = _iso_steps(d)
+    else:  # a TIMESTAMP (no time zone) from microseconds: the session zone plays no part
+        iso_steps = []
+        iso = "strftime(make_timestamp(seconds * 1000000), '%Y-%m-%dT%H:%M:%SZ')"
+
+    # layer: the target's groups, once, where it fits the pattern's shape
+    pattern = matcher.pattern
+    escaped = d.has(target, "%")
+    unreserved = _unreserved_only(pattern)
+    positions = _segment_positions(matcher)
+    if positions is None:
+        fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
+                   f" ELSE {d.matches(target, unreserved)} END)")
+        guard = f"line_ok AND {fitting}" if d.spark else "line_ok"
+        value_cols, raws = _extract_all(d, target, pattern, len(matcher.groups), "g",
+                                        guard, (f"NOT {escaped}", unreserved), joined=True)
+        # every group takes one character at least: the first is empty only when none matched
+        shaped = (f"coalesce(line_ok AND {raws[0]} <> '', false)" if raws and not d.spark
+                  else f"coalesce(line_ok AND {fitting}, false)")
+    else:
+        # Each value fills whole segments: where the target fits, a value is the piece
+        # between separators at a fixed place from the end; only escaped targets need
+        # the groups of the full pattern.
+        guard = f"line_ok AND {escaped} AND {d.matches(target, pattern)}"
+        value_cols, full = _extract_all(d, target, pattern, len(matcher.groups), "g", guard,
+                                        joined=True)
+        if "?" not in matcher.template.text:  # only "/" separates
+            pieces = (f"split({target}, '/', -1)" if d.spark
+                      else f"string_split({target}, '/')")
+        else:
+            pieces = (f"split({target}, '[/?=&]', -1)" if d.spark
+                      else f"regexp_split_to_array({target}, '[/?=&]')")
+        value_cols += f",\n    CASE WHEN line_ok AND NOT {escaped} THEN {pieces} END AS pieces"
+        raws = [
+            f"(CASE WHEN has_escape THEN {raw} ELSE "
+            + (f"element_at(pieces, {at})" if d.spark else f"pieces[{at}]") + " END)"
+            for raw, at in zip(full, positions)
+        ]
+        fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
+                   f" ELSE {d.matches(target, unreserved)} END)")
+        shaped = f"coalesce(line_ok AND {fitting}, false)"
+    decoded = "".join(
+        f",\n    CASE WHEN shaped THEN (CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)}"
+        f" ELSE {raw} END) END AS v{i + 1}"
+        for i, raw in enumerate(raws))
+    forbidden = forbidden_class("re2")
+    checks = []
+    firsts: dict[str, int] = {}
+    for i, name in enumerate(matcher.groups):
+        value = f"v{i + 1}"
+        checks.append(f"length({value}) BETWEEN 1 AND {MAX_LENGTH}"
+                      f" AND {value} NOT IN ('.', '..')"
+                      f" AND NOT (has_escape AND {d.matches(value, forbidden)})")
+        if name in firsts:
+            checks.append(f"{value} = v{firsts[name] + 1}")
+        else:
+            firsts[name] = i
+    fits = " AND ".join(f"({c})" for c in checks) or "true"
+    field_cols = "".join(
+        f",\n  CASE WHEN category = 'matched' THEN v{firsts[name] + 1} END AS {ident(name)}"
+        for name in matcher.fields
+    )
+    shape_col = parts.get("t_shape", "'p'")
+    # Each layer adds columns to the one below (SELECT *, ...): every expression is
+    # written once and refers to columns, which keeps the query small and each regex run
+    # once per line.
+    sql = f"""SELECT line, coalesce({utf8} AND {gate}, false) AS gate
+FROM (
+SELECT CASE WHEN {d.ends('line', chr(13))} THEN substr(line, 1, length(line) - 1)
+            ELSE line END AS line
+FROM logs
+) AS stripped
+WHERE line <> '' AND NOT ({header})"""
+    layers: list[tuple[str, str]] = [
+        ("gated", f", {plain} AS is_plain{line_cols}"),
+        ("split_lines", f", {fits_line} AS fit"),
+        *((name, f", CASE WHEN fit AND is_plain THEN {expr} END AS {name}")
+          for name, expr in fmt.plain_steps),
+        ("records", f", fit AS line_fits{record_cols}"),
+        ("shaped_times", f", {shape_col} AS t_shape"),
+        ("time_parts", part_cols),
+        *((name, f", CASE WHEN line_fits THEN {expr} END AS {name}")
+          for name, expr in epoch_steps),
+        ("timed", f", {seconds} AS seconds, {status} AS status"),
+        ("checked", f", coalesce(line_fits AND ({fmt.check})"
+                    f" AND NOT (({has_time}) AND seconds IS NULL), false) AS line_ok"),
+        *((name, f", CASE WHEN line_ok AND seconds IS NOT NULL THEN {expr} END AS {name}")
+          for name, expr in iso_steps),
+        ("iso", f", CASE WHEN line_ok AND seconds IS NOT NULL THEN {iso} END AS time,"
+                f" coalesce({escaped}, false) AS has_escape"),
+        ("extracted", value_cols),
+        ("shaped_lines", f", {shaped} AS shaped"),
+        ("decoded", decoded),
+        ("categorised", f""",
+  CASE WHEN NOT line_ok THEN 'malformed'
+       WHEN NOT shaped THEN 'other_path'
+       WHEN NOT ({fits}) THEN 'other_path'
+       WHEN status BETWEEN 200 AND 399 THEN 'matched'
+       ELSE 'bad_status' END AS category"""),
+    ]
+    for name, columns in layers:
+        sql = f"SELECT *{columns}\nFROM (\n{sql}\n) AS below_{name}"
+    return f"""-- pathbeacon: {matcher.template.text} (base path: {matcher.base_path})
+-- fields: {', '.join(matcher.fields)}; dialect: {dialect}; format: {format}
+SELECT
+  CASE WHEN category <> 'malformed' THEN time END AS {ident('time')},
+  CASE WHEN category <> 'malformed' THEN status END AS {ident('status')}{field_cols},
+  CASE WHEN category <> 'malformed' THEN substr(time, 1, 10) END AS {ident('day')},
+  CASE WHEN category <> 'malformed' THEN r_client END AS {ident('client')},
+  CASE WHEN category <> 'malformed' THEN r_agent END AS {ident('agent')},
+  category
+FROM (
+{sql}
+) AS lines
+"""
