@@ -136,6 +136,19 @@ def test_options_and_settings_anywhere(logs: dict[str, Path]) -> None:
     assert json.loads(elsewhere.stdout)["lines"]["other_path"] == 13
 
 
+def test_base_after_an_option_as_the_issue_writes_it(logs: dict[str, Path]) -> None:
+    log = str(logs["s3"])
+    for command, options in [("decode", ["--format", "s3"]), ("stats", ["--by", "os"])]:
+        before = run_cli(command, T, log, "base=/t", *options)
+        after = run_cli(command, T, log, *options, "base=/t")
+        assert before.returncode == after.returncode == 0, after.stderr
+        assert before.stdout == after.stdout and before.stdout
+    before = run_cli("sql", T, "base=https://g.example/t", "--dialect", "duckdb")
+    after = run_cli("sql", T, "--dialect", "duckdb", "base=https://g.example/t")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert before.stdout == after.stdout and "/t" in after.stdout
+
+
 def test_standard_input(logs: dict[str, Path]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pathbeacon", "stats", T, "-", "--by", "os", "--json"],

@@ -12,7 +12,9 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "split_pairs"]
+from .arguments import gather_positionals, split_pairs
+
+__all__ = ["register"]
 
 _EXIT = "exit status: 0 done, 2 usage error (one line on stderr)"
 _FORMAT_HELP = "log format: auto (default: detected per file), combined, json, cloudfront, s3, urls"
@@ -21,27 +23,6 @@ _PAIRS_NOTE = (
     "Arguments holding '=' are name=value settings (base=URL); every other one names a log\n"
     "(- for standard input). To read a log whose path holds '=', write it as ./path."
 )
-
-
-def split_pairs(items: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Split positional arguments into log names and ``name=value`` settings.
-
-    ``./a=b.log`` (a path with ``/`` before its ``=``) is a log; only ``base`` is a setting.
-
-        >>> split_pairs(["a.log", "base=https://g.example/t", "-"])
-        (['a.log', '-'], {'base': 'https://g.example/t'})
-    """
-    logs: list[str] = []
-    pairs: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or "/" in name or "\\" in name:
-            logs.append(item)
-            continue
-        if name != "base":
-            raise ValueError(f"unknown setting {item!r}: only base=URL is taken here")
-        pairs[name] = value
-    return logs, pairs
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -156,6 +137,7 @@ def register(sub: Any) -> None:
     _common(p)
     p.add_argument("--output", "-o", default=None, metavar="FILE",
                    help="write rows to FILE.jsonl, FILE.csv or FILE.parquet instead")
+    gather_positionals(p, "logs")
     p.set_defaults(run=_cmd_decode)
 
     p = sub.add_parser(
@@ -196,6 +178,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dialect", required=True, choices=("duckdb", "spark"))
     p.add_argument("--format", default="combined", metavar="F",
                    help="log format (default combined): combined, json, cloudfront, s3, urls")
+    gather_positionals(p, "settings")
     p.set_defaults(run=_cmd_sql)
 
     from . import dashboard, gateway, store  # the self-hosting commands (issue 10)
