@@ -132,7 +132,11 @@ def _clf_minute(key: str) -> str:
         int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]), int(key[12:14]), int(key[15:17])
     )
     offset = (int(key[19:21]) * 60 + int(key[21:23])) * (-1 if key[18] == "-" else 1)
-    return (moment - timedelta(minutes=offset)).strftime("%Y-%m-%dT%H:%M:")
+    try:
+        utc = moment - timedelta(minutes=offset)
+    except OverflowError:  # the offset moves it out of years 1..9999
+        raise ValueError(f"{key} is out of range in UTC") from None
+    return utc.strftime("%Y-%m-%dT%H:%M:")
 
 
 def _clf_time(text: str) -> str:

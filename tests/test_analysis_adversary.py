@@ -1,0 +1,47 @@
+"""Hostile and odd log lines, run through the real command line as a user runs it.
+
+Each test here guards one defect an adversarial review found: a line that is odd must be
+counted (``malformed`` at worst), never stop the run, and never print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pathbeacon.analysis import decode
+from pathbeacon.analysis.formats import parser
+
+from .conftest import clean_env
+
+T = "<base>/<package>/<version>"
+
+
+def run(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pathbeacon", *argv], cwd=tmp_path, capture_output=True,
+        text=True, env=clean_env(), timeout=120,
+    )
+
+
+def test_a_clf_time_out_of_the_calendar_after_its_offset_is_malformed_not_fatal(
+        tmp_path: Path) -> None:
+    # 00:30 on 1 Jan of year 1 at +0100 is before the first representable UTC moment
+    log = tmp_path / "access.log"
+    log.write_text(
+        '192.0.2.1 - - [01/Jan/0001:00:30:00 +0100] "GET /t/acme/1.0 HTTP/1.1" 204 0 "-" "ua"\n'
+        '192.0.2.1 - - [31/Dec/9999:23:30:00 -0100] "GET /t/acme/1.0 HTTP/1.1" 204 0 "-" "ua"\n'
+        '192.0.2.1 - - [21/Aug/2026:12:00:00 +0000] "GET /t/acme/1.0 HTTP/1.1" 204 0 "-" "ua"\n'
+    )
+    for fmt in ("auto", "combined"):
+        done = run(tmp_path, "stats", T, str(log), "base=/t", "--engine", "python",
+                   "--format", fmt, "--json")
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        assert json.loads(done.stdout)["lines"] == {
+            "matched": 1, "bad_status": 0, "other_path": 0, "malformed": 2}
+    s3 = ('owner bucket [01/Jan/0001:00:30:00 +0100] 192.0.2.1 - REQ REST.GET.OBJECT key'
+          ' "GET /t/acme/1.0 HTTP/1.1" 200 - 0 0 1 1 "-" "ua"')
+    assert parser("s3").parse(s3) is None
