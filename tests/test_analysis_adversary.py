@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 from pathbeacon.analysis import decode
@@ -45,3 +46,20 @@ def test_a_clf_time_out_of_the_calendar_after_its_offset_is_malformed_not_fatal(
     s3 = ('owner bucket [01/Jan/0001:00:30:00 +0100] 192.0.2.1 - REQ REST.GET.OBJECT key'
           ' "GET /t/acme/1.0 HTTP/1.1" 200 - 0 0 1 1 "-" "ua"')
     assert parser("s3").parse(s3) is None
+
+
+def test_times_in_years_before_1000_keep_four_digits(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(
+        '{"time": "0999-01-05T00:00:00Z", "uri": "/t/acme/1.0", "status": 204, "client": "c"}\n'
+        '192.0.2.1 - - [05/Jan/0999:00:00:00 +0000] "GET /t/acme/1.0 HTTP/1.1" 204 0 "-" "ua"\n'
+    )
+    rows = list(decode(T, [str(log)], base="/t", format="json", engine="python"))
+    assert [r["time"] for r in rows] == ["0999-01-05T00:00:00Z"]
+    done = run(tmp_path, "stats", T, str(log), "base=/t", "--engine", "python",
+               "--format", "json", "--every", "week", "--json")
+    assert done.returncode == 0, done.stderr
+    monday = date(999, 1, 5) - timedelta(days=date(999, 1, 5).weekday())
+    assert json.loads(done.stdout)["rows"] == [{"period": monday.isoformat(), "events": 1,
+                                                "reporters": 1}]
+    assert parser("combined").parse(log.read_text().splitlines()[1])[0] == "0999-01-05T00:00:00Z"
