@@ -63,3 +63,15 @@ def test_times_in_years_before_1000_keep_four_digits(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["rows"] == [{"period": monday.isoformat(), "events": 1,
                                                 "reporters": 1}]
     assert parser("combined").parse(log.read_text().splitlines()[1])[0] == "0999-01-05T00:00:00Z"
+
+
+def test_json_nested_too_deep_for_the_parser_is_malformed(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    good = '{"time": 1787313600, "uri": "/t/acme/1.0", "status": 204}\n'
+    log.write_text(good + "[" * 100_000 + "\n" + '{"a":' * 100_000 + "\n" + good)
+    for fmt in ("auto", "json"):
+        done = run(tmp_path, "stats", T, str(log), "base=/t", "--engine", "python",
+                   "--format", fmt, "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["lines"] == {
+            "matched": 2, "bad_status": 0, "other_path": 0, "malformed": 2}

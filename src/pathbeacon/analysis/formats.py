@@ -370,7 +370,7 @@ class JsonParser(Parser):
     def parse(self, line: str) -> Record | None:
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             return None
         if not isinstance(obj, dict):
             return None
