@@ -75,3 +75,12 @@ def test_json_nested_too_deep_for_the_parser_is_malformed(tmp_path: Path) -> Non
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["lines"] == {
             "matched": 2, "bad_status": 0, "other_path": 0, "malformed": 2}
+
+
+def test_a_closed_standard_input_is_one_clear_error(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pathbeacon", "stats", T, "-", "base=/t",
+               "--engine", "python"]
+    done = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", *command], cwd=tmp_path,
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "pathbeacon: error: cannot read standard input: it is closed\n"

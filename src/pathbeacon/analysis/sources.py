@@ -142,6 +142,8 @@ def open_sources(names: Sequence[str], format: str = "auto", *,
     for name in names:
         name = str(name)
         if name == STDIN:
+            if stdin is None and sys.stdin is None:  # started with its descriptor 0 closed
+                raise ValueError("cannot read standard input: it is closed")
             raw_stdin = stdin if stdin is not None else sys.stdin.buffer
             stream: BinaryIO = raw_stdin
             peek = getattr(raw_stdin, "peek", None)
