@@ -6,11 +6,16 @@ counted (``malformed`` at worst), never stop the run, and never print a tracebac
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import subprocess
 import sys
+import threading
 from datetime import date, timedelta
 from pathlib import Path
+
+import pytest
 
 from pathbeacon.analysis import decode
 from pathbeacon.analysis.formats import parser
@@ -84,3 +89,47 @@ def test_a_closed_standard_input_is_one_clear_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=clean_env(), timeout=120)
     assert done.returncode == 2
     assert done.stderr == "pathbeacon: error: cannot read standard input: it is closed\n"
+
+
+COMBINED = '192.0.2.{n} - - [21/Aug/2026:12:00:0{n} +0000] "GET /t/acme/1.{n} HTTP/1.1" 204 0 "-" "ua"\n'
+
+
+@pytest.mark.parametrize("fmt", ["auto", "combined"])
+def test_a_shell_process_substitution_is_read_whole(tmp_path: Path, fmt: str) -> None:
+    # `pathbeacon stats T <(zcat access.log.*.gz)`: the log is a pipe, read only once
+    log = tmp_path / "access.log"
+    log.write_text("".join(COMBINED.format(n=n) for n in range(5)))
+    gz = tmp_path / "access.log.gz"
+    gz.write_bytes(gzip.compress(log.read_bytes()))
+    for feed in (f"cat {log}", f"cat {gz}"):
+        command = (f'exec "$@" <({feed}) base=/t --engine python --format {fmt} --json')
+        done = subprocess.run(
+            ["bash", "-c", command, "bash", sys.executable, "-m", "pathbeacon", "stats", T],
+            cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["lines"]["matched"] == 5
+
+
+def test_a_named_pipe_is_read_whole_and_a_second_read_is_one_clear_error(
+        tmp_path: Path) -> None:
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    text = "".join(COMBINED.format(n=n) for n in range(5))
+
+    def feed() -> None:
+        with open(fifo, "w") as out:
+            out.write(text)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    done = run(tmp_path, "stats", T, str(fifo), "base=/t", "--engine", "python", "--json")
+    writer.join(10)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lines"]["matched"] == 5
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    done = run(tmp_path, "dashboard", T, str(fifo), "base=/t", "--engine", "python",
+               "-o", str(tmp_path / "d.html"))
+    writer.join(10)
+    assert done.returncode == 2
+    assert done.stderr == f"pathbeacon: error: {fifo} can be read only once (it is a pipe)\n"
