@@ -133,3 +133,24 @@ def test_a_named_pipe_is_read_whole_and_a_second_read_is_one_clear_error(
     writer.join(10)
     assert done.returncode == 2
     assert done.stderr == f"pathbeacon: error: {fifo} can be read only once (it is a pipe)\n"
+
+
+def test_ingest_refuses_a_pipe_at_once(tmp_path: Path) -> None:
+    # ingest reads a log again later (to resume it): a pipe cannot be, and reopening one
+    # waits for a writer that never comes
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "w") as out:
+            out.write(COMBINED.format(n=1))
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    done = run(tmp_path, "ingest", T, str(fifo), "base=/t", "--db", str(tmp_path / "b.duckdb"))
+    assert done.returncode == 2
+    assert done.stderr == (f"pathbeacon: error: cannot ingest {fifo}:"
+                           " a pipe, not a file that can be read again\n")
+    with open(fifo) as drain:  # let the writer finish
+        drain.read()
+    writer.join(10)

@@ -37,6 +37,7 @@ import gzip
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 import zlib
@@ -528,6 +529,9 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         info = os.stat(path)
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+        # read once, it could be neither found again nor resumed
+        raise ValueError(f"cannot ingest {path}: a pipe, not a file that can be read again")
     with _open_raw(path) as stream:
         try:
             head = stream.read(FINGERPRINT)
