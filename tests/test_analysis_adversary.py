@@ -154,3 +154,24 @@ def test_ingest_refuses_a_pipe_at_once(tmp_path: Path) -> None:
     with open(fifo) as drain:  # let the writer finish
         drain.read()
     writer.join(10)
+
+
+def test_fields_named_like_output_columns_are_refused_not_overwritten(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text('192.0.2.1 - - [21/Aug/2026:12:00:00 +0000] "GET /t/x/y/z/w HTTP/1.1"'
+                   ' 204 0 "-" "ua"\n')
+    template = "<base>/<time>/<status>/<events>/<period>"
+    done = run(tmp_path, "decode", template, str(log), "base=/t", "--engine", "python")
+    assert done.returncode == 2, done.stdout
+    assert done.stderr == ("pathbeacon: error: the template's field 'time' has the name of a"
+                           " column decode gives every row (time, status): rename the field\n")
+    for by, every in (("events", []), ("period", ["--every", "day"])):
+        done = run(tmp_path, "stats", template, str(log), "base=/t", "--engine", "python",
+                   "--by", by, *every, "--json")
+        assert done.returncode == 2, done.stdout
+        assert done.stderr == (f"pathbeacon: error: --by {by}: a field cannot be named like"
+                               f" the stats column {by!r}; rename the field in the template\n")
+    # without --every, a field named period is a plain column
+    done = run(tmp_path, "stats", template, str(log), "base=/t", "--engine", "python",
+               "--by", "period", "--json")
+    assert json.loads(done.stdout)["rows"] == [{"period": "w", "events": 1, "reporters": 1}]
