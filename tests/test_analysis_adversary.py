@@ -20,6 +20,7 @@ import pytest
 from pathbeacon.analysis import decode
 from pathbeacon.analysis.formats import parser
 
+from . import webservers
 from .conftest import clean_env
 
 T = "<base>/<package>/<version>"
@@ -175,3 +176,32 @@ def test_fields_named_like_output_columns_are_refused_not_overwritten(tmp_path: 
     done = run(tmp_path, "stats", template, str(log), "base=/t", "--engine", "python",
                "--by", "period", "--json")
     assert json.loads(done.stdout)["rows"] == [{"period": "w", "events": 1, "reporters": 1}]
+
+
+@pytest.mark.parametrize("base", ["/a//b", "/t%2F", "/a/./b", "/a/%2E%2E/b"])
+def test_nginx_gateway_refuses_a_base_nginx_rewrites_before_matching(
+        tmp_path: Path, base: str) -> None:
+    # nginx merges // and resolves dot segments before comparing locations: such a config
+    # passed nginx -t but answered every beacon 404 and counted none
+    done = run(tmp_path, "gateway", "nginx", T, f"base={base}")
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.count("\n") == 1
+    assert "which nginx rewrites before matching" in done.stderr
+
+
+@pytest.mark.parametrize("base", ["/a%2Fb", "/%7Et", "/t!(x)*,~@:=&-_"])
+def test_nginx_gateway_answers_beacons_under_an_odd_but_plain_base(
+        tmp_path: Path, base: str) -> None:
+    port = webservers.free_port()
+    log = tmp_path / "beacons.log"
+    done = run(tmp_path, "gateway", "nginx", T, f"base={base}", "--server", "127.0.0.1",
+               "--listen", f"127.0.0.1:{port}", "--log", str(log))
+    assert done.returncode == 0, done.stderr
+    with webservers.nginx(tmp_path / "nginx", done.stdout, None, port, log) as server:
+        assert server.request("GET", f"{base}/acme/1.0%2B2")[0] == 204
+        assert server.request("GET", f"{base}/acme/1.0/x")[0] == 404
+        server.lines(2)
+    done = run(tmp_path, "stats", T, str(log), f"base={base}", "--by", "version",
+               "--engine", "python", "--json")
+    assert json.loads(done.stdout)["rows"] == [{"version": "1.0+2", "events": 1,
+                                                "reporters": 1}]
