@@ -205,3 +205,15 @@ def test_nginx_gateway_answers_beacons_under_an_odd_but_plain_base(
                "--engine", "python", "--json")
     assert json.loads(done.stdout)["rows"] == [{"version": "1.0+2", "events": 1,
                                                 "reporters": 1}]
+
+
+def test_decode_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
+    # a urls export named rows.csv, decoded "in place": the log was emptied, exit 0
+    log = tmp_path / "rows.csv"
+    log.write_text("/t/acme/1.0\n/t/acme/2.0\n")
+    for output in ("rows.csv", "./rows.csv"):
+        done = run(tmp_path, "decode", T, "rows.csv", "base=/t", "--format", "urls",
+                   "--engine", "python", "-o", output)
+        assert done.returncode == 2
+        assert done.stderr == f"pathbeacon: error: --output {output} is one of the logs being read\n"
+        assert log.read_text() == "/t/acme/1.0\n/t/acme/2.0\n"
