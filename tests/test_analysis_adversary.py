@@ -217,3 +217,21 @@ def test_decode_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
         assert done.returncode == 2
         assert done.stderr == f"pathbeacon: error: --output {output} is one of the logs being read\n"
         assert log.read_text() == "/t/acme/1.0\n/t/acme/2.0\n"
+
+
+def test_ingest_reads_a_log_whose_first_line_outgrows_the_fingerprint(tmp_path: Path) -> None:
+    # a scanner's 5 KB request line first in the log: ingest waited for "a whole line"
+    # inside the first 4 KiB forever, and never read the log
+    log = tmp_path / "access.log"
+    db = str(tmp_path / "b.duckdb")
+    long_line = ('198.51.100.9 - - [21/Aug/2026:11:59:00 +0000] "GET /' + "A" * 5000
+                 + ' HTTP/1.1" 414 0 "-" "scanner"\n')
+    log.write_text(long_line + COMBINED.format(n=1) * 3)
+    for _ in range(2):
+        done = run(tmp_path, "ingest", T, str(log), "base=/t", "--db", db)
+        assert done.returncode == 0, done.stderr
+    from_store = run(tmp_path, "stats", T, "--db", db, "--json")
+    from_log = run(tmp_path, "stats", T, str(log), "base=/t", "--engine", "python", "--json")
+    assert json.loads(from_store.stdout) == json.loads(from_log.stdout)
+    assert json.loads(from_store.stdout)["lines"] == {
+        "matched": 3, "bad_status": 0, "other_path": 1, "malformed": 0}
