@@ -235,3 +235,14 @@ def test_ingest_reads_a_log_whose_first_line_outgrows_the_fingerprint(tmp_path: 
     assert json.loads(from_store.stdout) == json.loads(from_log.stdout)
     assert json.loads(from_store.stdout)["lines"] == {
         "matched": 3, "bad_status": 0, "other_path": 1, "malformed": 0}
+
+
+def test_dashboard_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    text = "".join(COMBINED.format(n=n) for n in range(5))
+    log.write_text(text)
+    done = run(tmp_path, "dashboard", T, "access.log", "base=/t", "--engine", "python",
+               "-o", "./access.log")
+    assert done.returncode == 2
+    assert done.stderr == "pathbeacon: error: -o ./access.log is one of the logs being read\n"
+    assert log.read_text() == text

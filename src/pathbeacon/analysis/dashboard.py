@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import html
 import io
+import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -351,6 +352,9 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         if "-" in logs:
             raise ValueError("dashboard reads its logs several times: name files, not -")
         the_plan = plan(args.template, logs, base=base, format=args.format)
+        if os.path.exists(args.output) and any(
+                os.path.samefile(source.name, args.output) for source in the_plan.sources):
+            raise ValueError(f"-o {args.output} is one of the logs being read")
         engine = get(args.engine)
         try:
             fields = the_plan.template.fields
