@@ -246,3 +246,22 @@ def test_dashboard_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr == "pathbeacon: error: -o ./access.log is one of the logs being read\n"
     assert log.read_text() == text
+
+
+@pytest.mark.parametrize("times", [
+    ["0001-01-01T00:00:00Z"],
+    ["0001-01-01T00:00:00Z", "2026-08-21T12:00:00Z", "9999-12-31T23:59:59Z"],
+])
+def test_dashboard_draws_days_at_the_ends_of_the_calendar(tmp_path: Path,
+                                                           times: list[str]) -> None:
+    # one line dated 0001 (a broken clock) made the chart's margin leave the calendar:
+    # an OverflowError traceback, or exit 2 from matplotlib
+    log = tmp_path / "access.log"
+    log.write_text("".join(
+        json.dumps({"time": t, "uri": "/t/acme/1.0", "status": 204, "client": f"c{i}"}) + "\n"
+        for i, t in enumerate(times)))
+    page = tmp_path / "d.html"
+    done = run(tmp_path, "dashboard", T, str(log), "base=/t", "--engine", "python",
+               "--k", "1", "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    assert 'aria-label="trend-version"' in page.read_text()

@@ -173,10 +173,14 @@ def _trend(name: str, rows: list[dict[str, Any]]) -> str:
         days: Any = [p[0] for p in points]  # matplotlib's date converter takes them
         axes.plot(days, [p[1] for p in points], marker="o", label=_label(value))
     every_day = sorted({date.fromisoformat(row["period"]) for row in rows})
-    if len(every_day) == 1:  # one day: a narrow window rather than years around it
-        only = every_day[0]
-        window: Any = (only - timedelta(days=1), only + timedelta(days=1))
-        axes.set_xlim(*window)
+    # A 5% margin each side (one day around a single day, rather than years), kept within
+    # the years a date (and matplotlib) can hold: a log may well say 0001 or 9999.
+    first, last = every_day[0], every_day[-1]
+    pad = max(timedelta(days=1), (last - first) / 20)
+    low = first - pad if first - date.min > pad else date.min
+    high = last + pad if date.max - last > pad else date.max
+    window: Any = (low, high)
+    axes.set_xlim(*window)
     locator = AutoDateLocator(minticks=2, maxticks=8)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
