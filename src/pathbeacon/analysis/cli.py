@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -55,6 +56,11 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     logs, pairs = split_pairs(args.logs)
     kind = output_kind(args.output) if args.output else None
     the_plan = plan(args.template, logs, base=pairs.get("base"), format=args.format)
+    if args.output and os.path.exists(args.output):
+        for source in the_plan.sources:
+            if not source.is_stdin and os.path.samefile(source.name, args.output):
+                # writing would empty the log before it is read
+                raise ValueError(f"--output {args.output} is one of the logs being read")
     engine = get(args.engine, **_engine_options(args))
     try:
         if kind == "parquet":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import html
 import io
+import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -172,10 +173,14 @@ def _trend(name: str, rows: list[dict[str, Any]]) -> str:
         days: Any = [p[0] for p in points]  # matplotlib's date converter takes them
         axes.plot(days, [p[1] for p in points], marker="o", label=_label(value))
     every_day = sorted({date.fromisoformat(row["period"]) for row in rows})
-    if len(every_day) == 1:  # one day: a narrow window rather than years around it
-        only = every_day[0]
-        window: Any = (only - timedelta(days=1), only + timedelta(days=1))
-        axes.set_xlim(*window)
+    # A 5% margin each side (one day around a single day, rather than years), kept within
+    # the years a date (and matplotlib) can hold: a log may well say 0001 or 9999.
+    first, last = every_day[0], every_day[-1]
+    pad = max(timedelta(days=1), (last - first) / 20)
+    low = first - pad if first - date.min > pad else date.min
+    high = last + pad if date.max - last > pad else date.max
+    window: Any = (low, high)
+    axes.set_xlim(*window)
     locator = AutoDateLocator(minticks=2, maxticks=8)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -351,6 +356,9 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         if "-" in logs:
             raise ValueError("dashboard reads its logs several times: name files, not -")
         the_plan = plan(args.template, logs, base=base, format=args.format)
+        if os.path.exists(args.output) and any(
+                os.path.samefile(source.name, args.output) for source in the_plan.sources):
+            raise ValueError(f"-o {args.output} is one of the logs being read")
         engine = get(args.engine)
         try:
             fields = the_plan.template.fields

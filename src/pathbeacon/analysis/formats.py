@@ -132,7 +132,11 @@ def _clf_minute(key: str) -> str:
         int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]), int(key[12:14]), int(key[15:17])
     )
     offset = (int(key[19:21]) * 60 + int(key[21:23])) * (-1 if key[18] == "-" else 1)
-    return (moment - timedelta(minutes=offset)).strftime("%Y-%m-%dT%H:%M:")
+    try:
+        utc = moment - timedelta(minutes=offset)
+    except OverflowError:  # the offset moves it out of years 1..9999
+        raise ValueError(f"{key} is out of range in UTC") from None
+    return utc.isoformat()[:17]  # isoformat, unlike strftime, pads the year to 4 digits
 
 
 def _clf_time(text: str) -> str:
@@ -179,7 +183,7 @@ def epoch_to_iso(value: float) -> str:
     size = abs(value)
     divisor = 1 if size < 1e11 else 10**3 if size < 1e14 else 10**6 if size < 1e17 else 10**9
     seconds = int(value // divisor)  # exact for integers, floor for floats
-    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat() + "Z"
 
 
 #: An ISO 8601 / RFC 3339 time in a JSON log: date, ``T`` or space, time, optional
@@ -204,7 +208,7 @@ def _iso_time(text: str) -> str:
     if match.group(8):
         offset = int(match.group(9)) * 60 + int(match.group(10) or 0)
         moment -= timedelta(minutes=-offset if match.group(8) == "-" else offset)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.isoformat() + "Z"
 
 
 def json_time(value: object) -> str | None:
@@ -366,7 +370,7 @@ class JsonParser(Parser):
     def parse(self, line: str) -> Record | None:
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             return None
         if not isinstance(obj, dict):
             return None

@@ -155,6 +155,19 @@ def _check_value(what: str, value: str) -> str:
     return value
 
 
+def _check_normal(prefix: str) -> None:
+    """Refuse a (decoded) location prefix nginx would never see: nginx compares locations
+    with the request path after merging ``//`` and resolving ``.`` and ``..`` segments, so
+    such a prefix would answer every beacon 404."""
+    segments = prefix.split("/")[1:]
+    complete = segments[:-1] + ([segments[-1]] if segments[-1] in (".", "..") else [])
+    odd = next((s for s in complete if s in ("", ".", "..")), None)
+    if odd is not None:
+        shown = "an empty segment (//)" if odd == "" else f"a {odd!r} segment"
+        raise ValueError(f"the path {prefix!r} has {shown}, which nginx rewrites before"
+                         " matching: no beacon would reach the gateway")
+
+
 def _download_url(url: str | None) -> str | None:
     if url is None:
         return None
@@ -185,6 +198,7 @@ def nginx(
         True
     """
     r = route(template, base)
+    _check_normal(r.prefix)
     target = _download_url(download_to)
     log = _check_value("--log", log)
     name = r.name

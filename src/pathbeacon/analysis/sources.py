@@ -13,6 +13,8 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import os
+import stat
 import sys
 import zlib
 from collections.abc import Iterator, Sequence
@@ -31,7 +33,7 @@ class Source:
     """One log: its name (a path, or ``-``), its format, and its lines as bytes.
 
     The lines of a file may be read any number of times (each read reopens it); standard
-    input once.
+    input, or any other pipe (:attr:`is_stdin`), once.
     """
 
     __slots__ = ("_head", "_stream", "format", "name")
@@ -48,13 +50,15 @@ class Source:
 
     @property
     def is_stdin(self) -> bool:
+        """Whether this log is standard input or another pipe (readable only once)."""
         return self._stream is not None
 
     def open(self) -> BinaryIO:
         """A binary stream of the whole log (decompressed), from its start."""
         if self._stream is not None:
             if self._head is None:
-                raise ValueError("standard input can be read only once")
+                what = "standard input" if self.name == STDIN else self.name
+                raise ValueError(f"{what} can be read only once (it is a pipe)")
             head, self._head = self._head, None  # type: ignore[assignment]
             return _Replay(head, self._stream)  # type: ignore[return-value]
         return _open_file(self.name)
@@ -94,6 +98,23 @@ def _open_file(path: str) -> BinaryIO:
         stream.close()  # gzip.open closes the file it opens, unlike GzipFile(fileobj=...)
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return stream
+
+
+def _is_pipe(path: str) -> bool:
+    """Whether ``path`` names something that is not a regular file or a directory (a FIFO,
+    ``/dev/stdin``, a shell's ``<(...)``): reading it consumes it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # reported when it is opened
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _open_pipe(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")  # read once, by the engine
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _head_lines(stream: BinaryIO) -> list[bytes]:
@@ -141,17 +162,25 @@ def open_sources(names: Sequence[str], format: str = "auto", *,
     sources: list[Source] = []
     for name in names:
         name = str(name)
-        if name == STDIN:
-            raw_stdin = stdin if stdin is not None else sys.stdin.buffer
-            stream: BinaryIO = raw_stdin
-            peek = getattr(raw_stdin, "peek", None)
+        if name == STDIN or _is_pipe(name):
+            # A pipe (stdin, a FIFO, a shell's <(...)) can be read only once: the lines
+            # read to detect its format are kept and put back in front.
+            what = "standard input" if name == STDIN else name
+            if name != STDIN:
+                raw_stream = _open_pipe(name)
+            elif stdin is None and sys.stdin is None:  # started with its descriptor 0 closed
+                raise ValueError("cannot read standard input: it is closed")
+            else:
+                raw_stream = stdin if stdin is not None else sys.stdin.buffer
+            stream: BinaryIO = raw_stream
+            peek = getattr(raw_stream, "peek", None)
             if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
-                stream = gzip.GzipFile(fileobj=raw_stdin, mode="rb")  # type: ignore[assignment]
+                stream = gzip.GzipFile(fileobj=raw_stream, mode="rb")  # type: ignore[assignment]
             try:
                 head = _head_lines(stream) if format == "auto" else []
             except (OSError, EOFError, zlib.error) as error:
-                raise ValueError(f"cannot read standard input: {error}") from None
-            chosen = _detected("standard input", head) if format == "auto" else format
+                raise ValueError(f"cannot read {what}: {error}") from None
+            chosen = _detected(what, head) if format == "auto" else format
             sources.append(Source(name, chosen, stream=stream, head=head))
             continue
         with _open_file(name) as file:

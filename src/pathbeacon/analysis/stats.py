@@ -138,6 +138,11 @@ class StatsQuery:
                     f"--by {name}: the template has no field {name!r}"
                     f" (its fields: {', '.join(usable) or 'none'})"
                 )
+        own = ("events", "reporters", "period") if every is not None else ("events", "reporters")
+        for name in names:
+            if name in own:  # its value would overwrite that column of each row
+                raise ValueError(f"--by {name}: a field cannot be named like the stats"
+                                 f" column {name!r}; rename the field in the template")
         if len(set(names)) != len(names):
             raise ValueError(f"--by names a field twice: {','.join(names)}")
         if every is not None and every not in PERIODS:

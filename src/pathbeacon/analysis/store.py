@@ -37,6 +37,7 @@ import gzip
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 import zlib
@@ -528,6 +529,9 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         info = os.stat(path)
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+        # read once, it could be neither found again nor resumed
+        raise ValueError(f"cannot ingest {path}: a pipe, not a file that can be read again")
     with _open_raw(path) as stream:
         try:
             head = stream.read(FINGERPRINT)
@@ -546,6 +550,8 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         start = 0 if not final and info.st_size < known.read_to else known.read_to
     else:
         whole = head if final else head[: head.rfind(b"\n") + 1]
+        if not whole and len(head) >= FINGERPRINT:  # a first line longer than the head
+            whole = _first_lines(path)
         if not whole.strip():
             return Ingested(path, 0, Counts(0, 0, 0, 0), False)  # no whole line yet
         if format != "auto":
@@ -638,6 +644,20 @@ def _new_lines(path: str, start: int, final: bool, format: str, parse: Any,
             cut_short.append(True)
         except (OSError, zlib.error) as error:
             raise ValueError(f"cannot read {path}: {error}") from None
+
+
+def _first_lines(path: str) -> bytes:
+    """The first whole lines of a plain log (up to :data:`DETECT_LINES`), read past the
+    fingerprint because the first of them is longer."""
+    lines: list[bytes] = []
+    with _open_raw(path) as stream:
+        for raw in stream:
+            if not raw.endswith(b"\n"):
+                break
+            lines.append(raw)
+            if len(lines) >= DETECT_LINES:
+                break
+    return b"".join(lines)
 
 
 def _is_gzip(path: str) -> bool:

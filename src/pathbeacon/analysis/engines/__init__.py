@@ -49,7 +49,15 @@ class Plan:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Columns of a decoded row: ``time``, ``status``, then the fields (no ``base``)."""
+        """Columns of a decoded row: ``time``, ``status``, then the fields (no ``base``).
+
+        ``ValueError`` when a field is itself named ``time`` or ``status`` (its value would
+        overwrite that column).
+        """
+        for name in self.matcher.fields:
+            if name in ("time", "status"):
+                raise ValueError(f"the template's field {name!r} has the name of a column"
+                                 " decode gives every row (time, status): rename the field")
         return ("time", "status", *self.matcher.fields)
 
 
