@@ -31,8 +31,8 @@ def test_sends_one_get_with_the_rendered_url_and_user_agent(collector: Collector
     assert report.url == collector.url + request.path
     facts = pathbeacon.parse(TEMPLATE, report.url)
     assert facts["package"] == "acme" and facts["os"] == pathbeacon.facts()["os"]
-    agent = request.headers["User-Agent"]
-    assert agent.startswith(f"pathbeacon/{pathbeacon.__version__} (platform=")
+    # exactly the name and version: no platform, architecture or Python in the header
+    assert request.headers["User-Agent"] == f"pathbeacon/{pathbeacon.__version__}"
     assert "Cookie" not in request.headers
 
 
@@ -133,6 +133,8 @@ def test_dry_run_renders_but_sends_nothing(collector: Collector,
         ("<base>/<os>", {"base": "https://g.example", "timeout": -1}),
         ("<base>/<os>", {"base": "https://g.example", "retries": 1.5}),
         ("<base>/<os>", {"base": "https://g.example", "exit_grace": "x"}),
+        ("<base>/<os>", {"base": "https://g.example", "exit_grace": -1}),
+        ("<base>/<os>", {"base": "https://g.example", "exit_grace": float("nan")}),
     ],
 )
 def test_never_raises_whatever_it_is_given(template: object, options: dict[str, object]) -> None:
