@@ -161,7 +161,7 @@ def test_debug_line_never_lands_on_stdout_when_stderr_is_closed(
     env = host_env(tmp_path, collector.url, PATHBEACON_DEBUG="1")
     code = "import sys, hostpkg; print(sys.stderr is None, hostpkg.REPORT.wait(10))"
     result = __import__("subprocess").run(
-        ["sh", "-c", f'exec "$0" -c "$1" 2>&-', sys.executable, code],
+        ["sh", "-c", 'exec "$0" -c "$1" 2>&-', sys.executable, code],
         capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout == "True sent\n", result  # the host's output, and nothing else
 
