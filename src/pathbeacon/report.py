@@ -140,6 +140,11 @@ def _wait_seconds(timeout: object) -> float:
         return 0.0
     try:
         seconds = float(timeout)  # type: ignore[arg-type]
+    except OverflowError:  # an integer beyond any float: for ever, or not at all
+        try:
+            return -1.0 if timeout > 0 else 0.0  # type: ignore[operator]
+        except Exception:
+            return 0.0
     except Exception:  # not a number
         return 0.0
     if not seconds > 0:  # zero, negative, NaN
