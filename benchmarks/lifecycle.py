@@ -88,7 +88,9 @@ def measure(runs: int, src: Path | None) -> dict[str, float]:
         for _ in range(runs):
             for label, (name, pre) in CASES.items():  # interleaved: drift hits all alike
                 out = subprocess.run([sys.executable, "-c", TIMED.format(pre=pre, name=name)],
-                                     env=env, capture_output=True, text=True, check=True)
+                                     env=env, capture_output=True, text=True)
+                if out.returncode != 0:  # a host that does not exit cleanly is a bug
+                    raise SystemExit(f"{label}: exit status {out.returncode}\n{out.stderr}")
                 samples[label].append(float(out.stdout))
         check = subprocess.run(
             [sys.executable, "-c", "import intervalpkg, pathbeacon; print(pathbeacon."

@@ -372,3 +372,17 @@ def test_proxy_credentials_never_reach_reason_debug_line_or_log(
     seen = report.reason + repr(report) + capfd.readouterr().err + caplog.text
     assert "pathbeacon: failed" in seen
     assert "s3cret" not in seen and "bob" not in seen, seen
+
+
+def test_debug_line_goes_to_an_in_memory_stderr_too(collector: Collector,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    monkeypatch.setenv("PATHBEACON_DEBUG", "1")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    report = report_once("<base>/memory", base=collector.url)
+    report.wait(10)
+    assert sys.stderr.getvalue() == f"pathbeacon: sent {report.url} (HTTP 204)\n"
+    monkeypatch.setattr(sys, "stderr", None)  # closed at start: nothing, and no stdout
+    assert report_once("<base>/nowhere", base=collector.url).wait(10) == "sent"
