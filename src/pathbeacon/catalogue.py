@@ -11,10 +11,13 @@ lives in one TOML file (``name``, ``template``, ``description``, ``facts``) in t
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import TemplateError
 from .template import Template
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["SHIPPED", "Entry", "entries", "is_name", "load", "resolve"]
 
@@ -59,6 +62,19 @@ SHIPPED: dict[str, Entry] = {
         ),
     )
 }
+
+
+def _folder() -> Path:
+    """Where the TOML files are: ``pathbeacon/templates`` in an installed wheel,
+    ``<root>/templates`` in a checkout or an editable install. Not used to find templates
+    (they are compiled in): for tests and people."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for folder in (here / "templates", here.parent.parent / "templates"):
+        if folder.is_dir():
+            return folder
+    raise TemplateError(f"pathbeacon's templates folder is missing (looked beside {here})")
 
 
 def entries() -> list[Entry]:
