@@ -1,6 +1,6 @@
 """Once-per-key claims, the set of reports in flight, and fork safety.
 
-Kept free of imports beyond ``_thread`` and ``os``: it runs on the host's importing thread.
+Kept free of imports beyond ``_thread``, ``os`` and ``sys``: it runs on the host's importing thread.
 Claims and the in-flight set take no lock: each is one dict operation, atomic under the GIL
 (and in free-threaded builds), so a signal handler or a ``__del__`` that calls
 ``report_once()`` while this thread is inside a claim can never deadlock.
@@ -12,9 +12,13 @@ Claims and the in-flight set take no lock: each is one dict operation, atomic un
 
 import _thread
 import os
+import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
     from typing import Callable, TypeVar
 
     T = TypeVar("T")
@@ -78,13 +82,62 @@ def in_flight() -> "list[object]":
 
 
 class importing:
-    """``with importing():`` around a worker's imports keeps forks from copying them half-done."""
+    """``with importing():`` around a worker's imports keeps forks from copying them half-done.
+
+    Fork hooks run newest first, and ``logging``'s takes a lock that a worker's imports need
+    (urllib3 calls ``logging.getLogger`` as it loads): ours must be newer than logging's, or a
+    fork would wait in vain. So our hooks are registered again here when logging is loaded,
+    and, when it is not, right after the worker's own imports load it (never before: the
+    worker imports ``logging`` only when something it needs does).
+    """
+
+    _watch: "_AfterLogging | None" = None
 
     def __enter__(self) -> None:
         _importing.acquire()
+        if "logging" in sys.modules:
+            register_fork_hooks()
+            self._watch = None
+        else:
+            self._watch = _AfterLogging(_thread.get_ident())
+            sys.meta_path.insert(0, self._watch)
 
     def __exit__(self, *exc: object) -> None:
-        _importing.release()
+        try:
+            if self._watch is not None and self._watch in sys.meta_path:
+                sys.meta_path.remove(self._watch)
+        finally:
+            _importing.release()
+
+
+class _AfterLogging:
+    """A finder that steps aside for every import but this thread's of ``logging``, whose
+    loading it lets run, then registers our fork hooks again."""
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+
+    def find_spec(self, name: str, path: "Sequence[str] | None" = None,
+                  target: "ModuleType | None" = None) -> "ModuleSpec | None":
+        if name != "logging" or _thread.get_ident() != self.thread:
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        finder = sys.modules["_frozen_importlib_external"].PathFinder
+        spec: ModuleSpec | None = finder.find_spec(name, path)
+        loader = getattr(spec, "loader", None)
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return spec
+
+        def exec_module(module: object) -> None:
+            run(module)
+            register_fork_hooks()
+
+        loader.exec_module = exec_module  # type: ignore[union-attr]
+        return spec
 
 
 def _before_fork() -> None:

@@ -410,8 +410,6 @@ def _work(
                 import encodings.idna  # noqa: F401  (socket's lazy import for host names)
 
                 from . import transport
-            if "logging" in sys.modules:  # put our fork hooks before logging's again
-                guard.register_fork_hooks()
             why = _prepare(report, template, facts, skip_dev, skip_ci)
         if why is not None:
             _finished(report, *why)
