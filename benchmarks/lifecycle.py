@@ -64,7 +64,7 @@ def measure(runs: int, src: Path | None) -> dict[str, float]:
             (Path(tmp) / name).mkdir()
             (Path(tmp) / name / "__init__.py").write_text(textwrap.dedent(body))
         cache = Path(tmp) / "cache"
-        path = [tmp, *([str(src)] if src else []), *sys.path]
+        path = [tmp, *([str(src)] if src else [])]  # as an installed package would be
         env = {k: v for k, v in os.environ.items()
                if not (k.endswith("_NO_ANALYTICS") or k.startswith(("PATHBEACON_", "SCARF_"))
                        or k in ("DO_NOT_TRACK", "PYTHONDONTWRITEBYTECODE"))}
