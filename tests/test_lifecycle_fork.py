@@ -114,3 +114,39 @@ print(round(took, 2), pathbeacon.guard._hooks_registered, report.wait(20))
     took, hooks, status = result.stdout.split()
     assert hooks == "2" and status == "sent", result.stderr
     assert 1.5 < float(took) < guard.FORK_WAIT + 0.5, took
+
+
+def test_a_huge_metadata_file_costs_neither_memory_nor_time(tmp_path: Path) -> None:
+    info = tmp_path / "hugepkg-1.2.3.dist-info"
+    _sparse(info / "METADATA",
+            b"Metadata-Version: 2.1\nName: hugepkg\nVersion: 1.2.3\n\nA long description")
+    code = f"""
+import resource, sys, time
+sys.path.insert(0, {str(tmp_path)!r})
+import importlib.metadata, email.parser
+from pathbeacon import probes
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.monotonic()
+version = probes.package_version("hugepkg")
+took = time.monotonic() - started
+print(version, took, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0, result.stderr
+    version, took, grown_mb = result.stdout.split()
+    assert version == "1.2.3"
+    assert float(took) < 1.0 and float(grown_mb) < 20
+
+
+def test_metadata_version_header_parsing(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from .conftest import make_package
+
+    make_package(tmp_path, "plainpkg", "", version="01.2")  # normalised by packaging
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert probes.package_version("plainpkg") == "1.2"
+        assert probes._metadata_version(metadata.distribution("plainpkg")) == "01.2"
+    finally:
+        sys.path.remove(str(tmp_path))

@@ -396,7 +396,8 @@ def package_version(package: str) -> str:
     from importlib import metadata
 
     try:
-        raw = metadata.version(package)
+        found = metadata.distribution(package)
+        raw = _metadata_version(found)
     except Exception:  # not installed, or broken metadata
         return UNKNOWN
     if not raw:
@@ -409,6 +410,25 @@ def package_version(package: str) -> str:
         return str(Version(raw))
     except InvalidVersion:
         return raw
+
+
+def _metadata_version(found: object) -> str | None:
+    """The ``Version`` header of a distribution's metadata, reading at most READ_LIMIT bytes
+    of it (``importlib.metadata`` would parse the whole file, long description and all);
+    through ``importlib.metadata`` itself where the metadata is not a plain file."""
+    folder = getattr(found, "_path", None)  # a .dist-info or .egg-info folder on disk
+    if folder is not None:
+        for name in ("METADATA", "PKG-INFO"):
+            text = head(os.path.join(str(folder), name))
+            if text is not None:
+                for line in text.splitlines():
+                    if not line.strip():
+                        break  # the headers end at the first blank line
+                    key, colon, value = line.partition(":")
+                    if colon and key.strip().lower() == "version":
+                        return value.strip()
+                return None
+    return str(getattr(found, "version", "") or "") or None
 
 
 def _canonical(version: str) -> bool:
