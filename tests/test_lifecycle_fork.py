@@ -150,3 +150,25 @@ def test_metadata_version_header_parsing(tmp_path: Path) -> None:
         assert probes._metadata_version(metadata.distribution("plainpkg")) == "01.2"
     finally:
         sys.path.remove(str(tmp_path))
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs os.register_at_fork")
+def test_fork_hooks_are_registered_again_once_the_worker_loads_logging(
+    collector: Collector,
+) -> None:
+    # Our hooks must run before logging's (hooks run newest first): registered again right
+    # after the worker's imports load logging, and only then.
+    code = f"""
+import sys, pathbeacon
+from pathbeacon import guard
+import pathbeacon.report
+first = pathbeacon.report_once("<base>/one", base={collector.url!r})
+print(first.wait(20), guard._hooks_registered, "logging" in sys.modules, sys.meta_path[0].__class__.__name__)
+"""
+    sent = run_python(code)
+    status, hooks, logging_loaded, first_finder = sent.stdout.split()
+    assert status == "sent", sent.stderr
+    assert first_finder != "_AfterLogging"  # the watch is gone once the imports are done
+    assert hooks == ("2" if logging_loaded == "True" else "1")
+    dry = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"))
+    assert dry.stdout.split()[:3] == ["dry_run", "1", "False"], dry.stderr

@@ -125,11 +125,15 @@ class _AfterLogging:
             sys.meta_path.remove(self)
         except ValueError:
             pass
-        finder = sys.modules["_frozen_importlib_external"].PathFinder
-        spec: ModuleSpec | None = finder.find_spec(name, path)
+        spec: ModuleSpec | None = None
+        for finder in list(sys.meta_path):  # as the import system would, without us
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
         loader = getattr(spec, "loader", None)
         run = getattr(loader, "exec_module", None)
-        if run is None:
+        if run is None or isinstance(loader, type):  # a class (frozen, built-in): not ours
             return spec
 
         def exec_module(module: object) -> None:
