@@ -2,13 +2,16 @@
 
     python benchmarks/run.py            # builds .bench/venv once, then measures
 
+(``benchmarks/whole.py`` measures what a short program pays, whole process.)
+
 It installs pathbeacon (from this checkout) and scarf-sdk into a private virtual
 environment under .bench/ (scarf-sdk is never a dependency of pathbeacon), then prints a
 Markdown table of medians:
 
 - extra import time of a package whose ``__init__`` calls ``report_once`` (and one that
   constructs scarf-sdk's ``ScarfEventLogger``) over a bare package, in fresh interpreters;
-- ``log_event`` round-trip latency against a loopback server, pathbeacon versus scarf-sdk;
+- ``log_event`` round-trip latency against a loopback server, pathbeacon versus scarf-sdk,
+  one logger each, so both reuse a keep-alive connection;
 - ``Template.render`` against a hand-written f-string with ``urllib.parse.quote``;
 - cold ``facts()`` detection in a fresh interpreter.
 
@@ -207,7 +210,8 @@ def main() -> int:
     print(f"| import overhead of a package calling it (over a bare package, {runs} fresh "
           f"interpreters) | {beacon:.2f} ms | scarf-sdk ScarfEventLogger: {scarf:.2f} ms | "
           f"1/{scarf / beacon if beacon > 0 else float('inf'):.0f} | < 2 ms and < 1/40 |")
-    print(f"| log_event round trip, loopback ({calls} calls) | {rtt['pathbeacon']:.2f} ms | "
+    print(f"| log_event round trip, loopback, keep-alive ({calls} calls) | "
+          f"{rtt['pathbeacon']:.2f} ms | "
           f"scarf-sdk: {rtt['scarf-sdk']:.2f} ms | "
           f"{rtt['pathbeacon'] / rtt['scarf-sdk']:.2f}x | - |")
     print(f"| Template.render, 5 fields | {render['pathbeacon']:.2f} us | f-string + quote: "

@@ -160,7 +160,8 @@ def test_in_process_skip_is_once_per_process_too(collector: Collector, tmp_path:
 
 @pytest.mark.usefixtures("fresh_guard")
 @pytest.mark.parametrize("interval", [0, -5, "0s", "1y", "soon", "", "nan", float("inf"),
-                                      True, [1], b"1d"])
+                                      True, [1], b"1d", "1D", "1e3", "1_000", ".5h", "1.h",
+                                      "-1d", "\u0661d"])
 def test_bad_intervals_are_failed_reports_naming_the_problem(interval: object) -> None:
     report = report_once("<base>/<os>", base="https://g.example", interval=interval)  # type: ignore[arg-type]
     assert report.wait(1) == "failed"
@@ -168,7 +169,7 @@ def test_bad_intervals_are_failed_reports_naming_the_problem(interval: object) -
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("45s", 45), ("30m", 1800), ("12h", 43200),
-                                                ("1d", 86400), (" 2D ", 172800), ("1.5h", 5400),
+                                                ("1d", 86400), (" 2 d ", 172800), ("1.5h", 5400), ("1w", 604800),
                                                 ("90", 90), (0.5, 0.5), (7, 7)])
 def test_interval_spellings(text: object, seconds: float) -> None:
     assert stamps.seconds(text) == seconds

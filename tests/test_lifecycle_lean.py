@@ -94,7 +94,7 @@ print(any("pathbeacon: sent" in line for line in stream.getvalue().splitlines())
 
 def test_compiled_in_templates_match_the_toml_files() -> None:
     files = {}
-    assert catalogue._folder() == ROOT / "templates"
+    # templates/ in a checkout, pathbeacon/templates when installed: the same files
     for path in sorted(catalogue._folder().glob("*.toml")):
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         assert path.stem == data["name"]

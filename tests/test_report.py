@@ -274,9 +274,10 @@ def test_capture_records_renders_at_once_and_scopes_the_guard(collector: Collect
     assert len(collector.settle(0.3)) == 2
 
 
-def test_capture_still_honours_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
+def test_capture_honours_opt_out_set_inside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set before the block, the shell's opt-out is ignored (see tests/test_testing.py).
     with capture() as captured:
+        monkeypatch.setenv("DO_NOT_TRACK", "1")
         report = report_once("<base>/<os>", base="https://g.example")
     assert captured == [report] and report.status == "disabled"
 

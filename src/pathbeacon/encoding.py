@@ -33,6 +33,10 @@ _DROP = {
     **dict.fromkeys(range(0xD800, 0xE000)),
 }
 _DOTS = {".": "_", "..": "__"}
+# Format characters (category Cf: bidi overrides and isolates, zero-width joiners and
+# spaces, tag characters) are invisible yet can disguise a value on a dashboard or a
+# terminal; they are dropped too. Found by category, so new Unicode versions are covered.
+_FORMAT = "Cf"
 
 
 def _plain(text: str) -> bool:
@@ -53,12 +57,15 @@ def sanitise(value: object) -> str:
     """Return the printable, bounded text that ``value`` stands for in a URL.
 
     ``None`` becomes ``unknown``, booleans ``true``/``false``; whitespace runs become one
-    ``_``; control characters are dropped; the text is NFC-normalised and cut to
-    64 characters; an empty result becomes ``unknown``, and ``.``/``..`` become ``_``/``__``.
+    ``_``; control and format characters (categories Cc, Cf) are dropped; the text is
+    NFC-normalised and cut to 64 characters; an empty result becomes ``unknown``, and
+    ``.``/``..`` become ``_``/``__``.
     Sanitising is idempotent.
 
         >>> sanitise("  Mac OS\\tX\\n"), sanitise(None), sanitise(True), sanitise("..")
         ('Mac_OS_X', 'unknown', 'true', '__')
+        >>> sanitise("evil\\u202egnp.exe"), sanitise("a\\u200bb")
+        ('evilgnp.exe', 'ab')
     """
     if value is None:
         return UNKNOWN
@@ -70,6 +77,9 @@ def sanitise(value: object) -> str:
     text = "_".join(text.split())
     if not text.isprintable():
         text = text.translate(_DROP)
+        if not text.isprintable():
+            category = unicodedata.category
+            text = "".join([ch for ch in text if category(ch) != _FORMAT])
     text = text[:MAX_LENGTH] if text.isascii() else _nfc_prefix(text)
     return _DOTS.get(text, text) if text else UNKNOWN
 

@@ -4,15 +4,21 @@
     ...                package="acme")
     >>> "ACME_NO_ANALYTICS" in text and "acme.gateway.scarf.sh" in text
     True
+
+Everything taken from the caller (package name, fact values, host) is shown inside a code
+span with the characters that could end it removed, so no value can add a heading, a link
+or a table cell to the notice.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from . import optout, probes
 from .catalogue import resolve
 from .compose import fill
+from .report import user_agent
 from .template import Template
 
 __all__ = ["NEVER_SENT", "explain"]
@@ -25,44 +31,114 @@ NEVER_SENT = (
     "cookies (none are stored or sent) or anything from your code or data",
 )
 
+# A template is a browser pixel (Scarf's, or one like it) when it carries a pixel id.
+_PIXEL_FIELD = "pixel_id"
+_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+_INTERVAL = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
+# Characters that could end a code span or a line, or hide text: replaced or dropped.
+_UNSAFE = {**dict.fromkeys(range(0x20), " "), 0x7F: None, ord("`"): "'"}
 
-def _cell(value: str) -> str:
-    # A table cell: no pipes or newlines can break the row, no backticks the code span.
-    return "`" + value.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+
+def _code(value: object, *, cell: bool = False) -> str:
+    """``value`` as a Markdown code span that cannot end early or break its line (or,
+    with ``cell``, its table cell). Inside a code span Markdown reads nothing else."""
+    text = "".join(ch for ch in str(value).translate(_UNSAFE) if ch.isprintable()).strip()
+    if cell:
+        text = text.replace("|", "\\|")
+    return f"`{text or ' '}`"
 
 
-def explain(template: str | Template, /, **facts: object) -> str:
+def _interval_text(interval: object) -> str:
+    """``"1d"`` → ``"day"``, ``"12h"`` → ``"12 hours"``, ``3600`` → ``"3600 seconds"``."""
+    if isinstance(interval, bool) or not isinstance(interval, (int, float, str)):
+        raise ValueError(f"interval must be seconds or text such as '1d', not {interval!r}")
+    match = _INTERVAL.fullmatch(str(interval))
+    number = float(match.group(1)) if match else 0.0
+    if match is None or not number > 0:
+        raise ValueError(f"interval must be above 0, in seconds or as '12h', '1d': {interval!r}")
+    unit = _UNITS[match.group(2) or "s"]
+    if number == 1:
+        return unit
+    shown = match.group(1) if isinstance(interval, str) else f"{number:g}"
+    return f"{shown} {unit}s"
+
+
+def explain(template: str | Template, /, *, interval: object = None, **facts: object) -> str:
     """A Markdown section naming the endpoint, each field with this machine's value, what
-    is never sent, and every way to opt out (the exact variables for ``package``)."""
+    is never sent, and every way to opt out (the exact variables for ``package``).
+
+    Pass the same ``interval`` as to ``report_once`` to describe its at-most-once-per-
+    interval state. A template with a ``<pixel_id>`` (such as ``scarf-pixel``) is described
+    as an image a browser loads, not as a request from the package.
+
+        >>> text = explain("scarf-pixel", pixel_id="abc")
+        >>> "browser" in text and "per process" not in text
+        True
+    """
     resolved = resolve(template)
     values = fill(resolved, facts)
     url = resolved.render(values)
     sent = resolved.parse(url)
     package = facts.get("package")
-    who = f"`{package}`" if package else "This package"
+    who = _code(package) if package else "This package"
     parts = urlsplit(url)
-    host, scheme = parts.hostname or "the collector", parts.scheme.upper()
+    host = _code(parts.hostname or "the collector")
+    scheme = parts.scheme.upper()
+    pixel = _PIXEL_FIELD in resolved.fields
+    if pixel:
+        opening = (
+            f"This page shows a tracking pixel: a tiny image that your browser loads from "
+            f"{host} with an {scheme} GET when it displays the page (not a request made by "
+            "any installed package). Its address carries the fields below and nothing else:"
+        )
+    else:
+        if interval is None:
+            how_often = "per process (at most once, in the background"
+        else:
+            every = _interval_text(interval)
+            once = f"a {every}" if every in _UNITS.values() else f"every {every}"
+            how_often = f"at most once {once} per user account on a machine (in the background"
+        opening = (
+            f"{who} sends one anonymous {scheme} request {how_often}, "
+            f"never delaying or breaking your program) to {host}. The request is a plain GET "
+            "whose address carries the fields below and nothing else; its one header of "
+            f"note is {_code('User-Agent: ' + user_agent())}:"
+        )
     lines = [
         "## Telemetry",
         "",
-        f"{who} sends one anonymous {scheme} request per process (at most once, in the "
-        f"background, never delaying or breaking your program) to `{host}`. The request is "
-        "a plain GET whose address carries the fields below and nothing else:",
+        opening,
         "",
         "| field | what it is | value on this machine |",
         "|---|---|---|",
     ]
+    setter = _code(package, cell=True) if package else "the package"
     for name in resolved.fields:
         if name == "base":
             continue
         if name == "package":
             what = "the name of the package reporting"
+        elif name == _PIXEL_FIELD:
+            what = "the pixel's id, which names the page it is on"
         else:
-            what = probes.DESCRIPTIONS.get(name) or f"a value set by {who}"
-        lines.append(f"| {name} | {what} | {_cell(sent[name])} |")
+            what = probes.DESCRIPTIONS.get(name) or f"a value set by {setter}"
+        value = _code(sent[name], cell=True)
+        lines.append(f"| {name} | {what} | {value} |")
+    if pixel:
+        lines += [
+            "",
+            f"Like any web server, {host} sees the IP address the request comes from and the "
+            "headers your browser sends with any image (such as its User-Agent, the page's "
+            "address as the referrer policy allows, and any cookies it keeps for that host). "
+            "Nothing is read from your machine or from any installed package.",
+            "",
+            "**Opting out:** environment variables cannot stop a pixel, because the browser "
+            f"loads it: block images from {host}, or read the page with images turned off.",
+        ]
+        return "\n".join(lines) + "\n"
     lines += [
         "",
-        f"Like any web server, `{host}` sees the IP address the request comes from.",
+        f"Like any web server, {host} sees the IP address the request comes from.",
         "",
         "**Never sent:** " + "; ".join(NEVER_SENT) + ".",
     ]
@@ -76,6 +152,18 @@ def explain(template: str | Template, /, **facts: object) -> str:
         f"**Opting out:** set any of {names} (any value but empty, `0`, `false`, `no` or "
         f"`off`), or `{optout.SCARF_ANALYTICS}=false`, in the environment. Opting out is "
         "read every time, and then nothing is sent: no thread, no DNS look-up, no connection.",
+    ]
+    if interval is not None:
+        lines += [
+            "",
+            f"**Stored on your machine:** to report at most once {once}, the time of the last "
+            "report "
+            "is kept in a small file under your user's cache folder (`XDG_CACHE_HOME` or "
+            "`~/.cache`, `~/Library/Caches`, `%LOCALAPPDATA%`; `PATHBEACON_CACHE_DIR` moves "
+            "it). It holds only that time stamp, is written only after a report was "
+            "delivered, and may be deleted at any time.",
+        ]
+    lines += [
         "",
         f"To see what would be sent without sending it: `{optout.DRY_RUN}=1 "
         f"{optout.DEBUG}=1`.",

@@ -60,6 +60,25 @@ def reason(package: object = None) -> "str | None":
     return None
 
 
+def reason_since(package: object, before: "dict[str, str]") -> "str | None":
+    """Like :func:`reason`, counting only variables set or changed since ``before`` (a copy
+    of ``os.environ`` taken earlier): ``pathbeacon.testing.capture()`` uses it so that a
+    contributor's own shell does not change what a package's tests see.
+
+        >>> reason_since("acme", dict(os.environ)) is None
+        True
+    """
+    environ = os.environ
+    for name in variables(package):
+        value = environ.get(name)
+        if value != before.get(name) and truthy(value):
+            return f"{name} is set"
+    scarf = environ.get(SCARF_ANALYTICS)
+    if scarf is not None and scarf != before.get(SCARF_ANALYTICS) and not truthy(scarf):
+        return f"{SCARF_ANALYTICS} is {scarf.strip() or 'empty'}"
+    return None
+
+
 def dry_run() -> bool:
     """Whether ``PATHBEACON_DRY_RUN`` asks to render without sending."""
     return truthy(os.environ.get(DRY_RUN))

@@ -281,7 +281,8 @@ def _report_once(
     package = facts.get("package")
     if key is None:
         key = (text if isinstance(text, str) else repr(text), str(package))
-    why = optout.reason(package)
+    check = getattr(_captures[-1], "opt_out", optout.reason) if _captures else optout.reason
+    why = check(package)
     if why is not None:
         report = _finished(Report(key), DISABLED, why)
         if _captures:
@@ -446,7 +447,7 @@ def _send(send: "Callable[..., Outcome]", url: str, timeout: float, retries: int
     """``transport.send`` with the beacon's one header, failing fast once the interpreter
     exits (``stop=``, passed when the transport takes it)."""
     options: dict[str, object] = {
-        "headers": {"User-Agent": f"pathbeacon/{_version()}"},
+        "headers": {"User-Agent": user_agent()},
         "timeout": timeout,
         "retries": retries,
     }
@@ -457,10 +458,16 @@ def _send(send: "Callable[..., Outcome]", url: str, timeout: float, retries: int
     return send(url, **options)
 
 
-def _version() -> str:
+def user_agent() -> str:
+    """The one header of ours a report sends: ``pathbeacon/<version>``, nothing more.
+
+        >>> import pathbeacon
+        >>> user_agent() == "pathbeacon/" + pathbeacon.__version__
+        True
+    """
     from . import __version__
 
-    return __version__
+    return f"pathbeacon/{__version__}"
 
 
 def _let_imports_finish(report: Report) -> None:
@@ -510,20 +517,6 @@ def _explain(error: BaseException) -> str:
         where = getattr(error, "position", None)
         return f"{message} (at position {where})" if where is not None else str(message)
     return f"internal error: {error!r}"
-
-
-def user_agent() -> str:
-    """``pathbeacon/<version> (platform=<os>; arch=<arch>; python=<x.y.z>)``.
-
-    Not what ``report_once`` sends (that is ``pathbeacon/<version>`` alone): kept only
-    until ``ScarfEventLogger`` builds its own.
-    """
-    from . import __version__, probes
-
-    return (
-        f"pathbeacon/{__version__} (platform={probes.get('os')}; arch={probes.get('arch')}; "
-        f"python={probes.get('python')})"
-    )
 
 
 def _at_exit() -> None:

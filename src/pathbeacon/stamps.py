@@ -40,14 +40,15 @@ def seconds(value: object) -> "float | str":
         return problem
     if isinstance(value, (int, float)):
         number, unit = float(value), 1.0
-    elif isinstance(value, str):
-        text = value.strip().lower()
+    elif isinstance(value, str):  # digits, an optional ".digits", an optional unit
+        text = value.strip()
         unit = UNITS.get(text[-1:], 0.0)
-        try:
-            number = float(text[:-1] if unit else text)
-        except ValueError:
+        digits = (text[:-1] if unit else text).strip()
+        whole, _, part = digits.partition(".")
+        if not (whole.isdigit() and whole.isascii() and ((part.isdigit() and part.isascii())
+                                                         or "." not in digits)):
             return problem
-        unit = unit or 1.0
+        number, unit = float(digits), unit or 1.0
     else:
         return problem
     total = number * unit

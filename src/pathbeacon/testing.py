@@ -14,24 +14,67 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import guard, report
+from . import guard, optout, report
 
 __all__ = ["capture"]
 
+#: The reason a report gives inside ``capture(opted_out=True)``.
+OPTED_OUT = "opted out by capture(opted_out=True)"
+
+
+class _Records(list):  # type: ignore[type-arg]
+    """The list ``capture()`` yields; it also decides opt-out for the reports made inside."""
+
+    def __init__(self, opted_out: bool) -> None:
+        super().__init__()
+        self.opted_out = opted_out
+        # The environment as the block found it: the contributor's shell, not the test.
+        self.ambient = dict(os.environ)
+
+    def opt_out(self, package: object) -> str | None:
+        """Why a report made now is disabled, or ``None`` (called by ``report_once``)."""
+        if self.opted_out:
+            return OPTED_OUT
+        return optout.reason_since(package, self.ambient)
+
 
 @contextmanager
-def capture() -> Iterator[list[report.Report]]:
+def capture(*, opted_out: bool = False) -> Iterator[list[report.Report]]:
     """Record reports instead of sending them, with a once-per-key guard of the block's own.
 
     Inside the block every ``report_once()`` renders before it returns (``status`` is
-    ``dry_run``, or ``disabled``/``failed`` as usual) and each new :class:`Report` is
-    appended to the list this yields, in order. Opt-out variables are still honoured. After
-    the block the guard is as it was before, and real sending resumes.
+    ``dry_run``, or ``disabled``/``failed``) and each new :class:`Report` is appended to the
+    list this yields, in order. After the block the guard is as it was before, and real
+    sending resumes.
+
+    Opt-out inside the block does not depend on the shell the tests run in:
+
+    - ``capture()`` ignores the opt-out variables (``DO_NOT_TRACK``,
+      ``<PACKAGE>_NO_ANALYTICS``, ``SCARF_*``, ...) as they were when the block began, so a
+      contributor who set ``DO_NOT_TRACK=1`` sees the same reports as CI does. A variable
+      whose value inside the block differs from the one it had when the block began (set
+      there with ``monkeypatch.setenv``, say) counts as usual, which is how a test checks
+      that its package honours its own variable.
+    - ``capture(opted_out=True)`` makes every report ``disabled``, as if the user had
+      opted out.
+
+        >>> import os, pathbeacon
+        >>> with capture(opted_out=True) as reports:
+        ...     r = pathbeacon.report_once("<base>/x", base="https://acme.example")
+        >>> reports[0].status, reports[0].reason
+        ('disabled', 'opted out by capture(opted_out=True)')
+        >>> with capture() as reports:
+        ...     os.environ["DO_NOT_TRACK"] = "1"  # set inside the block: it counts
+        ...     r = pathbeacon.report_once("<base>/x", base="https://acme.example")
+        ...     del os.environ["DO_NOT_TRACK"]
+        >>> reports[0].status
+        'disabled'
     """
-    records: list[report.Report] = []
+    records = _Records(bool(opted_out))
     saved = guard.push_scope()
     report._captures.append(records)
     try:

@@ -1,66 +1,452 @@
-"""One HTTP request with bounded retries, through urllib3; knows nothing but a URL.
+"""One HTTP request with bounded retries, on the standard library; knows nothing but a URL.
 
-Redirects are never followed: a gateway answering 302 to a real artifact must not make
-us download it. 2xx and 3xx count as delivered; 4xx fails at once except 408 and 429;
-5xx, connection errors and timeouts are retried with exponential backoff (honouring
-``Retry-After`` up to a cap) inside an overall deadline.
+The one-shot beacon goes through :mod:`http.client` (urllib3 costs a short program tens of
+milliseconds to import): TLS verified by ``ssl.create_default_context()``, proxies read from
+the environment with ``urllib.request``'s rules, a ``CONNECT`` tunnel for HTTPS through a
+proxy. Redirects are never followed: a gateway answering 302 to a real artifact must not make
+us download it. 2xx and 3xx count as delivered; 4xx fails at once except 408 and 429; 5xx,
+408, 429 and failures to connect are retried with exponential backoff (honouring
+``Retry-After`` up to a cap) inside an overall deadline. Once a request has been written, a
+timeout is never retried: the server may have counted it.
+
+Every attempt is bounded in total, not per read: the connect here, then everything
+:mod:`pathbeacon.wire` does (TLS, send, status, headers, interim answers, the body peek)
+ends by the attempt's deadline. ``http.client`` is imported only once a socket is connected
+(and ``ssl`` only for HTTPS, or by ``http.client``), so a refused port or a failed name
+look-up costs neither.
+:func:`deliver` (the retry and deadline loop) is shared with :mod:`pathbeacon.pool`, the
+urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
+
+    >>> send("http://[::1", retries=0).reason
+    "cannot send to 'http://[::1': Invalid IPv6 URL"
 """
 
 from __future__ import annotations
 
+import _thread
+import os
+import socket
+import sys
 import time
-import urllib.request
-from typing import NamedTuple
-from urllib.parse import urlsplit
+from binascii import b2a_base64
+from collections import namedtuple
+from urllib.parse import unquote, urlsplit
 
-import urllib3
+from .guard import importing
 
-__all__ = ["BACKOFF", "MAX_PAUSE", "Outcome", "send"]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
+if TYPE_CHECKING:
+    import http.client
+    import ssl
+    from collections.abc import Callable, Mapping
+    from typing import Any, NamedTuple
+
+__all__ = [
+    "BACKOFF",
+    "MAX_PAUSE",
+    "MAX_TIMEOUT",
+    "Outcome",
+    "Tried",
+    "deliver",
+    "describe",
+    "not_connected",
+    "proxy_for",
+    "proxy_header",
+    "redact",
+    "resolve",
+    "retry_after",
+    "send",
+]
 
 #: First pause between attempts (seconds); it doubles after each retry.
 BACKOFF = 0.25
 #: Longest pause between attempts, and the cap on a server's ``Retry-After`` (seconds).
 MAX_PAUSE = 5.0
+#: Longest accepted ``timeout`` (seconds); larger values, ``inf`` included, are clamped.
+MAX_TIMEOUT = 3600.0
 _RETRY_STATUSES = frozenset({408, 429})
 _BODY_PEEK = 64
+_STOP_POLL = 0.05  # how often a backoff pause asks stop() whether the interpreter exits
 
 
-class Outcome(NamedTuple):
-    """What happened to one delivery."""
+if TYPE_CHECKING:
 
-    delivered: bool
-    status: int | None
-    attempts: int
-    reason: str
+    class Outcome(NamedTuple):
+        """What happened to one delivery."""
 
+        delivered: bool
+        status: int | None
+        attempts: int
+        reason: str
 
-def _manager(url: str) -> urllib3.PoolManager:
-    """A one-shot pool, through the proxy that the environment names for this URL."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()  # HTTP_PROXY & co., either case
-    proxy = proxies.get(parts.scheme.lower())
-    # proxy_bypass_environment is what urllib.request uses for NO_PROXY (not in typeshed).
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    if proxy and not bypass(parts.netloc, proxies):
-        return urllib3.ProxyManager(proxy, num_pools=1)
-    return urllib3.PoolManager(num_pools=1)
+else:
+    # collections.namedtuple, not typing.NamedTuple: the worker should not import typing.
+    Outcome = namedtuple("Outcome", "delivered status attempts reason")
+    Outcome.__doc__ = "What happened to one delivery."
 
 
-def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
-    value = response.headers.get("Retry-After")
+class Tried:
+    """What one attempt gave :func:`deliver`: a status or a failure, and whether to retry.
+
+    ``pause`` is the server's ``Retry-After`` (already capped), or ``None``.
+
+        >>> Tried.answer(503, "2").pause, Tried.answer(404).retryable
+        (2.0, False)
+    """
+
+    __slots__ = ("pause", "reason", "retryable", "status")
+
+    def __init__(self, status: int | None, reason: str, retryable: bool,
+                 pause: float | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.retryable = retryable
+        self.pause = pause
+
+    @classmethod
+    def answer(cls, status: int, retry_after_value: str | None = None) -> Tried:
+        """An HTTP answer: 5xx, 408 and 429 are worth another attempt, nothing else."""
+        retryable = 500 <= status < 600 or status in _RETRY_STATUSES
+        pause = retry_after(retry_after_value) if retryable else None
+        return cls(status, f"HTTP {status}", retryable, pause)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to pause for a ``Retry-After`` value, capped at MAX_PAUSE; ``None`` if unusable.
+
+        >>> retry_after("2"), retry_after("nan"), retry_after("inf"), retry_after("-3")
+        (2.0, None, 5.0, 0.0)
+        >>> retry_after("Wed, 21 Oct 2015 07:28:00 GMT")  # a date in the past
+        0.0
+    """
     if value is None:
         return None
     try:
-        return min(max(float(value), 0.0), MAX_PAUSE)
+        seconds = float(value.strip())
     except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+        seconds = _http_date_from_now(value)
+    except Exception:
+        return None
+    if seconds != seconds:  # nan
+        return None
+    return min(max(seconds, 0.0), MAX_PAUSE)
 
 
-def _describe(error: BaseException) -> str:
-    # urllib3 wraps the cause; name the innermost one ("connection refused", "timed out").
-    reason = getattr(error, "reason", None) or error
-    text = str(reason)
-    return f"{type(error).__name__}: {text.split(': ', 1)[-1] if ': ' in text else text}"
+def _http_date_from_now(value: str) -> float:
+    from email.utils import mktime_tz, parsedate_tz  # imported by http.client already
+
+    try:
+        parsed = parsedate_tz(value)
+        return float("nan") if parsed is None else mktime_tz(parsed) - time.time()
+    except Exception:  # an absurd date: fall back to our own backoff
+        return float("nan")
+
+
+def redact(url: str) -> str:
+    """``url`` with any user info (``user:password@``) replaced by ``***@``.
+
+        >>> redact("http://user:secret@proxy.example:3128/x")
+        'http://***@proxy.example:3128/x'
+        >>> redact("proxy.example:3128")
+        'proxy.example:3128'
+    """
+    start = url.find("//")
+    start = 0 if start < 0 else start + 2
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start)
+        if found >= 0:
+            end = min(end, found)
+    at = url.rfind("@", start, end)
+    return url if at < 0 else f"{url[:start]}***{url[at:]}"
+
+
+def _proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """``urllib.request.getproxies_environment()``, on any mapping: lowercase names win."""
+    proxies: dict[str, str] = {}
+    for name, value in environ.items():
+        name = name.lower()
+        if value and name[-6:] == "_proxy":
+            proxies[name[:-6]] = value
+    if "REQUEST_METHOD" in environ:  # a CGI script: HTTP_PROXY may come from a request header
+        proxies.pop("http", None)
+    for name, value in environ.items():
+        if name[-6:] == "_proxy":
+            name = name.lower()
+            if value:
+                proxies[name[:-6]] = value
+            else:
+                proxies.pop(name[:-6], None)
+    return proxies
+
+
+def _split_port(host: str) -> str:
+    # urllib's "(.*):([0-9]*)": an empty port is stripped too ("host:" -> "host")
+    head, colon, port = host.rpartition(":")
+    return head if colon and (not port or (port.isdigit() and port.isascii())) else host
+
+
+def _bypass(host: str, no_proxy: str | None) -> bool:
+    """``urllib.request.proxy_bypass_environment()``: domain suffixes, ``*``, ports, dots."""
+    if no_proxy is None:
+        return False
+    if no_proxy == "*":
+        return True
+    host = host.lower()
+    hostonly = _split_port(host)
+    for name in no_proxy.split(","):
+        name = name.strip()
+        if not name:
+            continue
+        name = name.lstrip(".").lower()  # so "." alone matches an empty host or a final dot
+        if name in (hostonly, host) or hostonly.endswith("." + name) or host.endswith("." + name):
+            return True
+    return False
+
+
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy the environment names for ``url``, read as ``urllib.request`` reads it.
+
+    ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` in either case (lowercase wins); ``NO_PROXY``
+    holds host names and domain suffixes (a leading dot is ignored), ``host:port`` entries,
+    or ``*`` for every host.
+
+        >>> env = {"HTTPS_PROXY": "http://proxy.example:3128", "no_proxy": ".internal"}
+        >>> proxy_for("https://acme.gateway.scarf.sh/t", env)
+        'http://proxy.example:3128'
+        >>> proxy_for("https://pkg.internal/t", env) is None, proxy_for("http://a.example", env)
+        (True, None)
+    """
+    proxies = _proxies(os.environ if environ is None else environ)
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme.lower())
+    if not proxy:
+        return None
+    host = parts.netloc.rpartition("@")[2]
+    return None if _bypass(host, proxies.get("no")) else proxy
+
+
+def proxy_header(proxy: str) -> str | None:
+    """The ``Proxy-Authorization`` value for a proxy URL's credentials, or ``None``.
+
+        >>> proxy_header("http://user:p%40ss@proxy.example:3128")
+        'Basic dXNlcjpwQHNz'
+    """
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    if parts.username is None:
+        return None
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    return "Basic " + b2a_base64(pair, newline=False).decode("ascii")
+
+
+# ---- one attempt ---------------------------------------------------------------------
+
+
+class _Lookup:
+    """One name look-up under way in its own thread; ``done`` is released when it ends."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self) -> None:
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+        self.result: list[Any] | BaseException = []
+
+
+_lookups: dict[tuple[str, int], _Lookup] = {}
+_lookups_lock = _thread.allocate_lock()
+
+
+def _forget_lookups() -> None:
+    # In a forked child the threads doing the parent's look-ups do not exist.
+    global _lookups_lock
+    _lookups.clear()
+    _lookups_lock = _thread.allocate_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lookups)
+
+
+def _look_up(key: tuple[str, int], lookup: _Lookup) -> None:
+    try:
+        lookup.result = socket.getaddrinfo(key[0], key[1], 0, socket.SOCK_STREAM)
+    except BaseException as error:  # handed to whoever waits
+        lookup.result = error
+    finally:
+        with _lookups_lock:
+            if _lookups.get(key) is lookup:
+                del _lookups[key]
+        lookup.done.release()
+
+
+def _is_address(host: str) -> bool:
+    for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.partition("%")[0])):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def resolve(host: str, port: int, deadline: float) -> list[Any]:
+    """``socket.getaddrinfo(host, port)`` for TCP, given up at ``deadline``.
+
+    A resolver that never answers cannot be interrupted, so a name is looked up in a
+    daemon thread that this call stops waiting for at the deadline (``socket.timeout``);
+    callers asking for the same name meanwhile share that one look-up. An IP address
+    needs no look-up and no thread.
+
+        >>> resolve("127.0.0.1", 80, time.monotonic() + 1)[0][4]
+        ('127.0.0.1', 80)
+    """
+    _load("encodings.idna")  # getaddrinfo's own lazy import, done where forks wait for it
+    if _is_address(host):
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    key = (host, port)
+    with _lookups_lock:
+        lookup = _lookups.get(key)
+        fresh = lookup is None
+        if lookup is None:
+            lookup = _lookups[key] = _Lookup()
+    if fresh:
+        try:
+            _thread.start_new_thread(_look_up, (key, lookup))
+        except Exception:  # no thread to be had (interpreter shutdown): look up here
+            _look_up(key, lookup)
+    if not lookup.done.acquire(timeout=_left(deadline)):
+        raise socket.timeout(f"name look-up for {host!r} timed out")
+    lookup.done.release()  # for anyone else waiting on the same look-up
+    if isinstance(lookup.result, BaseException):
+        raise lookup.result
+    return lookup.result
+
+
+def _connect(address: tuple[str, int], deadline: float) -> socket.socket:
+    """``socket.create_connection`` within a deadline, look-up and all addresses included."""
+    host, port = address
+    error: Exception | None = None
+    for family, kind, proto, _name, where in resolve(host, port, deadline):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(_left(deadline))
+            sock.connect(where)
+            sock.settimeout(_left(deadline))  # what is left bounds the TLS handshake
+            return sock
+        except OSError as failure:
+            sock.close()
+            error = failure
+            if isinstance(failure, socket.timeout):
+                break
+    raise error if error is not None else OSError(f"no address for {host!r}")
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout("timed out")
+    return left
+
+
+def describe(error: BaseException) -> str:
+    """A short reason for a failure: the innermost cause's type and message.
+
+        >>> describe(ConnectionRefusedError(111, "Connection refused"))
+        'ConnectionRefusedError: [Errno 111] Connection refused'
+    """
+    inner = getattr(error, "reason", None)  # urllib3 wraps the cause
+    if isinstance(inner, BaseException):
+        error = inner
+    text = str(error)
+    # urllib3 prefixes messages with the connection object's repr; keep the end.
+    if text.startswith("<") and ">: " in text:
+        text = text.split(">: ", 1)[1]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def not_connected(error: BaseException) -> Tried:
+    """A failure before any request was written: retried unless no retry can mend it."""
+    reason = describe(error)
+    ssl = sys.modules.get("ssl")  # not imported: this cannot be a TLS error
+    if ssl is not None and isinstance(error, ssl.SSLCertVerificationError):
+        return Tried(None, reason, False)
+    text = str(error)
+    if text.startswith("Tunnel connection failed: ") and text[26:29].isdigit():
+        status = int(text[26:29])  # the proxy refused the CONNECT
+        return Tried(status, f"proxy answered CONNECT with HTTP {status}",
+                     status >= 500 or status in _RETRY_STATUSES)
+    return Tried(None, reason, isinstance(error, OSError))
+
+
+class _Route:
+    """Where one URL's request goes: straight, through a proxy, or tunnelled through one."""
+
+    __slots__ = ("host", "port", "proxy", "proxy_auth", "secrets", "secure", "target")
+
+    def __init__(self, url: str, environ: Mapping[str, str] | None = None) -> None:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"scheme {parts.scheme!r} is not http or https")
+        host = parts.hostname
+        if not host:
+            raise ValueError("no host")
+        self.secure = scheme == "https"
+        self.host = host
+        self.port = parts.port or (443 if self.secure else 80)
+        self.secrets = [s for s in (parts.username, parts.password) if s]
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.target = path
+        self.proxy: tuple[str, int] | None = None
+        self.proxy_auth: str | None = None
+        proxy = proxy_for(url, environ)
+        if proxy is None:
+            return
+        proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        self.secrets += [s for s in (proxy_parts.username, proxy_parts.password) if s]
+        if proxy_parts.scheme.lower() != "http":
+            raise ValueError(f"proxy {redact(proxy)!r}: only http:// proxies are supported")
+        if not proxy_parts.hostname:
+            raise ValueError(f"proxy {redact(proxy)!r} has no host")
+        self.proxy = (proxy_parts.hostname, proxy_parts.port or 80)
+        self.proxy_auth = proxy_header(proxy)
+        if not self.secure:  # absolute form: the proxy needs to know where the request goes
+            netloc = parts.netloc.rpartition("@")[2]
+            self.target = f"http://{netloc}{path}"
+
+    def connection(self, deadline: float, context: ssl.SSLContext | None
+                   ) -> http.client.HTTPConnection:
+        """Connect the socket, then (and only then) import ``http.client`` to use it."""
+        host, port = self.proxy or (self.host, self.port)
+        sock = _connect((host, port), deadline)
+        try:
+            _load("pathbeacon.wire")
+            from . import wire
+
+            tunnel = None
+            if context is not None and self.proxy is not None:
+                auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
+                tunnel = (self.host, self.port, auth)
+            return wire.connection(host, port, deadline, sock, context, tunnel)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _load(name: str) -> None:
+    """Import ``name`` now that it is needed, holding forks off until it is complete."""
+    if name not in sys.modules:
+        import importlib
+
+        with importing():  # a fork must not copy a half-imported http.client or ssl
+            importlib.import_module(name)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def send(
@@ -71,59 +457,139 @@ def send(
     headers: dict[str, str] | None = None,
     timeout: float = 3.0,
     retries: int = 2,
+    stop: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Send one request to ``url``; retry as described above; never raise for network trouble.
 
-    ``timeout`` bounds the connect and the read of each attempt; the whole exchange ends
-    within ``(retries + 1) * 2 * timeout + retries * MAX_PAUSE`` seconds, DNS aside.
+    ``timeout`` bounds each whole attempt (name look-up, connect, TLS, send, status,
+    headers, a 64-byte peek at the body); :func:`deliver` says how attempts are retried.
+    ``stop()`` true (the interpreter is exiting) means no new attempt after a failed one.
     """
-    attempts = retries + 1
-    deadline = time.monotonic() + attempts * 2 * timeout + retries * MAX_PAUSE
     try:
-        manager = _manager(url)
-    except (ValueError, urllib3.exceptions.HTTPError) as error:  # a malformed URL or proxy
-        return Outcome(False, None, 0, f"cannot send to {url!r}: {error}")
-    status: int | None = None
-    reason = "not attempted"
-    try:
-        for attempt in range(1, attempts + 1):
-            pause: float | None = None
-            left = max(deadline - time.monotonic(), 0.001)
-            try:
-                response = manager.request(
-                    method,
-                    url,
-                    body=body,
-                    headers=headers,
-                    timeout=urllib3.Timeout(connect=min(timeout, left), read=min(timeout, left)),
-                    retries=False,
-                    redirect=False,
-                    preload_content=False,
-                )
-            except urllib3.exceptions.LocationValueError as error:  # no retry mends a bad URL
-                return Outcome(False, None, attempt, _describe(error))
-            except (urllib3.exceptions.HTTPError, OSError) as error:
-                status, reason, retryable = None, _describe(error), True
-            else:
-                status = response.status
+        route = _Route(url)
+        context = None
+        if route.secure:
+            _load("ssl")
+            import ssl
+
+            context = ssl.create_default_context()
+    except Exception as error:  # a malformed URL or proxy, an unreadable CA bundle
+        message = str(error) or type(error).__name__
+        return Outcome(False, None, 0, f"cannot send to {redact(url)!r}: {message}")
+    sent_headers = dict(headers or {})
+    if route.proxy_auth and not route.secure:
+        sent_headers["Proxy-Authorization"] = route.proxy_auth
+
+    def attempt(deadline: float) -> Tried:
+        try:
+            conn = route.connection(deadline, context)
+        except Exception as error:  # pytest-socket's SocketBlockedError included
+            return not_connected(error)
+        from .wire import bounded  # loaded by route.connection()
+
+        try:
+            with bounded(deadline):
+                try:
+                    conn.connect()  # the proxy tunnel and TLS, on the connected socket
+                except Exception as error:
+                    return not_connected(error)
+                try:
+                    conn.request(method, route.target, body=body, headers=sent_headers)
+                    response = conn.getresponse()
+                except Exception as error:  # the server may have the request: no retry
+                    return Tried(None, describe(error), False)
                 try:
                     response.read(_BODY_PEEK)
-                except urllib3.exceptions.HTTPError:
+                except Exception:
                     pass  # the status is what counts; the body is not ours to read
-                finally:
-                    response.release_conn()
-                if 200 <= status < 400:
-                    return Outcome(True, status, attempt, f"HTTP {status}")
-                reason = f"HTTP {status}"
-                retryable = status >= 500 or status in _RETRY_STATUSES
-                pause = _retry_after(response)
-            if not retryable or attempt == attempts:
-                return Outcome(False, status, attempt, reason)
-            if pause is None:
-                pause = min(BACKOFF * 2 ** (attempt - 1), MAX_PAUSE)
-            if time.monotonic() + pause >= deadline:
-                return Outcome(False, status, attempt, reason + " (deadline reached)")
-            time.sleep(pause)
-        return Outcome(False, status, attempts, reason)  # pragma: no cover - loop returns
-    finally:
-        manager.clear()
+                return Tried.answer(response.status, response.getheader("Retry-After"))
+        finally:
+            conn.close()
+
+    outcome = deliver(attempt, timeout=timeout, retries=retries, stop=stop)
+    if route.secrets:
+        outcome = outcome._replace(reason=_scrub(outcome.reason, route.secrets))
+    return outcome
+
+
+# ---- the retry and deadline loop, shared with the urllib3 path -------------------------
+
+
+def _clamp(timeout: object, retries: object) -> tuple[float, int]:
+    try:
+        seconds = float(timeout)  # type: ignore[arg-type]
+    except Exception:
+        seconds = 3.0
+    seconds = 3.0 if seconds != seconds or seconds <= 0 else min(seconds, MAX_TIMEOUT)
+    count = retries if isinstance(retries, int) and not isinstance(retries, bool) else 2
+    return seconds, min(max(count, 0), 10)
+
+
+def _stopping(stop: Callable[[], bool] | None) -> bool:
+    if stop is None:
+        return False
+    try:
+        return bool(stop())
+    except Exception:  # asked during interpreter teardown: assume the worst
+        return True
+
+
+def _pause(seconds: float, stop: Callable[[], bool] | None) -> bool:
+    """Sleep, waking early (and returning True) once ``stop()`` says the interpreter exits."""
+    if stop is None:
+        time.sleep(seconds)
+        return False
+    end = time.monotonic() + seconds
+    while True:
+        if _stopping(stop):
+            return True
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, _STOP_POLL))
+
+
+def deliver(
+    attempt: Callable[[float], Tried],
+    *,
+    timeout: float = 3.0,
+    retries: int = 2,
+    stop: Callable[[], bool] | None = None,
+) -> Outcome:
+    """Call ``attempt(deadline)`` until an answer is delivered or retrying must end.
+
+    Each attempt gets a deadline ``timeout`` seconds away (less near the end); the whole
+    exchange ends within ``(retries + 1) * timeout + retries * MAX_PAUSE`` seconds. 2xx and
+    3xx are delivered. A retryable failure pauses ``BACKOFF`` seconds, doubling each time,
+    or the server's ``Retry-After``, unless ``stop()`` is true or the pause would pass the
+    deadline. ``attempt`` should not raise; if it does, that ends the delivery.
+
+        >>> deliver(lambda deadline: Tried.answer(204))
+        Outcome(delivered=True, status=204, attempts=1, reason='HTTP 204')
+        >>> deliver(lambda deadline: Tried.answer(503), retries=2, stop=lambda: True)
+        Outcome(delivered=False, status=503, attempts=1, reason='HTTP 503 (not retried: exiting)')
+    """
+    timeout, retries = _clamp(timeout, retries)
+    attempts = retries + 1
+    deadline = time.monotonic() + attempts * timeout + retries * MAX_PAUSE
+    for number in range(1, attempts + 1):
+        started = time.monotonic()
+        try:
+            tried = attempt(started + min(timeout, deadline - started))
+        except Exception as error:
+            tried = Tried(None, describe(error), False)
+        status = tried.status
+        if status is not None and 200 <= status < 400:
+            return Outcome(True, status, number, tried.reason)
+        if not tried.retryable or number == attempts:
+            return Outcome(False, status, number, tried.reason)
+        if _stopping(stop):
+            return Outcome(False, status, number, tried.reason + " (not retried: exiting)")
+        pause = tried.pause
+        if pause is None:
+            pause = min(BACKOFF * 2 ** (number - 1), MAX_PAUSE)
+        if time.monotonic() + pause >= deadline:
+            return Outcome(False, status, number, tried.reason + " (deadline reached)")
+        if _pause(pause, stop):
+            return Outcome(False, status, number, tried.reason + " (not retried: exiting)")
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns

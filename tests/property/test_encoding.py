@@ -15,7 +15,12 @@ SEGMENT = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})+")
 awkward = st.sampled_from(
     list(" \t\n\r\x00\x1f\x7f\x85\xa0\u2028\u3000/?#&=+%.~-_<>\"'é\u0301\u0958\ud800\U0001f600")
 )
-texts = st.text(alphabet=st.one_of(st.characters(), awkward), max_size=150)
+# Format characters (category Cf): bidi overrides and isolates, zero-width ones, tags.
+format_chars = st.one_of(
+    st.characters(whitelist_categories=("Cf",)),
+    st.sampled_from(list("\u202e\u202d\u2066\u2069\u200b\u200d\u200c\ufeff\u00ad\U000e0041")),
+)
+texts = st.text(alphabet=st.one_of(st.characters(), awkward, format_chars), max_size=150)
 values = st.one_of(texts, st.none(), st.booleans(), st.integers(), st.floats())
 
 
@@ -42,7 +47,7 @@ def test_sanitised_text_is_short_printable_nfc_and_not_a_dot_segment(value: obje
     assert 0 < len(text) <= MAX_LENGTH
     assert text not in (".", "..")
     assert not any(ch.isspace() for ch in text)
-    assert all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in text)
+    assert all(unicodedata.category(ch) not in ("Cc", "Cs", "Cf") for ch in text)
     assert unicodedata.is_normalized("NFC", text)
 
 
@@ -65,6 +70,21 @@ def test_examples_from_the_field() -> None:
     assert sanitise("x" * 100) == "x" * 64
     assert encode("a+b&c=d?e#f%g") == "a%2Bb%26c%3Dd%3Fe%23f%25g"
     assert encode("é") == "%C3%A9"
+
+
+@given(st.text(alphabet=st.one_of(format_chars, st.sampled_from("ab _.")), max_size=40))
+def test_format_characters_never_survive(text: str) -> None:
+    value = sanitise(text)
+    assert all(unicodedata.category(ch) != "Cf" for ch in value)
+    assert sanitise(value) == value and decode(encode(text)) == value
+
+
+def test_format_characters_from_the_field_are_dropped() -> None:
+    # A right-to-left override makes "evil\u202egnp.exe" display as "evilexe.png".
+    assert sanitise("evil\u202egnp.exe") == "evilgnp.exe"
+    assert sanitise("li\u200bnux") == "linux" and sanitise("\u2066x\u2069") == "x"
+    assert sanitise("\ufeff\u200d") == "unknown"
+    assert decode(encode("a\u202eb")) == "ab"
 
 
 def test_unquote_leaves_malformed_escapes_alone() -> None:

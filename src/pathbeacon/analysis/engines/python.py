@@ -1,0 +1,213 @@
+"""The python engine: the standard library only, one pass, bounded memory.
+
+Decoding holds one line at a time; ``stats`` holds one entry per group and per distinct
+reporter-day (a 64-bit keyed hash), moving the hashes to a temporary SQLite file (deleted
+when the run ends) past :data:`SPILL_AFTER` of them, so memory stays bounded. Format and
+fits rules: see :mod:`~pathbeacon.analysis.formats` and :mod:`~pathbeacon.analysis.matcher`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, Optional
+
+from ..formats import HEADER, Record, parser
+from ..stats import (
+    Counts,
+    GroupKey,
+    GroupValue,
+    StatsQuery,
+    finish,
+    new_secret,
+    period_start,
+    reporter_key,
+)
+from . import Decoded, Engine, Plan
+
+__all__ = ["SPILL_AFTER", "PythonEngine"]
+
+#: Reporter-day hashes held in memory before they move to a temporary SQLite file.
+SPILL_AFTER = 250_000
+
+# (time, status, agent, client, values) of one matched line
+_Hit = tuple[Optional[str], int, Optional[str], Optional[str], dict[str, str]]
+
+
+def _hits(plan: Plan, counts: list[int]) -> Iterator[_Hit]:
+    """Every matched line; ``counts`` (matched, bad_status, other_path, malformed) grows.
+
+    A damaged or cut-short compressed log is one clear error (``ValueError``).
+    """
+    for source in plan.sources:
+        with source.open() as stream:
+            try:
+                yield from _source_hits(stream, parser(source.format).parse, plan, counts)
+            except (OSError, EOFError, zlib.error) as error:
+                raise ValueError(f"cannot read {source.name}: {error}") from None
+
+
+def _source_hits(stream: Iterable[bytes], parse: Callable[[str], Record | None],
+                 plan: Plan, counts: list[int]) -> Iterator[_Hit]:
+    match = plan.matcher.match
+    for raw in stream:
+        if raw[-1:] == b"\n":
+            raw = raw[:-1]
+        if raw[-1:] == b"\r":
+            raw = raw[:-1]
+        if not raw:
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            counts[3] += 1
+            continue
+        record = parse(line)
+        if record is None:
+            counts[3] += 1
+            continue
+        if record is HEADER:
+            continue
+        time, target, status, agent, client = record
+        values = match(target) if target is not None else None
+        if values is None:
+            counts[2] += 1
+        elif status is None or not 200 <= status <= 399:
+            counts[1] += 1
+        else:
+            counts[0] += 1
+            yield time, status, agent, client, values
+
+
+class _ReporterDays:
+    """Distinct reporter-day hashes per group: in memory up to ``limit`` of them, then in a
+    temporary SQLite file (private, deleted on close), so memory stays bounded."""
+
+    def __init__(self) -> None:
+        self._sets: dict[int, set[int]] = {}
+        self._held = 0
+        self._limit = SPILL_AFTER
+        self._db: sqlite3.Connection | None = None
+
+    def add(self, group: int, key: int) -> None:
+        held = self._sets.get(group)
+        if held is None:
+            held = self._sets[group] = set()
+        if key not in held:
+            held.add(key)
+            self._held += 1
+            if self._held >= self._limit:
+                self._spill()
+
+    def _spill(self) -> None:
+        if self._db is None:
+            self._db = sqlite3.connect("")  # "": a temporary file, removed on close
+            self._db.executescript(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;"
+                "CREATE TABLE r (g INTEGER, h INTEGER, PRIMARY KEY (g, h)) WITHOUT ROWID;"
+            )
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO r VALUES (?, ?)",
+                ((group, key) for group, held in self._sets.items() for key in held),
+            )
+        self._sets.clear()
+        self._held = 0
+
+    def counts(self) -> dict[int, int]:
+        """Distinct reporter-days of each group that has any."""
+        if self._db is None:
+            return {group: len(held) for group, held in self._sets.items()}
+        self._spill()
+        return dict(self._db.execute("SELECT g, count(*) FROM r GROUP BY g").fetchall())
+
+    def union(self, groups: list[int]) -> int:
+        """Distinct reporter-days over ``groups`` together."""
+        if self._db is None:
+            return len(set().union(*(self._sets.get(g, ()) for g in groups)))
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS f (g INTEGER PRIMARY KEY)")
+        self._db.execute("DELETE FROM f")
+        self._db.executemany("INSERT OR IGNORE INTO f VALUES (?)", ((g,) for g in groups))
+        row = self._db.execute("SELECT count(DISTINCT h) FROM r JOIN f USING (g)").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._sets.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class PythonEngine(Engine):
+    """Streams the logs through Python's ``re``; no dependency, any size, one core."""
+
+    name = "python"
+
+    def decode(self, plan: Plan) -> Decoded:
+        counts = [0, 0, 0, 0]
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for time, status, _agent, _client, values in _hits(plan, counts):
+                row: dict[str, Any] = {"time": time, "status": status}
+                row.update(values)
+                yield row
+
+        return Decoded(plan.columns, rows(), lambda: Counts(*counts))
+
+    def stats(self, plan: Plan, query: StatsQuery) -> dict[str, Any]:
+        counts = [0, 0, 0, 0]
+        secret = new_secret()
+        by = query.by
+        every = query.every
+        needs_time = query.needs_time
+        since = query.since.isoformat() if query.since else None
+        until = query.until.isoformat() if query.until else None
+        groups: dict[GroupKey, list[int]] = {}  # key -> [events, group number]
+        periods: dict[str, str] = {}
+        reporters = _ReporterDays()
+        if len(by) > 1:
+            pick: Callable[[dict[str, str]], tuple[str, ...]] = itemgetter(*by)
+        elif by:
+            name = by[0]
+
+            def pick(values: dict[str, str]) -> tuple[str, ...]:
+                return (values[name],)
+        else:
+
+            def pick(values: dict[str, str]) -> tuple[str, ...]:
+                return ()
+        add = reporters.add
+        try:
+            for time, _status, agent, client, values in _hits(plan, counts):
+                day = time[:10] if time is not None else None
+                if needs_time and (
+                    day is None or (since and day < since) or (until and day >= until)
+                ):
+                    continue
+                period = None
+                if every is not None and day is not None:
+                    period = periods.get(day)
+                    if period is None:
+                        period = periods[day] = period_start(day, every)
+                key = (period, pick(values))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = [0, len(groups)]
+                group[0] += 1
+                if client is not None and day is not None:
+                    add(group[1], reporter_key(secret, day, client, agent))
+            del secret
+            days = reporters.counts()
+            final: dict[GroupKey, GroupValue] = {
+                key: (events, days.get(number)) for key, (events, number) in groups.items()
+            }
+
+            def union(keys: Sequence[GroupKey]) -> int | None:
+                numbers = [groups[key][1] for key in keys if final[key][1] is not None]
+                return reporters.union(numbers) if numbers else None
+
+            return finish(Counts(*counts), final, query, union)
+        finally:
+            reporters.close()

@@ -1,0 +1,545 @@
+"""Access-log formats: what a line of each holds, written as rules every engine can follow.
+
+Each format turns one line into a :data:`Record`: ``(time, target, status, agent, client)``
+where ``time`` is a UTC ISO string (``2026-08-21T12:00:00Z``) or ``None``, ``target`` the
+request target (path and query, or an absolute URL) or ``None`` when the request cannot be
+split, ``status`` an ``int`` or ``None``, and ``agent``/``client`` raw text or ``None``.
+A line that is not a line of its format gives ``None`` (counted ``malformed``).
+
+    >>> line = ('203.0.113.9 - - [21/Aug/2026:14:00:00 +0200] "GET /t/acme/1.0 HTTP/1.1" '
+    ...         '204 0 "-" "pathbeacon/1.0"')
+    >>> parser("combined").parse(line)
+    ('2026-08-21T12:00:00Z', '/t/acme/1.0', 204, 'pathbeacon/1.0', '203.0.113.9')
+
+Rules shared by every format (the SQL engines reproduce them exactly):
+
+- A file is read as bytes and split on ``\\n``; one trailing ``\\r`` is removed from each
+  line. Empty lines are not lines (not counted). A gzip file is recognised by its magic
+  bytes ``1f 8b``, whatever its name. A line that is not valid UTF-8 is ``malformed``.
+- Every pattern below is written for Python ``re``, RE2 and Java regex alike: explicit
+  ASCII classes only (never ``\\s``, ``\\d``, ``\\w`` or ``.``, whose meaning differs), matched
+  from the start of the line (``re.match``; ``^`` in SQL), and they say themselves where the
+  line may continue.
+- Times are converted to UTC and truncated to whole seconds. A time that is not a real
+  calendar date and time (``31/Feb``, hour 24, second 60) makes the line ``malformed``.
+- The method is not used: a ``HEAD`` counts like a ``GET`` (gateways answer both).
+- ``agent`` and ``client`` are taken as written in the log (a JSON string is decoded, as
+  JSON; nginx's ``\\xHH`` or CloudFront's ``%XX`` are not): they only serve to tell
+  reporters apart, and an escape is a one-to-one spelling. The target is not unescaped
+  either (a ``\\xHH`` in it never fits a template). The client never leaves the engine
+  (see :mod:`pathbeacon.analysis.stats`).
+- Status: ``matched`` needs ``200 <= status <= 399``; a ``None`` status is never matched.
+
+Per-format rules are in each ``*_RE`` constant's comment and each parser's docstring.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Optional
+
+__all__ = [
+    "CLOUDFRONT_DEFAULT_FIELDS",
+    "COMBINED_RE",
+    "FORMATS",
+    "HEADER",
+    "REQUEST_RE",
+    "S3_RE",
+    "URLS_RE",
+    "Record",
+    "detect",
+    "epoch_to_iso",
+    "parser",
+]
+
+#: ``(time, target, status, agent, client)``; see the module docstring.
+Record = tuple[Optional[str], Optional[str], Optional[int], Optional[str], Optional[str]]
+
+#: Formats by name, in the order :func:`detect` prefers them on a tie.
+FORMATS = ("cloudfront", "json", "combined", "s3", "urls")
+
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_MONTH_NUMBER = {name: i + 1 for i, name in enumerate(_MONTHS.split("|"))}
+# [21/Aug/2026:14:00:00 +0200], as nginx ($time_local), Apache (%t) and S3 write it.
+_CLF_TIME = f"[0-9]{{2}}/(?:{_MONTHS})/[0-9]{{4}}:[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} [+-][0-9]{{4}}"
+# A double-quoted field: nginx escapes '"' and '\' as \x22 and \x5C, Apache as \" and \\.
+# (Written as an unrolled loop, which backtracking engines run fastest.)
+_QUOTED = r'"([^"\\]*(?:\\[^\n][^"\\]*)*)"'
+_QUOTED_SKIP = r'"[^"\\]*(?:\\[^\n][^"\\]*)*"'
+
+#: combined / common: ``client ident user [time] "request" status bytes`` then, for
+#: combined, `` "referer" "agent"``; anything after must start with a space (nginx formats
+#: that append fields still read). Groups: 1 client, 2 time, 3 request, 4 status,
+#: 5 agent (``None`` for common).
+COMBINED_RE = (
+    rf"^([^ ]+) [^ ]+ [^ ]+ \[({_CLF_TIME})\] {_QUOTED} ([0-9]{{3}}) (?:[0-9]+|-)"
+    rf"(?: {_QUOTED_SKIP} {_QUOTED})?(?: |$)"
+)
+
+#: The request line of combined, S3 and nginx's JSON ``request``: ``METHOD SP target``
+#: optionally followed by ``SP protocol``. Group 1: the target. A request that does not
+#: match (``"-"``, garbage from a TLS client on a plain port) has no target: the line is a
+#: line of its format, counted ``other_path``.
+REQUEST_RE = r"^[^ ]+ ([^ ]+)(?: [^ ]+)?$"
+
+#: S3 server access log: ``owner bucket [time] remote_ip requester request_id operation key
+#: "request_uri" status error_code bytes_sent object_size total_time turn_around "referer"
+#: "agent"`` and then anything after a space (S3 keeps adding fields). ``-`` may stand for
+#: the quoted request, referer or agent and for the status. Groups: 1 time, 2 client,
+#: 3 request (``None`` for ``-``: no target), 4 status (``-``: ``None``), 5 agent.
+S3_RE = (
+    rf"^[^ ]+ [^ ]+ \[({_CLF_TIME})\] ([^ ]+) [^ ]+ [^ ]+ [^ ]+ [^ ]+ (?:{_QUOTED}|-)"
+    rf" ([0-9]{{3}}|-) [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ (?:{_QUOTED_SKIP}|-) (?:{_QUOTED}|-)(?: |$)"
+)
+
+#: urls: an absolute http(s) URL or a path (starting with ``/``), with no space or control
+#: character; the whole line is the target (the matcher ignores scheme and host). Status
+#: 200, no time, agent or client. A CSV header such as ``url`` is ``malformed``.
+URLS_RE = (
+    r"^(?:[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x20\x7f]+(?:[/?#][^\x00-\x20\x7f]*)?"
+    r"|/[^\x00-\x20\x7f]*)$"
+)
+
+#: CloudFront standard log fields, in the order CloudFront writes them; used until a
+#: ``#Fields:`` line says otherwise.
+CLOUDFRONT_DEFAULT_FIELDS = (
+    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)",
+    "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)",
+    "x-edge-result-type", "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes",
+    "time-taken", "x-forwarded-for", "ssl-protocol", "ssl-cipher",
+    "x-edge-response-result-type", "cs-protocol-version", "fle-status",
+    "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
+    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end",
+)
+
+#: What a parser returns for a line that is not a line at all (CloudFront's ``#`` lines);
+#: compare with ``is``.
+HEADER: Record = (None, None, None, None, None)
+
+_COMBINED = re.compile(COMBINED_RE)
+_REQUEST = re.compile(REQUEST_RE)
+_S3 = re.compile(S3_RE)
+_URLS = re.compile(URLS_RE)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CACHE_LIMIT = 20_000
+
+
+def _clf_minute(key: str) -> str:
+    """``21/Aug/2026:14:00 +0200`` as ``2026-08-21T12:00:`` (UTC; seconds to append)."""
+    moment = datetime(
+        int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]), int(key[12:14]), int(key[15:17])
+    )
+    offset = (int(key[19:21]) * 60 + int(key[21:23])) * (-1 if key[18] == "-" else 1)
+    return (moment - timedelta(minutes=offset)).strftime("%Y-%m-%dT%H:%M:")
+
+
+def _clf_time(text: str) -> str:
+    """``21/Aug/2026:14:00:00 +0200`` (already matched by the pattern) as UTC ISO.
+
+    Offsets are whole minutes, so the seconds pass through unchanged.
+
+        >>> _clf_time("21/Aug/2026:14:00:09 +0200")
+        '2026-08-21T12:00:09Z'
+    """
+    if text[18] > "5":
+        raise ValueError(f"no second {text[18:20]}")
+    return _clf_minute(text[:17] + text[20:]) + text[18:20] + "Z"
+
+
+class _TimeCache:
+    """Log times repeat line after line: convert each distinct text once (bounded)."""
+
+    __slots__ = ("_convert", "_known")
+
+    def __init__(self, convert: Callable[[str], str]) -> None:
+        self._convert = convert
+        self._known: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        known = self._known.get(text)
+        if known is None:
+            known = self._convert(text)  # ValueError for an impossible date
+            if len(self._known) >= _CACHE_LIMIT:
+                self._known.clear()
+            self._known[text] = known
+        return known
+
+
+def epoch_to_iso(value: float) -> str:
+    """An epoch number as UTC ISO; its unit is told by its size (JSON logs use all four).
+
+    Below 1e11 it counts seconds, below 1e14 milliseconds, below 1e17 microseconds, else
+    nanoseconds; the result is truncated to whole seconds (floor).
+
+        >>> epoch_to_iso(1787313600), epoch_to_iso(1787313600123), epoch_to_iso(1.7873136e18)
+        ('2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z')
+    """
+    size = abs(value)
+    divisor = 1 if size < 1e11 else 10**3 if size < 1e14 else 10**6 if size < 1e17 else 10**9
+    seconds = int(value // divisor)  # exact for integers, floor for floats
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: An ISO 8601 / RFC 3339 time in a JSON log: date, ``T`` or space, time, optional
+#: fraction, optional ``Z`` or offset ``+HH:MM``/``+HHMM``/``+HH`` (none: UTC).
+ISO_TIME_RE = (
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,][0-9]+)?"
+    r"(?:([Zz])|([+-])([0-9]{2})(?::?([0-9]{2}))?)?$"
+)
+_ISO_TIME = re.compile(ISO_TIME_RE)
+_CLF_ONLY = re.compile(f"^{_CLF_TIME}$")
+_DIGITS = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
+_STATUS_TEXT = re.compile("^[0-9]{1,3}$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[Dd][89A-Fa-f]")
+
+
+def _iso_time(text: str) -> str:
+    match = _ISO_TIME.match(text)
+    if match is None:
+        raise ValueError(text)
+    year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+    moment = datetime(year, month, day, hour, minute, second)
+    if match.group(8):
+        offset = int(match.group(9)) * 60 + int(match.group(10) or 0)
+        moment -= timedelta(minutes=-offset if match.group(8) == "-" else offset)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_time(value: object) -> str | None:
+    """A JSON log's time field as UTC ISO; ``None`` when absent; ``ValueError`` when unreadable.
+
+    Accepted: a JSON number or a string of digits (epoch, unit by size: :func:`epoch_to_iso`),
+    an ISO 8601 string (:data:`ISO_TIME_RE`), or nginx's ``$time_local`` text.
+
+        >>> json_time("2026-08-21T14:00:00+02:00"), json_time(1787313600.5)
+        ('2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z')
+        >>> json_time("21/Aug/2026:14:00:00 +0200")
+        '2026-08-21T12:00:00Z'
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, (int, float)):
+        return epoch_to_iso(value)
+    if not isinstance(value, str):
+        raise ValueError("not a time")
+    if _DIGITS.match(value):
+        return epoch_to_iso(float(value) if "." in value else int(value))
+    if _CLF_ONLY.match(value):
+        return _clf_time(value)
+    return _iso_time(value)
+
+
+class Parser:
+    """Reads lines of one format; one per file (CloudFront's ``#Fields`` is per file)."""
+
+    name = ""
+
+    def parse(self, line: str) -> Record | None:
+        """The record of ``line``; ``None`` when malformed; :data:`HEADER` when not a line."""
+        raise NotImplementedError
+
+
+class _ClfTime:
+    """``$time_local`` texts to UTC ISO, converting each distinct minute (and offset) once:
+    offsets are whole minutes, so the seconds pass through unchanged."""
+
+    __slots__ = ("_minutes",)
+
+    def __init__(self) -> None:
+        self._minutes: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        key = text[:17] + text[20:]
+        prefix = self._minutes.get(key)
+        if prefix is None:
+            prefix = _clf_minute(key)  # ValueError for an impossible date or time
+            if len(self._minutes) >= _CACHE_LIMIT:
+                self._minutes.clear()
+            self._minutes[key] = prefix
+        if text[18] > "5":
+            raise ValueError(f"no second {text[18:20]}")
+        return f"{prefix}{text[18:20]}Z"
+
+
+def _target(request: str) -> str | None:
+    """The target of a request line, as :data:`REQUEST_RE` finds it."""
+    parts = request.split(" ")
+    count = len(parts)
+    if count == 3:
+        return parts[1] if parts[0] and parts[1] and parts[2] else None
+    if count == 2:
+        return parts[1] if parts[0] and parts[1] else None
+    return None
+
+
+class CombinedParser(Parser):
+    """nginx/Apache combined and common: :data:`COMBINED_RE`, then :data:`REQUEST_RE` on
+    the request. Every field listed is required; the time carries its offset."""
+
+    name = "combined"
+
+    def __init__(self) -> None:
+        self._time = _ClfTime()
+
+    def parse(self, line: str) -> Record | None:
+        match = _COMBINED.match(line)
+        if match is None:
+            return None
+        client, when, request, status, agent = match.groups()
+        try:
+            time = self._time(when)
+        except ValueError:
+            return None
+        return (time, _target(request), int(status), agent, client)
+
+
+class S3Parser(Parser):
+    """S3 server access logs: :data:`S3_RE`, then :data:`REQUEST_RE` on the request-URI."""
+
+    name = "s3"
+
+    def __init__(self) -> None:
+        self._time = _ClfTime()
+
+    def parse(self, line: str) -> Record | None:
+        match = _S3.match(line)
+        if match is None:
+            return None
+        when, client, request, status, agent = match.groups()
+        try:
+            time = self._time(when)
+        except ValueError:
+            return None
+        target = _target(request) if request is not None else None
+        return (time, target, None if status == "-" else int(status), agent, client)
+
+
+class UrlsParser(Parser):
+    """One URL or path per line (:data:`URLS_RE`): status 200, no time, agent or client."""
+
+    name = "urls"
+
+    def parse(self, line: str) -> Record | None:
+        if _URLS.match(line) is None:
+            return None
+        return (None, line, 200, None, None)
+
+
+class JsonParser(Parser):
+    """One JSON object per line, in one of three dialects chosen per line by its keys:
+
+    - Cloudflare Logpush, when the object has ``ClientRequestURI``: target
+      ``ClientRequestURI``, status ``EdgeResponseStatus``, time ``EdgeStartTimestamp``,
+      agent ``ClientRequestUserAgent``, client ``ClientIP``.
+    - Caddy, when ``request`` is an object: target ``request.uri``, status ``status``, time
+      ``ts``, agent the first element of ``request.headers.User-Agent`` (a list), client
+      ``request.remote_ip``.
+    - nginx (``pathbeacon gateway nginx``) otherwise: target ``uri``, or else ``request``
+      (a request line split by :data:`REQUEST_RE` when it holds a space, else the target
+      itself), status ``status``, time ``time``, agent ``agent``, client ``client``.
+
+    Required: a JSON object (not valid JSON, not an object, or holding a lone surrogate
+    escape such as ``"\\ud800"`` in any string or key, which is not Unicode text:
+    ``malformed``), a target that is a string, and a status that is an integer 0..999 or a
+    string of 1-3 digits.
+    An empty target (``""``, or a request line :data:`REQUEST_RE` cannot split) is no
+    target: the line is ``other_path``.
+    Optional: the time (missing or ``null``: no time; present but unreadable:
+    ``malformed``; :func:`json_time`), the agent and the client (missing, ``null``, not a
+    string, or ``""``: ``None``).
+    """
+
+    name = "json"
+
+    def __init__(self) -> None:
+        self._time = _TimeCache(lambda text: json_time(text) or "")
+
+    def _when(self, value: object) -> str | None:
+        if isinstance(value, str):
+            return self._time(value)
+        return json_time(value)
+
+    def parse(self, line: str) -> Record | None:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        if _SURROGATE_ESCAPE.search(line):
+            try:  # exact check, rarely needed: "\\ud800" is a backslash and text
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        request = obj.get("request")
+        if "ClientRequestURI" in obj:
+            target, status = obj["ClientRequestURI"], obj.get("EdgeResponseStatus")
+            when = obj.get("EdgeStartTimestamp")
+            agent, client = obj.get("ClientRequestUserAgent"), obj.get("ClientIP")
+        elif isinstance(request, dict):
+            target, status, when = request.get("uri"), obj.get("status"), obj.get("ts")
+            headers = request.get("headers")
+            agents = headers.get("User-Agent") if isinstance(headers, dict) else None
+            agent = agents[0] if isinstance(agents, list) and agents else None
+            client = request.get("remote_ip")
+        else:
+            target = obj.get("uri")
+            if target is None and isinstance(request, str):
+                target = (_target(request) or "") if " " in request else request
+            status, when = obj.get("status"), obj.get("time")
+            agent, client = obj.get("agent"), obj.get("client")
+        if not isinstance(target, str):
+            return None
+        if isinstance(status, str) and _STATUS_TEXT.match(status):
+            status = int(status)
+        if type(status) is not int or not 0 <= status <= 999:
+            return None
+        try:
+            time = self._when(when)
+        except (ValueError, OverflowError):
+            return None
+        return (
+            time,
+            target or None,
+            status,
+            agent if isinstance(agent, str) and agent else None,
+            client if isinstance(client, str) and client else None,
+        )
+
+
+_CF_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_CF_TIME = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$")
+_CF_STATUS = re.compile(r"^[0-9]{3}$")
+
+
+class CloudFrontParser(Parser):
+    """CloudFront standard logs: tab-separated values.
+
+    A line starting with ``#`` is a header, not a line; ``#Fields: a b c`` (names split on
+    spaces) gives the positions of the fields for the lines after it in the same file;
+    before any, :data:`CLOUDFRONT_DEFAULT_FIELDS` hold. A line is a line of the format
+    when it has at least as many tab-separated values as the position of every field read
+    needs, ``date`` matches ``[0-9]{4}-[0-9]{2}-[0-9]{2}``, ``time`` ``[0-9]{2}:[0-9]{2}:[0-9]{2}``
+    (together a real UTC date-time) and ``sc-status`` ``[0-9]{3}``; ``date``, ``time``,
+    ``cs-uri-stem`` and ``sc-status`` are required (a header without one of them makes
+    every line ``malformed``). Target: ``cs-uri-stem``, plus ``?`` and ``cs-uri-query`` unless
+    that is ``-`` or empty or absent. Agent ``cs(User-Agent)`` and client ``c-ip`` as
+    written (``None`` when the header lacks them).
+    """
+
+    name = "cloudfront"
+
+    def __init__(self) -> None:
+        self._time = _TimeCache(lambda text: text.replace(" ", "T") + "Z")
+        self._use(CLOUDFRONT_DEFAULT_FIELDS)
+
+    def _use(self, names: tuple[str, ...] | list[str]) -> None:
+        where = {name: i for i, name in reversed(list(enumerate(names)))}
+        self._positions = tuple(
+            where.get(name, -1)
+            for name in ("date", "time", "cs-uri-stem", "sc-status", "cs-uri-query",
+                         "cs(User-Agent)", "c-ip")
+        )
+        self._required = min(self._positions[:4]) >= 0
+        self._width = max(self._positions) + 1
+
+    def parse(self, line: str) -> Record | None:
+        if line.startswith("#"):
+            if line.startswith("#Fields:"):
+                self._use(line[len("#Fields:"):].split())
+            return HEADER
+        if not self._required:
+            return None
+        values = line.split("\t")
+        if len(values) < self._width:
+            return None
+        date_i, time_i, stem_i, status_i, query_i, agent_i, client_i = self._positions
+        date, clock, status = values[date_i], values[time_i], values[status_i]
+        if not (_CF_DATE.match(date) and _CF_TIME.match(clock) and _CF_STATUS.match(status)):
+            return None
+        try:
+            datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return None
+        target = values[stem_i]
+        query = values[query_i] if query_i >= 0 else "-"
+        if query not in ("-", ""):
+            target = f"{target}?{query}"
+        return (
+            self._time(f"{date} {clock}"),
+            target or None,
+            int(status),
+            values[agent_i] if agent_i >= 0 else None,
+            values[client_i] if client_i >= 0 else None,
+        )
+
+
+_PARSERS: dict[str, type[Parser]] = {
+    "combined": CombinedParser,
+    "json": JsonParser,
+    "cloudfront": CloudFrontParser,
+    "s3": S3Parser,
+    "urls": UrlsParser,
+}
+
+
+def parser(name: str) -> Parser:
+    """A fresh parser for the format ``name`` (one per file).
+
+        >>> parser("urls").parse("https://g.example/t/acme/1.0")
+        (None, 'https://g.example/t/acme/1.0', 200, None, None)
+    """
+    try:
+        return _PARSERS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown log format {name!r}: choose one of {', '.join(FORMATS)} or auto"
+        ) from None
+
+
+#: How many lines :func:`detect` looks at.
+DETECT_LINES = 20
+
+
+def detect(lines: list[bytes]) -> str | None:
+    """The format of a file from its first lines (up to :data:`DETECT_LINES` non-empty).
+
+    A file whose first non-empty line starts with ``#Version`` or ``#Fields`` is
+    CloudFront; otherwise the format that reads the most of those lines wins, ties going
+    to the earlier of :data:`FORMATS`. ``None`` when no format reads any line.
+
+        >>> detect([b'{"time": 1787313600, "uri": "/t/x", "status": 204}'])
+        'json'
+    """
+    texts: list[str] = []
+    for raw in lines:
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        if not raw:
+            continue
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
+        if len(texts) >= DETECT_LINES:
+            break
+    if not texts:
+        return None
+    if texts[0].startswith(("#Version", "#Fields")):
+        return "cloudfront"
+    best, best_score = None, 0
+    for name in FORMATS:
+        reader = parser(name)
+        score = 0
+        for text in texts:
+            if name != "cloudfront" and text.startswith("#"):
+                continue
+            result = reader.parse(text)
+            if result is not None and result is not HEADER:
+                score += 1
+        if score > best_score:
+            best, best_score = name, score
+    return best

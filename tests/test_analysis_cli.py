@@ -1,0 +1,221 @@
+"""The decode, stats and sql commands, run as a user runs them (a real subprocess)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shlex
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from .conftest import clean_env, run_cli
+from .logs import DEFAULT_TIME, Hit, write_log
+
+T = "<base>/<package>/<version>/<os>"
+# Client addresses no output may ever show, in any spelling the logs use.
+CLIENTS = ["203.0.113.77", "2001:db8:ffff::77", "198.51.100.201"]
+
+
+def _hits() -> list[Hit]:
+    hits = []
+    for i in range(12):
+        hits.append(Hit(
+            f"/t/acme/1.{i % 3}/{'linux' if i % 2 else 'Mac_OS_X'}",
+            status=204 if i % 5 else 404,
+            time=DEFAULT_TIME + timedelta(hours=7 * i),
+            client=CLIENTS[i % 3],
+        ))
+    hits.append(Hit("/favicon.ico", status=200, client=CLIENTS[0]))
+    return hits
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> dict[str, Path]:
+    return {
+        flavour: write_log(tmp_path / f"{flavour}.log", flavour, _hits(), gz=flavour == "caddy",
+                           extra_lines=[f"{CLIENTS[0]} garbage"])
+        for flavour in ["combined", "nginx-json", "caddy", "cloudflare", "cloudfront", "s3"]
+    }
+
+
+def _no_client(*texts: str | bytes) -> None:
+    for text in texts:
+        blob = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        for client in CLIENTS:
+            assert client not in blob
+            assert client.replace(":", "%3A") not in blob
+
+
+def test_decode_prints_json_lines_and_counts(logs: dict[str, Path]) -> None:
+    for flavour, log in logs.items():
+        done = run_cli("decode", T, str(log), "base=https://g.example/t")
+        assert done.returncode == 0, done.stderr
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert len(rows) == 9, flavour
+        assert rows[0] == {"time": "2026-08-21T19:00:00Z", "status": 204, "package": "acme",
+                           "version": "1.1", "os": "linux"}
+        assert done.stderr == "lines: matched 9, bad_status 3, other_path 1, malformed 1\n"
+        _no_client(done.stdout, done.stderr)
+
+
+def test_outputs_never_hold_the_client(logs: dict[str, Path], tmp_path: Path) -> None:
+    log = str(logs["combined"])
+    outputs = []
+    for name in ["rows.csv", "rows.jsonl", "rows.parquet"]:
+        target = tmp_path / name
+        done = run_cli("decode", T, log, "--output", str(target))
+        if name.endswith(".parquet") and done.returncode == 2:
+            assert "Parquet needs duckdb" in done.stderr  # the extra is not installed here
+            continue
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == ""
+        outputs.append(target.read_bytes())
+        _no_client(done.stderr, target.read_bytes())
+    rows = list(csv.DictReader(io.StringIO(outputs[0].decode())))
+    assert len(rows) == 9 and rows[0]["status"] == "204" and list(rows[0]) == [
+        "time", "status", "package", "version", "os"]
+    for style in [[], ["--json"], ["--csv"]]:
+        for extra in [[], ["--every", "day"], ["--k", "2"]]:
+            done = run_cli("stats", T, log, "--by", "version,os", *style, *extra)
+            assert done.returncode == 0, done.stderr
+            _no_client(done.stdout, done.stderr)
+
+
+def test_parquet_rows_read_back(logs: dict[str, Path], tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    target = tmp_path / "rows.parquet"
+    done = run_cli("decode", T, str(logs["cloudflare"]), "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    rows = duckdb.sql(f"SELECT * FROM '{target}' ORDER BY time").fetchall()
+    assert len(rows) == 9
+    assert rows[0] == ("2026-08-21T19:00:00Z", 204, "acme", "1.1", "linux")
+
+
+def test_stats_outputs(logs: dict[str, Path]) -> None:
+    log = str(logs["nginx-json"])
+    done = run_cli("stats", T, log, "--by", "version", "--json")
+    result = json.loads(done.stdout)
+    assert result["lines"] == {"matched": 9, "bad_status": 3, "other_path": 1, "malformed": 1}
+    # each version is sent by one client, on three different UTC days
+    assert result["rows"] == [
+        {"version": "1.0", "events": 3, "reporters": 3},
+        {"version": "1.1", "events": 3, "reporters": 3},
+        {"version": "1.2", "events": 3, "reporters": 3},
+    ]
+    table = run_cli("stats", T, log, "--by", "version")
+    assert table.stdout.splitlines() == [
+        "version  events  reporters",
+        "1.0           3          3",
+        "1.1           3          3",
+        "1.2           3          3",
+    ]
+    assert table.stderr == "lines: matched 9, bad_status 3, other_path 1, malformed 1\n"
+    weekly = run_cli("stats", T, log, "--by", "os", "--csv", "--every", "week")
+    assert weekly.stdout.splitlines() == [
+        "period,os,events,reporters",
+        "2026-08-17,Mac_OS_X,4,4",
+        "2026-08-17,linux,3,3",
+        "2026-08-24,linux,2,2",  # Monday 24 August starts the next ISO week
+    ]
+
+
+def test_options_and_settings_anywhere(logs: dict[str, Path]) -> None:
+    log = str(logs["s3"])
+    first = run_cli("stats", "--by", "os", "--json", T, log, "base=/t")
+    last = run_cli("stats", T, log, "base=/t", "--json", "--by", "os")
+    assert first.returncode == last.returncode == 0, first.stderr + last.stderr
+    assert first.stdout == last.stdout
+    assert json.loads(first.stdout)["lines"]["matched"] == 9
+    elsewhere = run_cli("stats", T, log, "base=/elsewhere", "--json", "--by", "os")
+    assert json.loads(elsewhere.stdout)["lines"]["other_path"] == 13
+
+
+def test_standard_input(logs: dict[str, Path]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pathbeacon", "stats", T, "-", "--by", "os", "--json"],
+        input=logs["caddy"].read_bytes(), capture_output=True, timeout=60, env=clean_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lines"]["matched"] == 9
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stats", T, "{log}", "--by", "arch"], "--by arch: the template has no field 'arch'"),
+    (["stats", T, "{log}", "--since", "2026-02-30"], "--since: '2026-02-30' is not a real date"),
+    (["stats", T, "{log}", "--until", "yesterday"], "--until takes a date as YYYY-MM-DD"),
+    (["stats", T, "{log}", "--format", "apache"], "unknown log format 'apache'"),
+    (["decode", T, "{dir}/missing.log"], "cannot read"),
+    (["decode", T, "{dir}/odd.txt"], "cannot tell the log format"),
+    (["decode", T, "{log}", "--engine", "turbo"], "unknown engine 'turbo'"),
+    (["decode", T, "{log}", "-o", "{dir}/rows.xlsx"], "must end in .jsonl, .csv or .parquet"),
+    (["decode", "https://t.example/<os>", "{log}", "base=https://t.example"], "base= applies"),
+    (["decode", T, "{log}", "bsae=https://t.example"], "unknown setting"),
+    (["decode", T, "{log}", "-o", "{dir}/no/such/dir/rows.csv"], "cannot write"),
+    (["stats", T, "{log}", "--k", "many"], "--k"),
+    (["stats", T, "{log}", "--every", "year"], "invalid choice"),
+    (["decode", T], "the following arguments are required"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path: Path, logs: dict[str, Path],
+                                            args: list[str], message: str) -> None:
+    (tmp_path / "odd.txt").write_text("hello\n")
+    argv = [a.format(log=logs["combined"], dir=tmp_path) for a in args]
+    done = run_cli(*argv)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_sql_prints_a_query_or_says_it_cannot() -> None:
+    done = run_cli("sql", T, "--dialect", "duckdb", "base=https://g.example/t")
+    if done.returncode == 0:
+        assert "SELECT" in done.stdout.upper()
+    else:
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    bad = run_cli("sql", T, "--dialect", "oracle")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_help_names_the_example_and_exit_codes() -> None:
+    for command in ["decode", "stats", "sql"]:
+        done = run_cli(command, "--help")
+        assert done.returncode == 0
+        assert "pathbeacon " + command in done.stdout and "exit status" in done.stdout
+
+
+def test_reporters_agree_whichever_keyed_hash_is_used(logs: dict[str, Path]) -> None:
+    """A fixed PYTHONHASHSEED makes str hashes predictable: reporters then use BLAKE2b."""
+    args = ("stats", T, str(logs["combined"]), "--by", "os", "--every", "day", "--json")
+    keyed = run_cli(*args)
+    fixed = run_cli(*args, env=clean_env(PYTHONHASHSEED="0"))
+    assert keyed.returncode == fixed.returncode == 0
+    assert json.loads(keyed.stdout) == json.loads(fixed.stdout)
+    probe = "from pathbeacon.analysis.stats import _RANDOM_STRING_HASH as r; print(r)"
+    flags = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=clean_env(**extra)).stdout.strip()
+             for extra in ({}, {"PYTHONHASHSEED": "0"}, {"PYTHONHASHSEED": "123"})]
+    cpython = str(sys.implementation.name == "cpython")
+    assert flags == [cpython, "False", "False"]
+
+
+def test_the_readme_examples_are_real(tmp_path: Path) -> None:
+    """Every command of the README's decoding example prints what the README shows."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Reading the beacons back", 1)[1]
+    log = section.split("```text\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "access.log.gz").write_bytes(gzip.compress(log.encode()))
+    console = section.split("```console\n", 1)[1].split("```", 1)[0]
+    template = console.split("$ T='", 1)[1].split("'", 1)[0]
+    commands = [chunk.split("\n", 1) for chunk in console.split("$ pathbeacon ")[1:]]
+    assert len(commands) == 3
+    for command, shown in commands:
+        argv = shlex.split(command.replace('"$T"', shlex.quote(template)))
+        done = subprocess.run([sys.executable, "-m", "pathbeacon", *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env=clean_env())
+        assert done.returncode == 0, done.stderr
+        assert done.stdout + done.stderr == shown, command
