@@ -293,9 +293,10 @@ def test_wait_times_out_on_a_pending_report(blackhole: str) -> None:
 def test_debug_line_goes_to_stderr(collector: Collector, monkeypatch: pytest.MonkeyPatch,
                                    capfd: pytest.CaptureFixture[str]) -> None:
     def ours(err: str) -> list[str]:
-        # Only pathbeacon's lines: an earlier test's server thread may still report a
-        # connection its client dropped, into the same file descriptor.
-        return [line for line in err.splitlines(keepends=True) if "pathbeacon" in line]
+        # Only this test's lines: an earlier test's worker or server thread may still
+        # finish (and, now that debug is on, say so) into the same file descriptor.
+        return [line for line in err.splitlines(keepends=True)
+                if "pathbeacon" in line and collector.url in line]
 
     report_once("<base>/quiet", base=collector.url).wait(10)
     assert ours(capfd.readouterr().err) == []
