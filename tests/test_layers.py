@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 
 # Lower layers first; a module may import only modules of strictly lower layers.
 LAYERS = [
-    {"errors", "probes", "optout", "guard", "wire"},
+    {"errors", "probes", "optout", "guard", "stamps", "wire"},
     {"encoding", "transport"},
     {"template", "pool"},
     {"catalogue"},

@@ -31,8 +31,8 @@ def test_sends_one_get_with_the_rendered_url_and_user_agent(collector: Collector
     assert report.url == collector.url + request.path
     facts = pathbeacon.parse(TEMPLATE, report.url)
     assert facts["package"] == "acme" and facts["os"] == pathbeacon.facts()["os"]
-    agent = request.headers["User-Agent"]
-    assert agent.startswith(f"pathbeacon/{pathbeacon.__version__} (platform=")
+    # exactly the name and version: no platform, architecture or Python in the header
+    assert request.headers["User-Agent"] == f"pathbeacon/{pathbeacon.__version__}"
     assert "Cookie" not in request.headers
 
 
@@ -133,6 +133,8 @@ def test_dry_run_renders_but_sends_nothing(collector: Collector,
         ("<base>/<os>", {"base": "https://g.example", "timeout": -1}),
         ("<base>/<os>", {"base": "https://g.example", "retries": 1.5}),
         ("<base>/<os>", {"base": "https://g.example", "exit_grace": "x"}),
+        ("<base>/<os>", {"base": "https://g.example", "exit_grace": -1}),
+        ("<base>/<os>", {"base": "https://g.example", "exit_grace": float("nan")}),
     ],
 )
 def test_never_raises_whatever_it_is_given(template: object, options: dict[str, object]) -> None:
@@ -290,13 +292,18 @@ def test_wait_times_out_on_a_pending_report(blackhole: str) -> None:
 
 def test_debug_line_goes_to_stderr(collector: Collector, monkeypatch: pytest.MonkeyPatch,
                                    capfd: pytest.CaptureFixture[str]) -> None:
+    def ours(err: str) -> list[str]:
+        # Only this test's lines: an earlier test's worker or server thread may still
+        # finish (and, now that debug is on, say so) into the same file descriptor.
+        return [line for line in err.splitlines(keepends=True)
+                if "pathbeacon" in line and collector.url in line]
+
     report_once("<base>/quiet", base=collector.url).wait(10)
-    assert capfd.readouterr().err == ""
+    assert ours(capfd.readouterr().err) == []
     monkeypatch.setenv("PATHBEACON_DEBUG", "1")
     report = report_once("<base>/loud", base=collector.url)
     report.wait(10)
-    err = capfd.readouterr().err
-    assert err == f"pathbeacon: sent {report.url} (HTTP 204)\n"
+    assert ours(capfd.readouterr().err) == [f"pathbeacon: sent {report.url} (HTTP 204)\n"]
 
 
 def test_env_is_not_cached_at_import() -> None:
@@ -306,3 +313,82 @@ def test_env_is_not_cached_at_import() -> None:
         assert report_once("<base>/<os>", base="https://g.example").status == "disabled"
     finally:
         del os.environ["DO_NOT_TRACK"]
+
+
+# ---- odd timeouts, graces and secrets ------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), -1, -1e300, 0, -(10**400), "3", b"1",
+                                     object(), [1]])
+def test_wait_never_raises_and_does_not_wait_for_odd_timeouts(blackhole: str,
+                                                              timeout: object) -> None:
+    report = report_once("<base>/<os>", base=blackhole, timeout=5, retries=0)
+    started = time.monotonic()
+    assert report.wait(timeout) == "pending"  # type: ignore[arg-type]
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300, 10**400, None])
+def test_wait_for_ever_on_huge_timeouts(collector: Collector, timeout: object) -> None:
+    collector.delay = 0.3
+    report = report_once("<base>/<os>", base=collector.url)
+    assert report.wait(timeout) == "sent"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("author", "user", "grace"), [
+    (None, None, 0.5), (2, None, 2.0), (20, None, 5.0), (float("inf"), None, 5.0),
+    (None, "1.5", 1.5), (20, "0.2", 0.2), (0.1, "3", 0.1), (None, "99", 5.0),
+    (3, "junk", 3.0), (None, "-1", 0.0),
+])
+def test_the_user_caps_the_authors_grace(monkeypatch: pytest.MonkeyPatch, author: object,
+                                         user: str | None, grace: float) -> None:
+    from pathbeacon import report as module
+
+    if user is not None:
+        monkeypatch.setenv("PATHBEACON_EXIT_GRACE", user)
+    assert module._exit_grace(author) == grace  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "clean"), [
+    ("http://bob:s3cret@proxy:3128", "http://***@proxy:3128"),
+    ("ProxyError('Unable to connect to https://u:p@h/x')", "ProxyError('Unable to connect to https://***@h/x')"),
+    ("bob:s3cret@proxy:3128 refused", "***@proxy:3128 refused"),
+    ("two http://a:b@x and http://c@y", "two http://***@x and http://***@y"),
+    ("no user info http://h/p?q=a@b", "no user info http://h/p?q=***@b"),
+    ("nothing here", "nothing here"),
+])
+def test_redact(text: str, clean: str) -> None:
+    from pathbeacon.report import redact
+
+    assert redact(text) == clean
+
+
+@pytest.mark.parametrize("proxy", ["http://bob:s3cret@proxy.invalid:notaport",
+                                   "http://bob:s3cret@127.0.0.1:{refused}"])
+def test_proxy_credentials_never_reach_reason_debug_line_or_log(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture, refused: str, proxy: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.format(refused=refused.rsplit(":", 1)[1]))
+    monkeypatch.setenv("PATHBEACON_DEBUG", "1")
+    caplog.set_level("DEBUG", logger="pathbeacon")
+    report = report_once("<base>/<os>", base="http://g.example", retries=0, timeout=2)
+    assert report.wait(20) == "failed"
+    assert report.reason
+    seen = report.reason + repr(report) + capfd.readouterr().err + caplog.text
+    assert "pathbeacon: failed" in seen
+    assert "s3cret" not in seen and "bob" not in seen, seen
+
+
+def test_debug_line_goes_to_an_in_memory_stderr_too(collector: Collector,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    monkeypatch.setenv("PATHBEACON_DEBUG", "1")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    report = report_once("<base>/memory", base=collector.url)
+    report.wait(10)
+    assert sys.stderr.getvalue() == f"pathbeacon: sent {report.url} (HTTP 204)\n"
+    monkeypatch.setattr(sys, "stderr", None)  # closed at start: nothing, and no stdout
+    assert report_once("<base>/nowhere", base=collector.url).wait(10) == "sent"

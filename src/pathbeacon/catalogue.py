@@ -1,7 +1,9 @@
 """The templates pathbeacon ships, found by name.
 
-Each lives in one TOML file (``name``, ``template``, ``description``, ``facts``) in the
-top-level ``templates/`` folder, which the wheel carries as ``pathbeacon/templates``.
+They are compiled into this module, so finding one reads no file and imports no TOML parser
+or ``pathlib`` (a report's worker stays lean, and they work from a zipapp too). Each also
+lives in one TOML file (``name``, ``template``, ``description``, ``facts``) in the top-level
+``templates/`` folder, for people to read; a test keeps the two in step.
 
     >>> load("sedona").text
     '<base>/<language>/<engine>/<arch>/<os>/<runtime>'
@@ -9,19 +11,15 @@ top-level ``templates/`` folder, which the wheel carries as ``pathbeacon/templat
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import TemplateError
 from .template import Template
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    from pathlib import Path
 
-__all__ = ["Entry", "entries", "is_name", "load", "resolve"]
+__all__ = ["SHIPPED", "Entry", "entries", "is_name", "load", "resolve"]
 
 
 class Entry(NamedTuple):
@@ -33,29 +31,50 @@ class Entry(NamedTuple):
     facts: tuple[str, ...]
 
 
-_cache: dict[str, Entry] = {}
+#: Every shipped template by name, as in ``templates/<name>.toml``.
+SHIPPED: dict[str, Entry] = {
+    entry.name: entry
+    for entry in (
+        Entry(
+            "default",
+            "<base>/<package>/<version>/<os>/<distro>/<arch>/<runtime>/<ci>/<container>",
+            "Recommended for Python packages: package, version, OS, distro, arch, runtime, "
+            "CI, container.",
+            ("base", "package", "version", "os", "distro", "arch", "runtime", "ci", "container"),
+        ),
+        Entry(
+            "risingwave",
+            "<base>/telemetry/<version>/<os>",
+            "RisingWave's reporter layout: the package version and the OS.",
+            ("base", "version", "os"),
+        ),
+        Entry(
+            "scarf-pixel",
+            "https://static.scarf.sh/a.png?x-pxid=<pixel_id>",
+            "A Scarf tracking pixel, as embedded in READMEs and docs pages.",
+            ("pixel_id",),
+        ),
+        Entry(
+            "sedona",
+            "<base>/<language>/<engine>/<arch>/<os>/<runtime>",
+            "Apache Sedona's collector layout: language, engine, architecture, OS and runtime.",
+            ("base", "language", "engine", "arch", "os", "runtime"),
+        ),
+    )
+}
 
 
 def _folder() -> Path:
-    # Installed wheel: pathbeacon/templates. Editable install or checkout: <root>/templates.
+    """Where the TOML files are: ``pathbeacon/templates`` in an installed wheel,
+    ``<root>/templates`` in a checkout or an editable install. Not used to find templates
+    (they are compiled in): for tests and people."""
+    from pathlib import Path
+
     here = Path(__file__).resolve().parent
     for folder in (here / "templates", here.parent.parent / "templates"):
         if folder.is_dir():
             return folder
     raise TemplateError(f"pathbeacon's templates folder is missing (looked beside {here})")
-
-
-def _entry(path: Path) -> Entry:
-    with path.open("rb") as stream:
-        data = tomllib.load(stream)
-    try:
-        name, text, description = data["name"], data["template"], data["description"]
-        facts = tuple(data["facts"])
-    except KeyError as missing:
-        raise TemplateError(f"{path.name}: missing key {missing}") from None
-    if path.stem != name:
-        raise TemplateError(f"{path.name}: name {name!r} does not match the file name")
-    return Entry(name, text, description, facts)
 
 
 def entries() -> list[Entry]:
@@ -64,11 +83,7 @@ def entries() -> list[Entry]:
         >>> [e.name for e in entries()][:2]
         ['default', 'risingwave']
     """
-    if not _cache:
-        for path in sorted(_folder().glob("*.toml")):
-            entry = _entry(path)
-            _cache[entry.name] = entry
-    return list(_cache.values())
+    return [SHIPPED[name] for name in sorted(SHIPPED)]
 
 
 def is_name(template: str) -> bool:
@@ -82,11 +97,10 @@ def is_name(template: str) -> bool:
 
 def load(name: str) -> Entry:
     """The shipped template called ``name``; :class:`TemplateError` if there is none."""
-    entries()
     try:
-        return _cache[name]
+        return SHIPPED[name]
     except KeyError:
-        known = ", ".join(sorted(_cache))
+        known = ", ".join(sorted(SHIPPED))
         raise TemplateError(f"no shipped template is called {name!r} (known: {known})") from None
 
 

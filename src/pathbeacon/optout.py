@@ -89,8 +89,12 @@ def debug() -> bool:
     return truthy(os.environ.get(DEBUG))
 
 
-def exit_grace(default: float) -> float:
-    """``PATHBEACON_EXIT_GRACE`` in seconds (clamped to 0..5), else ``default``."""
+def exit_grace(default: "float | None" = None) -> "float | None":
+    """``PATHBEACON_EXIT_GRACE`` in seconds (clamped to 0..5), else ``default``.
+
+        >>> exit_grace(0.5) == 0.5 or EXIT_GRACE in os.environ
+        True
+    """
     raw = os.environ.get(EXIT_GRACE)
     if raw is None:
         return default

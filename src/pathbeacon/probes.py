@@ -25,6 +25,7 @@ __all__ = [
     "container_kind",
     "detect",
     "get",
+    "head",
     "is_development",
     "libc_from",
     "normalise_arch",
@@ -33,6 +34,13 @@ __all__ = [
 ]
 
 UNKNOWN = "unknown"
+#: The most any probe reads of any one file (bytes).
+READ_LIMIT = 64 * 1024
+# A musl loader is scanned READ_LIMIT bytes at a time, this far at most.
+MUSL_SCAN = 1 << 20
+# The root that distro facts are read under (``None``: the real one); tests point it at a
+# fake root to try hostile files.
+DISTRO_ROOT: str | None = None
 
 #: Raw machine names (lower-cased) and the architecture they normalise to.
 ARCH_ALIASES = {
@@ -217,16 +225,25 @@ def _elf_interpreter(path: str) -> str | None:
 
 
 def _musl_version(loader: str) -> str | None:
-    """musl embeds its version as a plain string; look for it in the first 1 MiB."""
+    """musl embeds its version as a plain string; look for it in the loader's first 1 MiB,
+    64 KiB at a time, so memory stays bounded whatever the file."""
     import re
 
+    pattern = re.compile(rb"\x00(1\.[0-9]\.[0-9]{1,2})\x00")
+    tail = b""
     try:
         with open(loader, "rb") as stream:
-            data = stream.read(1 << 20)
+            for _ in range(MUSL_SCAN // READ_LIMIT):
+                chunk = stream.read(READ_LIMIT)
+                if not chunk:
+                    break
+                found = pattern.search(tail + chunk)
+                if found:
+                    return found.group(1).decode("ascii")
+                tail = chunk[-16:]  # a version string split across two reads
     except OSError:
         return None
-    found = re.search(rb"\x00(1\.[0-9]\.[0-9]{1,2})\x00", data)
-    return found.group(1).decode("ascii") if found else None
+    return None
 
 
 def _probe_libc() -> str:
@@ -251,13 +268,54 @@ def _probe_os_version() -> str:
     return _uname()[1]
 
 
+def head(path: str, limit: int | None = None) -> str | None:
+    """At most ``limit`` (default :data:`READ_LIMIT`) bytes of a text file, decoded as UTF-8
+    (bad bytes replaced); ``None`` if it cannot be read. A 200 MB file costs what 64 KiB do.
+
+        >>> head("/surely/not/a/file") is None
+        True
+    """
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(READ_LIMIT if limit is None else limit)
+    except (OSError, ValueError):
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def _first_line(path: str) -> str:
+    return (head(path) or "").split("\n", 1)[0]
+
+
 def _probe_distro(part: int) -> str:
     if not sys.platform.startswith("linux"):
         return get(("os", "os_version")[part])
+    import io
+
     import distro
 
-    # lsb_release, uname and oslevel would each spawn a subprocess: turned off.
-    info = distro.LinuxDistribution(include_lsb=False, include_uname=False, include_oslevel=False)
+    class Bounded(distro.LinuxDistribution):
+        """distro's parsing over text read here, at most READ_LIMIT bytes of each file:
+        distro itself reads whole files (a 200 MB os-release took 400 MB and 20 s)."""
+
+        def __init__(self) -> None:
+            # lsb_release, uname and oslevel would each spawn a subprocess: turned off.
+            if DISTRO_ROOT is None:
+                super().__init__(include_lsb=False, include_uname=False, include_oslevel=False)
+            else:
+                super().__init__(include_lsb=False, include_uname=False, include_oslevel=False,
+                                 root_dir=DISTRO_ROOT)
+            # distro caches each source in the instance's __dict__ on first use: filled here
+            # from bounded reads, the files are never opened by distro.
+            text = head(self.os_release_file) or ""
+            self.__dict__["_os_release_info"] = self._parse_os_release_content(io.StringIO(text))
+            self.__dict__["_debian_version"] = _first_line(
+                os.path.join(self.etc_dir, "debian_version")).rstrip()
+
+        def _parse_distro_release_file(self, filepath: str) -> dict[str, str]:
+            return self._parse_distro_release_content(_first_line(filepath))
+
+    info = Bounded()
     _cache.setdefault("distro", info.id() or UNKNOWN)
     _cache.setdefault("distro_version", info.version() or UNKNOWN)
     return _cache[("distro", "distro_version")[part]]
@@ -265,11 +323,7 @@ def _probe_distro(part: int) -> str:
 
 def _probe_container() -> str:
     markers = {path for path in ("/.dockerenv", "/run/.containerenv") if os.path.exists(path)}
-    try:
-        with open("/proc/1/cgroup", encoding="utf-8", errors="replace") as stream:
-            cgroup = stream.read(8192)
-    except OSError:
-        cgroup = ""
+    cgroup = head("/proc/1/cgroup", 8192) or ""
     return container_kind(os.environ, markers, cgroup)
 
 
@@ -342,11 +396,14 @@ def package_version(package: str) -> str:
     from importlib import metadata
 
     try:
-        raw = metadata.version(package)
+        found = metadata.distribution(package)
+        raw = _metadata_version(found)
     except Exception:  # not installed, or broken metadata
         return UNKNOWN
     if not raw:
         return UNKNOWN
+    if _canonical(raw):  # the common case needs no parsing, hence no packaging import
+        return raw
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -355,12 +412,43 @@ def package_version(package: str) -> str:
         return raw
 
 
+def _metadata_version(found: object) -> str | None:
+    """The ``Version`` header of a distribution's metadata, reading at most READ_LIMIT bytes
+    of it (``importlib.metadata`` would parse the whole file, long description and all);
+    through ``importlib.metadata`` itself where the metadata is not a plain file."""
+    folder = getattr(found, "_path", None)  # a .dist-info or .egg-info folder on disk
+    if folder is not None:
+        for name in ("METADATA", "PKG-INFO"):
+            text = head(os.path.join(str(folder), name))
+            if text is not None:
+                for line in text.splitlines():
+                    if not line.strip():
+                        break  # the headers end at the first blank line
+                    key, colon, value = line.partition(":")
+                    if colon and key.strip().lower() == "version":
+                        return value.strip()
+                return None
+    return str(getattr(found, "version", "") or "") or None
+
+
+def _canonical(version: str) -> bool:
+    """Whether ``version`` is plain dotted digits already in PEP 440 normal form (``1.4.2``).
+
+        >>> _canonical("1.4.2"), _canonical("01.2"), _canonical("1.0rc1")
+        (True, False, False)
+    """
+    return all(part.isdigit() and part.isascii() and (part == "0" or part[0] != "0")
+               for part in version.split("."))
+
+
 def is_development(version: str) -> bool:
     """Whether ``version`` is a PEP 440 dev release or carries a local label.
 
         >>> is_development("1.2.dev3"), is_development("1.2+g1234"), is_development("1.2")
         (True, True, False)
     """
+    if "dev" not in version.lower() and "+" not in version:
+        return False  # neither can be: no need to import packaging
     from packaging.version import InvalidVersion, Version
 
     try:

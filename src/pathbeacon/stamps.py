@@ -1,0 +1,123 @@
+"""``report_once(..., interval=...)``: when this machine last delivered a report, per key.
+
+One tiny file per key under the user's cache folder holds one time stamp (seconds since the
+epoch, as text), and nothing else; its name is a hash of the key. It is read with one
+``os.read`` of a few bytes on the caller's thread, and written by the worker only after a
+delivery, atomically (a temporary file, then ``os.replace``), so racing processes may both
+send but never leave a torn file. Nothing here raises: a folder that cannot be read or
+written, or a file that makes no sense, reads as "no recent report".
+
+    >>> seconds("12h"), seconds(90)
+    (43200.0, 90.0)
+    >>> print(seconds("soon"))
+    interval must be a number of seconds above 0 or text like '1d', '12h', '30m', '45s', not 'soon'
+    >>> file_name(("<base>/<os>", "acme")) == file_name(("<base>/<os>", "acme"))
+    True
+
+Kept free of imports beyond ``os`` and ``sys``: it runs on the host's importing thread.
+"""
+
+import os
+import sys
+
+__all__ = ["CACHE_DIR", "file_name", "folder", "is_recent", "record", "seconds"]
+
+#: Overrides the folder the state files live in.
+CACHE_DIR = "PATHBEACON_CACHE_DIR"
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+# A stamp this far in the future (a clock set back since) is ignored rather than trusted.
+_SKEW = 60.0
+_READ = 64  # bytes: a stamp is about 20
+
+
+def seconds(value: object) -> "float | str":
+    """``value`` in seconds, or a message naming what is wrong with it."""
+    problem = (
+        "interval must be a number of seconds above 0 or text like '1d', '12h', '30m', "
+        f"'45s', not {value!r}"
+    )
+    if isinstance(value, bool):
+        return problem
+    if isinstance(value, (int, float)):
+        number, unit = float(value), 1.0
+    elif isinstance(value, str):  # digits, an optional ".digits", an optional unit
+        text = value.strip()
+        unit = UNITS.get(text[-1:], 0.0)
+        digits = (text[:-1] if unit else text).strip()
+        whole, _, part = digits.partition(".")
+        if not (whole.isdigit() and whole.isascii() and ((part.isdigit() and part.isascii())
+                                                         or "." not in digits)):
+            return problem
+        number, unit = float(digits), unit or 1.0
+    else:
+        return problem
+    total = number * unit
+    if not 0 < total < float("inf"):  # also NaN
+        return problem
+    return total
+
+
+def folder() -> "str | None":
+    """The folder for state files: ``PATHBEACON_CACHE_DIR``, else the user's cache folder's
+    ``pathbeacon`` (``%LOCALAPPDATA%``, ``~/Library/Caches``, ``$XDG_CACHE_HOME`` or
+    ``~/.cache``); ``None`` when none can be named."""
+    environ = os.environ
+    chosen = environ.get(CACHE_DIR)
+    if chosen:
+        return chosen
+    if sys.platform == "win32":
+        root = environ.get("LOCALAPPDATA")
+    elif sys.platform == "darwin":
+        root = os.path.join(os.path.expanduser("~"), "Library", "Caches")
+    else:
+        root = environ.get("XDG_CACHE_HOME")
+        if not (root and os.path.isabs(root)):  # the XDG spec: relative paths are ignored
+            root = os.path.join(os.path.expanduser("~"), ".cache")
+    if not root or not os.path.isabs(root):  # no home to speak of
+        return None
+    return os.path.join(root, "pathbeacon")
+
+
+def file_name(key: object) -> str:
+    """A stable file name for ``key`` (FNV-1a, 64 bits, of its ``repr``): no hashlib to
+    import, and a collision would cost one skipped report, nothing more."""
+    digest = 0xCBF29CE484222325
+    for byte in repr(key).encode("utf-8", "backslashreplace"):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"last-{digest:016x}"
+
+
+def is_recent(path: str, interval: float, now: float) -> bool:
+    """Whether ``path`` holds a stamp less than ``interval`` seconds before ``now``."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            raw = os.read(fd, _READ)
+        finally:
+            os.close(fd)
+        stamp = float(raw.decode("ascii"))
+    except (OSError, ValueError):  # missing, unreadable or corrupt: as if never sent
+        return False
+    return now - interval < stamp <= now + _SKEW
+
+
+def record(path: str, now: float) -> bool:
+    """Write ``now`` into ``path`` atomically; ``False`` (never an exception) on failure."""
+    import _thread
+
+    temporary = f"{path}.{os.getpid()}-{_thread.get_ident()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, f"{now:.3f}\n".encode("ascii"))
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        return True
+    except (OSError, ValueError):
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return False

@@ -1,0 +1,174 @@
+"""Forks wait at most their documented 2 s in all; no probe reads more than 64 KiB of a file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pathbeacon import guard, probes
+
+from .conftest import Collector, clean_env, run_python
+
+HUGE = 200 * 1024 * 1024
+
+
+def _sparse(path: Path, head: bytes, size: int = HUGE) -> None:
+    """A ``size``-byte file that starts with ``head`` and costs no disk (a sparse file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as stream:
+        stream.write(head)
+        stream.truncate(size)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="distro facts read files on Linux")
+def test_huge_release_files_cost_neither_memory_nor_time(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _sparse(root / "etc" / "os-release", b'ID=alpine\nVERSION_ID="3.19.1"\nNAME="Alpine"\n')
+    _sparse(root / "etc" / "alpine-release", b"3.19.1")  # one 200 MB "first line"
+    _sparse(root / "etc" / "debian_version", b"12.5")
+    code = f"""
+import resource, time
+import distro
+from pathbeacon import probes
+probes.DISTRO_ROOT = {str(root)!r}
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.monotonic()
+facts = probes.get("distro"), probes.get("distro_version")
+took = time.monotonic() - started
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(*facts, took, grown)
+"""
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0, result.stderr
+    name, version, took, grown_mb = result.stdout.split()
+    assert (name, version) == ("alpine", "3.19.1")
+    assert float(took) < 1.0 and float(grown_mb) < 20  # reading it all took 20 s and 400 MB
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="distro facts read files on Linux")
+def test_bounded_distro_facts_match_distro_itself() -> None:
+    import distro
+
+    assert probes.get("distro") == (distro.id() or "unknown")
+    assert probes.get("distro_version") == (distro.version() or "unknown")
+
+
+def test_head_reads_at_most_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big"
+    _sparse(path, b"start\n", 10 * 1024 * 1024)
+    text = probes.head(str(path))
+    assert text is not None and text.startswith("start\n")
+    assert len(text) == probes.READ_LIMIT == 64 * 1024
+    assert probes.head(str(tmp_path / "missing")) is None
+    assert probes.head(str(tmp_path)) is None  # a folder
+
+
+def test_musl_scan_finds_a_version_across_read_boundaries(tmp_path: Path) -> None:
+    loader = tmp_path / "ld-musl-x86_64.so.1"
+    at = probes.READ_LIMIT * 3 - 3  # the string straddles two reads
+    loader.write_bytes(b"\x7fELF" + b"\x01" * (at - 4) + b"\x001.2.4\x00" + b"\x01" * 100)
+    assert probes._musl_version(str(loader)) == "1.2.4"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_waits_at_most_two_seconds_in_all_while_an_import_is_slow(
+    collector: Collector,
+) -> None:
+    # The worker's import of pathbeacon.compose takes 6 s (a slow file system, say), while
+    # it holds the lock forks wait for; the host imported logging first, so the fork hooks
+    # are registered twice. Each hook used to wait 2 s: 4 s for one fork.
+    code = f"""
+import importlib.util, logging, os, sys, time, _thread
+MAIN = _thread.get_ident()
+class Slow:
+    # The module's code runs 6 s (as importlib runs it: holding the module's lock only;
+    # a finder would hold CPython's global import lock, which forks wait for anyway).
+    def find_spec(self, name, path=None, target=None):
+        if name != "pathbeacon.compose" or _thread.get_ident() == MAIN:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            time.sleep(6)
+            run(module)
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Slow())
+import pathbeacon, pathbeacon.report
+pathbeacon.report.START_DELAY = 0
+report = pathbeacon.report_once("<base>/<os>", base={collector.url!r})
+time.sleep(1.0)  # the worker is inside the slow import now
+started = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+took = time.monotonic() - started
+os.waitpid(pid, 0)
+print(round(took, 2), pathbeacon.guard._hooks_registered, report.wait(20))
+"""
+    result = run_python(code, env=clean_env(), timeout=60)
+    took, hooks, status = result.stdout.split()
+    assert hooks == "2" and status == "sent", result.stderr
+    assert 1.5 < float(took) < guard.FORK_WAIT + 0.5, took
+
+
+def test_a_huge_metadata_file_costs_neither_memory_nor_time(tmp_path: Path) -> None:
+    info = tmp_path / "hugepkg-1.2.3.dist-info"
+    _sparse(info / "METADATA",
+            b"Metadata-Version: 2.1\nName: hugepkg\nVersion: 1.2.3\n\nA long description")
+    code = f"""
+import resource, sys, time
+sys.path.insert(0, {str(tmp_path)!r})
+import importlib.metadata, email.parser
+from pathbeacon import probes
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.monotonic()
+version = probes.package_version("hugepkg")
+took = time.monotonic() - started
+print(version, took, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0, result.stderr
+    version, took, grown_mb = result.stdout.split()
+    assert version == "1.2.3"
+    assert float(took) < 1.0 and float(grown_mb) < 20
+
+
+def test_metadata_version_header_parsing(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from .conftest import make_package
+
+    make_package(tmp_path, "plainpkg", "", version="01.2")  # normalised by packaging
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert probes.package_version("plainpkg") == "1.2"
+        assert probes._metadata_version(metadata.distribution("plainpkg")) == "01.2"
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs os.register_at_fork")
+def test_fork_hooks_are_registered_again_once_the_worker_loads_logging(
+    collector: Collector,
+) -> None:
+    # Our hooks must run before logging's (hooks run newest first): registered again right
+    # after the worker's imports load logging, and only then.
+    code = f"""
+import sys, pathbeacon
+from pathbeacon import guard
+import pathbeacon.report
+first = pathbeacon.report_once("<base>/one", base={collector.url!r})
+print(first.wait(20), guard._hooks_registered, "logging" in sys.modules, sys.meta_path[0].__class__.__name__)
+"""
+    sent = run_python(code)
+    status, hooks, logging_loaded, first_finder = sent.stdout.split()
+    assert status == "sent", sent.stderr
+    assert first_finder != "_AfterLogging"  # the watch is gone once the imports are done
+    assert hooks == ("2" if logging_loaded == "True" else "1")
+    dry = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"))
+    assert dry.stdout.split()[:3] == ["dry_run", "1", "False"], dry.stderr

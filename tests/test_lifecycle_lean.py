@@ -1,0 +1,144 @@
+"""A lean worker: a report imports only what it needs; templates are compiled in (and work
+from a zipapp); at exit, a failed attempt is the last one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipapp
+from pathlib import Path
+
+import pytest
+
+from pathbeacon import catalogue, transport
+
+from .conftest import ROOT, Collector, clean_env, run_python
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python < 3.11
+    import tomli as tomllib
+
+LOADED = """
+import sys
+import pathbeacon
+report = pathbeacon.report_once({template!r}, base={base!r}{extra})
+print(report.wait(20))
+wanted = {modules!r}
+print(" ".join(m for m in wanted if m in sys.modules) or "-")
+"""
+HEAVY = ["urllib3", "http.client", "logging", "distro", "importlib.metadata", "packaging",
+         "tomllib", "tomli", "pathlib", "ssl", "email", "zipfile", "json"]
+
+
+def _loaded(template: str, base: str, extra: str = "", **env: str) -> tuple[str, set[str]]:
+    code = LOADED.format(template=template, base=base, extra=extra, modules=HEAVY)
+    result = run_python(code, env=clean_env(**env))
+    assert result.returncode == 0, result.stderr
+    status, modules = result.stdout.split("\n")[:2]
+    return status, set(modules.split()) - {"-"}
+
+
+def test_a_dry_run_imports_no_transport_and_nothing_it_does_not_need() -> None:
+    status, loaded = _loaded("<base>/<os>/<arch>/<runtime>", "https://g.example",
+                             PATHBEACON_DRY_RUN="1")
+    assert status == "dry_run"
+    assert loaded == set(), loaded
+
+
+def test_a_shipped_template_reads_no_file_and_imports_no_toml_parser() -> None:
+    status, loaded = _loaded("sedona", "https://g.example", ", engine='spark'",
+                             PATHBEACON_DRY_RUN="1")
+    assert status == "dry_run"
+    assert loaded == set(), loaded
+
+
+def test_distro_is_imported_only_for_a_distro_fact() -> None:
+    status, loaded = _loaded("<base>/<distro>", "https://g.example", PATHBEACON_DRY_RUN="1")
+    assert status == "dry_run" and "distro" in loaded
+
+
+def test_package_metadata_is_read_only_when_needed_and_packaging_spared() -> None:
+    # skip_dev needs the installed version: importlib.metadata, but a plain version needs
+    # no parsing, so packaging stays out.
+    status, loaded = _loaded("<base>/<os>", "https://g.example", ", package='pytest'",
+                             PATHBEACON_DRY_RUN="1")
+    assert status == "dry_run"
+    assert "importlib.metadata" in loaded and "packaging" not in loaded
+
+
+def test_a_send_does_not_import_logging_for_itself(collector: Collector) -> None:
+    status, loaded = _loaded("<base>/<os>", collector.url)
+    assert status == "sent"
+    if "urllib3" in loaded:
+        pytest.skip("this branch's transport is urllib3, which imports logging itself")
+    assert "logging" not in loaded, loaded
+
+
+def test_logging_is_used_only_when_the_host_imported_it(collector: Collector) -> None:
+    code = f"""
+import logging, sys, io
+stream = io.StringIO()
+logging.basicConfig(level=logging.DEBUG, stream=stream)
+import pathbeacon
+print(pathbeacon.report_once("<base>/logged", base={collector.url!r}).wait(20))
+print(any("pathbeacon: sent" in line for line in stream.getvalue().splitlines()))
+"""
+    result = run_python(code)
+    assert result.stdout.split() == ["sent", "True"], result.stderr
+
+
+# ---- shipped templates: compiled in, in step with templates/*.toml ------------------------
+
+
+def test_compiled_in_templates_match_the_toml_files() -> None:
+    files = {}
+    # templates/ in a checkout, pathbeacon/templates when installed: the same files
+    for path in sorted(catalogue._folder().glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        assert path.stem == data["name"]
+        files[data["name"]] = catalogue.Entry(data["name"], data["template"],
+                                              data["description"], tuple(data["facts"]))
+    assert files == catalogue.SHIPPED
+
+
+def test_shipped_templates_work_from_a_zipapp(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "src" / "pathbeacon", app / "pathbeacon",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (app / "__main__.py").write_text(
+        "import pathbeacon, sys\n"
+        "assert '.pyz' in pathbeacon.__file__, pathbeacon.__file__\n"
+        "print(pathbeacon.render('sedona', base='https://g.example', engine='spark'))\n"
+        "from pathbeacon.catalogue import entries\n"
+        "print(' '.join(e.name for e in entries()))\n"
+    )
+    target = tmp_path / "app.pyz"
+    zipapp.create_archive(app, target)
+    result = subprocess.run([sys.executable, str(target)], capture_output=True, text=True,
+                            env=clean_env(), timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    url, names = result.stdout.splitlines()
+    assert url.startswith("https://g.example/python/spark/")
+    assert names.split() == sorted(catalogue.SHIPPED)
+
+
+# ---- fail fast at exit -------------------------------------------------------------------
+
+_TAKES_STOP = "stop" in transport.send.__code__.co_varnames
+
+
+@pytest.mark.skipif(not _TAKES_STOP,
+                    reason="needs transport.send(stop=...) from branch i7b (passes once merged)")
+def test_at_exit_a_failed_attempt_is_the_last(collector: Collector, tmp_path: Path) -> None:
+    # 503 is retried with backoff (3 attempts while the process lives); once the host is
+    # exiting, the first failure ends the report, however long the grace.
+    collector.statuses = [503]
+    code = f"""
+import pathbeacon
+pathbeacon.report_once("<base>/<os>", base={collector.url!r}, retries=2, exit_grace=5)
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert len(collector.settle(0.5)) == 1
