@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pathbeacon.analysis import decode, stats
@@ -80,7 +80,8 @@ def spark() -> Iterator[Any]:
         pytest.skip(SPARK_REASON)
     from pathbeacon.analysis.engines.spark import new_session
 
-    session = new_session("local[2]")
+    # Hypothesis batches many hostile lines into each job: more heap than local mode's 1g
+    session = new_session("local[2]", {"spark.driver.memory": "2g"})
     yield session
     session.stop()
 
@@ -186,7 +187,10 @@ def test_spark_agrees_on_rendered_facts(spark: Any) -> None:
     start a job, not to read a line."""
     import tempfile
 
+    # No shrinking: each step is a Spark job, and a failure is worth reporting as found
+    # rather than after many minutes of jobs (python and DuckDB shrink in the test above).
     @settings(max_examples=4, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.reuse, Phase.generate],
               suppress_health_check=[HealthCheck.too_slow])
     @given(st.sampled_from(TEMPLATES), REPORTS)
     def check(template_text: str, reports: list) -> None:

@@ -40,9 +40,10 @@ def view_name(prefix: str) -> str:
     return f"{prefix}_{next(_views)}"
 
 
-def new_session(master: str | None = None) -> Any:
+def new_session(master: str | None = None, config: dict[str, str] | None = None) -> Any:
     """A SparkSession for pathbeacon (or the active one): UTC, no UI, a deep thread
-    stack (Java's regex recurses once per repetition on long lines).
+    stack (Java's regex recurses once per repetition on long lines), and any other
+    ``config`` (such as ``{"spark.driver.memory": "2g"}``).
 
     The configuration applies only when no session runs yet in this process.
     """
@@ -60,6 +61,8 @@ def new_session(master: str | None = None) -> Any:
         # exceeds the JVM's method size and falls back after a slow attempt
         .config("spark.sql.codegen.wholeStage", "false")
     )
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
     if master is not None:
         builder = builder.master(master)
     elif not os.environ.get("MASTER"):
