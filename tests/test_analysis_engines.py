@@ -346,3 +346,19 @@ def test_duckdb_reads_standard_input_gzipped_or_not(tmp_path: Path) -> None:
         results[engine] = json.loads(out)
     assert results["python"]["lines"]["matched"] > 0
     assert results["duckdb"] == results["python"]
+
+
+def test_each_engine_needs_only_its_own_extra() -> None:
+    """`pip install 'pathbeacon[spark]'` has no DuckDB: the spark engine must not need it,
+    and the python engine needs neither."""
+    import subprocess
+    import sys
+
+    from .conftest import clean_env
+
+    for module, blocked in [("spark", "duckdb"), ("python", "duckdb', 'pyspark")]:
+        code = (f"import sys\nfor name in ('{blocked}',): sys.modules[name] = None\n"
+                f"import pathbeacon.analysis.engines.{module}\n")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, env=clean_env())
+        assert done.returncode == 0, done.stderr

@@ -56,6 +56,7 @@ __all__ = [
     "finish",
     "period_start",
     "reporter_key",
+    "shape",
 ]
 
 #: The value every ``by`` field takes in the folded group.
@@ -235,9 +236,21 @@ def finish(counts: Counts, groups: Mapping[GroupKey, GroupValue], query: StatsQu
         reporters = union(keys) if len(keys) > 1 else groups[keys[0]][1]
         if _measure(events, reporters) >= query.k:
             kept.append((period, all_other, events, reporters))
-    kept.sort(key=lambda g: (-g[2], g[0] or "", g[1]))
+    return shape(counts, kept, query)
+
+
+def shape(counts: Counts, groups: list[tuple[str | None, tuple[str, ...], int, int | None]],
+          query: StatsQuery) -> dict[str, Any]:
+    """Order the final groups (events descending, then period and values) and shape the
+    ``stats --json`` structure; every engine ends here.
+
+        >>> shape(Counts(1, 0, 0, 0), [(None, ("linux",), 1, 1)],
+        ...       StatsQuery.make(("os",), by=["os"]))["rows"]
+        [{'os': 'linux', 'events': 1, 'reporters': 1}]
+    """
+    groups.sort(key=lambda g: (-g[2], g[0] or "", g[1]))
     rows: list[dict[str, Any]] = []
-    for period, values, events, reporters in kept:
+    for period, values, events, reporters in groups:
         row: dict[str, Any] = {"period": period} if query.every else {}
         row.update(zip(query.by, values))
         row["events"] = events

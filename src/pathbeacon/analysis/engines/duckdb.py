@@ -21,7 +21,7 @@ import duckdb
 
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sql import query as compile_query
-from ..stats import OTHER, Counts, StatsQuery
+from ..stats import OTHER, Counts, StatsQuery, shape
 from . import Decoded, Engine, Plan
 
 __all__ = ["DuckDBEngine", "logs_relation"]
@@ -249,23 +249,3 @@ class DuckDBEngine(Engine):
             if (int(events) if count is None else count) >= query.k:
                 groups.append((period_value, (OTHER,) * width, int(events), count))
         return shape(counts, groups, query)
-
-
-def shape(counts: Counts, groups: list[tuple[str | None, tuple[str, ...], int, int | None]],
-          query: StatsQuery) -> dict[str, Any]:
-    """Order the final groups as :func:`~pathbeacon.analysis.stats.finish` does and shape
-    the ``stats --json`` structure.
-
-        >>> shape(Counts(1, 0, 0, 0), [(None, ("linux",), 1, 1)],
-        ...       StatsQuery.make(("os",), by=["os"]))["rows"]
-        [{'os': 'linux', 'events': 1, 'reporters': 1}]
-    """
-    groups.sort(key=lambda g: (-g[2], g[0] or "", g[1]))
-    rows: list[dict[str, Any]] = []
-    for period, values, events, reporters in groups:
-        row: dict[str, Any] = {"period": period} if query.every else {}
-        row.update(zip(query.by, values))
-        row["events"] = events
-        row["reporters"] = reporters
-        rows.append(row)
-    return {"lines": counts.as_dict(), "rows": rows}

@@ -24,9 +24,8 @@ from typing import Any
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sources import Source
 from ..sql import query as compile_query
-from ..stats import OTHER, Counts, StatsQuery
+from ..stats import OTHER, Counts, StatsQuery, shape
 from . import Decoded, Engine, Plan
-from .duckdb import shape
 
 __all__ = ["LocalFiles", "SparkEngine", "cloudfront_layout", "new_session", "view_name"]
 
