@@ -698,6 +698,9 @@ def query(matcher: Matcher, dialect: str, format: str,
     # layer: the target's groups, once, where it fits the pattern's shape
     pattern = matcher.pattern
     escaped = d.has(target, "%")
+
+    def decode(raw: str) -> str:
+        return f"(CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)} ELSE {raw} END)"
     unreserved = _unreserved_only(pattern)
     positions = _segment_positions(matcher)
     if positions is None:
@@ -709,6 +712,7 @@ def query(matcher: Matcher, dialect: str, format: str,
         # every group takes one character at least: the first is empty only when none matched
         shaped = (f"coalesce(line_ok AND {raws[0]} <> '', false)" if raws and not d.spark
                   else f"coalesce(line_ok AND {fitting}, false)")
+        values = [decode(raw) for raw in raws]
     else:
         # Each value fills whole segments: where the target fits, a value is the piece
         # between separators at a fixed place from the end; only escaped targets need
@@ -723,18 +727,17 @@ def query(matcher: Matcher, dialect: str, format: str,
             pieces = (f"split({target}, '[/?=&]', -1)" if d.spark
                       else f"regexp_split_to_array({target}, '[/?=&]')")
         value_cols += f",\n    CASE WHEN line_ok AND NOT {escaped} THEN {pieces} END AS pieces"
-        raws = [
-            f"(CASE WHEN has_escape THEN {raw} ELSE "
+        # a target without "%" has pieces without one: they need no decoding
+        values = [
+            f"(CASE WHEN has_escape THEN {decode(raw)} ELSE "
             + (f"element_at(pieces, {at})" if d.spark else f"pieces[{at}]") + " END)"
             for raw, at in zip(full, positions)
         ]
         fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
                    f" ELSE {d.matches(target, unreserved)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
-    decoded = "".join(
-        f",\n    CASE WHEN shaped THEN (CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)}"
-        f" ELSE {raw} END) END AS v{i + 1}"
-        for i, raw in enumerate(raws))
+    decoded = "".join(f",\n    CASE WHEN shaped THEN {value} END AS v{i + 1}"
+                      for i, value in enumerate(values))
     forbidden = forbidden_class("re2")
     checks = []
     firsts: dict[str, int] = {}
