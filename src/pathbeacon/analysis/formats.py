@@ -283,8 +283,13 @@ class _ClfTime:
             raise ValueError(f"no time {text[12:17]}")
         shift, clock = divmod(minute - offset, 1440)
         date = dates.get(shift)
-        if date is None:  # OverflowError past year 9999 or before year 1, as _clf_minute
-            date = dates[shift] = (day + timedelta(days=shift)).strftime("%Y-%m-%dT")
+        if date is None:
+            try:
+                moved = day + timedelta(days=shift)
+            except OverflowError:  # the offset moves it out of years 1..9999, as _clf_minute
+                raise ValueError(f"{text} is out of range in UTC") from None
+            # isoformat, unlike strftime, pads the year to 4 digits
+            date = dates[shift] = moved.date().isoformat() + "T"
         if text[18] > "5":
             raise ValueError(f"no second {text[18:20]}")
         return f"{date}{_CLOCK[clock]}{text[18:20]}Z"
