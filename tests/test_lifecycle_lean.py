@@ -60,12 +60,34 @@ def test_distro_is_imported_only_for_a_distro_fact() -> None:
 
 
 def test_package_metadata_is_read_only_when_needed_and_packaging_spared() -> None:
-    # skip_dev needs the installed version: importlib.metadata, but a plain version needs
-    # no parsing, so packaging stays out.
+    # skip_dev needs the installed version: read from its .dist-info folder on sys.path,
+    # without importlib.metadata, and a plain version needs no parsing, so packaging stays
+    # out too.
     status, loaded = _loaded("<base>/<os>", "https://g.example", ", package='pytest'",
                              PATHBEACON_DRY_RUN="1")
     assert status == "dry_run"
-    assert "importlib.metadata" in loaded and "packaging" not in loaded
+    assert "importlib.metadata" not in loaded and "packaging" not in loaded, loaded
+
+
+def test_the_version_is_the_one_importlib_metadata_finds(tmp_path: Path) -> None:
+    """Two copies on the path: the first wins, as with importlib.metadata; names compare
+    normalised; a package only importlib.metadata can find (an egg-info file) still is."""
+    from .conftest import make_package
+
+    make_package(tmp_path / "first", "my_pkg", "", version="2.0")
+    make_package(tmp_path / "second", "my_pkg", "", version="1.0")
+    (tmp_path / "second" / "odd_pkg-3.1.egg-info").write_text(
+        "Metadata-Version: 1.1\nName: odd-pkg\nVersion: 3.1\n", encoding="utf-8")
+    code = ("import sys, importlib.metadata as m\n"
+            f"sys.path[:0] = [{str(tmp_path / 'first')!r}, {str(tmp_path / 'second')!r}]\n"
+            "from pathbeacon import probes\n"
+            "for name in ('My.Pkg', 'my-pkg', 'odd-pkg', 'not-there-xyz'):\n"
+            "    theirs = m.version(name) if name != 'not-there-xyz' else 'unknown'\n"
+            "    print(probes.package_version(name), theirs)\n")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    pairs = [line.split() for line in result.stdout.splitlines()]
+    assert pairs == [["2.0", "2.0"], ["2.0", "2.0"], ["3.1", "3.1"], ["unknown", "unknown"]]
 
 
 def test_a_send_does_not_import_logging_for_itself(collector: Collector) -> None:
