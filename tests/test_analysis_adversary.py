@@ -138,6 +138,7 @@ def test_a_named_pipe_is_read_whole_and_a_second_read_is_one_clear_error(
 
 
 def test_ingest_refuses_a_pipe_at_once(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")  # the store
     # ingest reads a log again later (to resume it): a pipe cannot be, and reopening one
     # waits for a writer that never comes
     fifo = tmp_path / "access.fifo"
@@ -221,6 +222,7 @@ def test_decode_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
 
 
 def test_ingest_reads_a_log_whose_first_line_outgrows_the_fingerprint(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")  # the store
     # a scanner's 5 KB request line first in the log: ingest waited for "a whole line"
     # inside the first 4 KiB forever, and never read the log
     log = tmp_path / "access.log"
@@ -239,6 +241,7 @@ def test_ingest_reads_a_log_whose_first_line_outgrows_the_fingerprint(tmp_path: 
 
 
 def test_dashboard_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the dashboard
     log = tmp_path / "access.log"
     text = "".join(COMBINED.format(n=n) for n in range(5))
     log.write_text(text)
@@ -255,6 +258,7 @@ def test_dashboard_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
 ])
 def test_dashboard_draws_days_at_the_ends_of_the_calendar(tmp_path: Path,
                                                            times: list[str]) -> None:
+    pytest.importorskip("matplotlib")  # the dashboard
     # one line dated 0001 (a broken clock) made the chart's margin leave the calendar:
     # an OverflowError traceback, or exit 2 from matplotlib
     log = tmp_path / "access.log"

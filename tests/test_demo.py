@@ -24,6 +24,8 @@ def run_demo(*args: str, env: dict[str, str] | None = None,
 
 
 def test_the_whole_loop_from_thirty_processes_to_a_dashboard(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")  # the analysis extra
+    pytest.importorskip("matplotlib")  # the analysis extra
     # A proxy that refuses everything: the demo must stay on loopback, around it.
     result = run_demo("--out", str(tmp_path), env=clean_env(HTTP_PROXY="http://127.0.0.1:9",
                                                             http_proxy="http://127.0.0.1:9"))
@@ -56,6 +58,7 @@ def test_the_whole_loop_from_thirty_processes_to_a_dashboard(tmp_path: Path) -> 
 
 
 def test_without_duckdb_it_still_runs_on_the_python_engine(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the analysis extra
     result = run_demo("--processes", "5", "--out", str(tmp_path),
                       prelude="import sys; sys.modules['duckdb'] = None")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -113,6 +116,8 @@ def test_bad_options_exit_2() -> None:
 def test_an_installed_wheel_runs_the_demo(tmp_path: Path) -> None:
     """What `pip install '.[analysis]'` puts in site-packages runs the loop on its own
     (the checkout is not on the path; the extra's libraries come from this environment)."""
+    pytest.importorskip("duckdb")  # the analysis extra
+    pytest.importorskip("matplotlib")  # the analysis extra
     import zipfile
 
     from .conftest import ROOT

@@ -71,17 +71,18 @@ def test_package_metadata_is_read_only_when_needed_and_packaging_spared() -> Non
 
 def test_the_version_is_the_one_importlib_metadata_finds(tmp_path: Path) -> None:
     """Two copies on the path: the first wins, as with importlib.metadata; names compare
-    normalised; a package only importlib.metadata can find (an egg-info file) still is."""
+    normalised (`-` and `_` alike, as on every Python); a package only importlib.metadata
+    can find (an egg-info file) still is."""
     from .conftest import make_package
 
     make_package(tmp_path / "first", "my_pkg", "", version="2.0")
     make_package(tmp_path / "second", "my_pkg", "", version="1.0")
-    (tmp_path / "second" / "odd_pkg-3.1.egg-info").write_text(
-        "Metadata-Version: 1.1\nName: odd-pkg\nVersion: 3.1\n", encoding="utf-8")
+    (tmp_path / "second" / "oddpkg-3.1.egg-info").write_text(
+        "Metadata-Version: 1.1\nName: oddpkg\nVersion: 3.1\n", encoding="utf-8")
     code = ("import sys, importlib.metadata as m\n"
             f"sys.path[:0] = [{str(tmp_path / 'first')!r}, {str(tmp_path / 'second')!r}]\n"
             "from pathbeacon import probes\n"
-            "for name in ('My.Pkg', 'my-pkg', 'odd-pkg', 'not-there-xyz'):\n"
+            "for name in ('my_pkg', 'my-pkg', 'oddpkg', 'not-there-xyz'):\n"
             "    theirs = m.version(name) if name != 'not-there-xyz' else 'unknown'\n"
             "    print(probes.package_version(name), theirs)\n")
     result = run_python(code)

@@ -50,6 +50,8 @@ print(len({{id(r) for r in inner}}), outer.wait(20), inner[0].wait(20))
 @pytest.mark.parametrize("how", ["signal", "__del__"])
 def test_a_reentrant_call_inside_the_claim_returns_at_once(collector: Collector,
                                                            how: str) -> None:
+    if how == "__del__" and sys.implementation.name != "cpython":
+        pytest.skip("only CPython's reference counting runs __del__ at a chosen moment")
     result = run_python(REENTRY.format(base=collector.url, how=how), timeout=30)
     assert result.stdout.split() == ["1", "sent", "sent"], result.stderr
     assert sorted(r.path for r in collector.settle(0.3)) == ["/inner", "/outer"]
