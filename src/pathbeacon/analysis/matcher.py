@@ -46,7 +46,7 @@ import functools
 import re
 import unicodedata
 
-from ..encoding import MAX_LENGTH
+from ..encoding import MAX_LENGTH, unquote
 from ..template import Template, check_base
 
 __all__ = [
@@ -153,18 +153,7 @@ def percent_decode(raw: str) -> str:
         >>> percent_decode("Debian_GNU%2fLinux%C3%A9")
         'Debian_GNU/Linuxé'
     """
-    if "%" not in raw:
-        return raw
-    out = bytearray()
-    i, n = 0, len(raw)
-    while i < n:
-        if raw[i] == "%":
-            out.append(int(raw[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(ord(raw[i]))
-            i += 1
-    return out.decode("utf-8")
+    return unquote(raw)  # lenient for any text; exact for what ATOM_RE admits
 
 
 _MISSING = object()

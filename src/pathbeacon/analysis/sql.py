@@ -32,13 +32,32 @@ from ..encoding import MAX_LENGTH
 from .formats import _CLF_TIME as CLF_TIME_RE
 from .formats import CLOUDFRONT_DEFAULT_FIELDS, COMBINED_RE, FORMATS, ISO_TIME_RE, S3_RE, URLS_RE
 from .matcher import ATOM_RE, Matcher, forbidden_class
+from .stats import StatsQuery
 
-__all__ = ["DIALECTS", "META_COLUMNS", "query", "valid_utf8_hex"]
+__all__ = ["DIALECTS", "META_COLUMNS", "counted", "query", "valid_utf8_hex"]
 
 #: The SQL dialects :func:`query` writes.
 DIALECTS = ("duckdb", "spark")
 #: Columns of the query besides the template's fields.
 META_COLUMNS = ("time", "status", "day", "client", "agent", "category")
+
+def counted(query: StatsQuery) -> str:
+    """The SQL condition, in either dialect, for a line that ``stats`` counts: matched, and
+    inside ``since``/``until`` (with a day, when periods or dates are asked for).
+
+        >>> from datetime import date
+        >>> counted(StatsQuery.make(("os",), by=["os"], since=date(2026, 8, 1)))
+        "category = 'matched' AND day IS NOT NULL AND day >= '2026-08-01'"
+    """
+    keep = ["category = 'matched'"]
+    if query.needs_time:
+        keep.append("day IS NOT NULL")
+    if query.since is not None:
+        keep.append(f"day >= '{query.since.isoformat()}'")
+    if query.until is not None:
+        keep.append(f"day < '{query.until.isoformat()}'")
+    return " AND ".join(keep)
+
 
 # One UTF-8 character as hex digits of its bytes (``hex()`` of a string gives the bytes,
 # upper case): the well-formed sequences of RFC 3629. Spark keeps a line's invalid bytes;

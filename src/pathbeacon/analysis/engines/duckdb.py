@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
+from ..sql import counted
 from ..sql import query as compile_query
 from ..stats import OTHER, Counts, StatsQuery, shape
 from . import Decoded, Engine, Plan
@@ -198,13 +199,6 @@ class DuckDBEngine(Engine):
             period = "substr(day, 1, 8) || '01'"
         else:
             period = "CAST(NULL AS VARCHAR)"
-        keep = ["category = 'matched'"]
-        if query.needs_time:
-            keep.append("day IS NOT NULL")
-        if query.since is not None:
-            keep.append(f"day >= '{query.since.isoformat()}'")
-        if query.until is not None:
-            keep.append(f"day < '{query.until.isoformat()}'")
         # two 64-bit hashes keyed by halves of the run's secret: 128 bits, cheaper than MD5
         values = "day, client, coalesce(agent, '')"
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN"
@@ -213,7 +207,7 @@ class DuckDBEngine(Engine):
         selected = "".join(f", {b}" for b in by)
         counts = self._materialise(
             plan,
-            f"category, CASE WHEN {' AND '.join(keep)} THEN true ELSE false END AS counted,"
+            f"category, CASE WHEN {counted(query)} THEN true ELSE false END AS counted,"
             f" {period} AS period{selected}, {rkey} AS rkey",
         )
         del secret

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sources import Source
+from ..sql import counted
 from ..sql import query as compile_query
 from ..stats import OTHER, Counts, StatsQuery, shape
 from . import Decoded, Engine, Plan
@@ -230,18 +231,11 @@ class SparkEngine(Engine):
             period = "concat(substr(day, 1, 8), '01')"
         else:
             period = "CAST(NULL AS STRING)"
-        keep = ["category = 'matched'"]
-        if query.needs_time:
-            keep.append("day IS NOT NULL")
-        if query.since is not None:
-            keep.append(f"day >= '{query.since.isoformat()}'")
-        if query.until is not None:
-            keep.append(f"day < '{query.until.isoformat()}'")
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN md5(concat("
                 f"'{secret}', day, chr(0), client, chr(0), coalesce(agent, ''))) END")
         view = view_name("pathbeacon_lines")
         lines = lines_frame(spark, plan, self._files).selectExpr(
-            "category", f"coalesce({' AND '.join(keep)}, false) AS counted",
+            "category", f"coalesce({counted(query)}, false) AS counted",
             f"{period} AS period", *by, f"{rkey} AS rkey").cache()
         del secret
         try:
