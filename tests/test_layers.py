@@ -9,9 +9,9 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 
 # Lower layers first; a module may import only modules of strictly lower layers.
 LAYERS = [
-    {"errors", "probes", "optout", "guard", "stamps", "wire"},
-    {"encoding", "transport"},
-    {"template", "pool"},
+    {"errors", "probes", "optout", "guard", "wire"},
+    {"files", "encoding", "transport"},
+    {"stamps", "template", "pool"},
     {"catalogue"},
     {"compose"},
     {"report"},
@@ -61,7 +61,7 @@ def test_imports_point_down_only() -> None:
 # pathbeacon.analysis: the beacon side never imports it (only the CLI's lazy hook does), and
 # it uses only the pure core of the beacon side, never report, guard, transport or probes.
 ANALYSIS = SRC / "analysis"
-CORE_FOR_ANALYSIS = {"errors", "encoding", "template", "catalogue", "compose", "notice"}
+CORE_FOR_ANALYSIS = {"errors", "files", "encoding", "template", "catalogue", "compose", "notice"}
 # Inside the subpackage, lower layers first; engines/* count as "engines".
 ANALYSIS_LAYERS = [
     {"formats", "matcher", "stats", "output", "arguments"},

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 import pathbeacon
+from pathbeacon.errors import OutputError
 
 __all__ = ["UsageError", "command", "main", "takes_pairs"]
 
@@ -432,6 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         _error(str(error))
         status = USAGE
+    except OutputError as error:  # a file named on the command line (nothing half-written)
+        _error(str(error))
+        status = FAILED
     except (_OutputError, BrokenPipeError) as error:
         cause = error.error if isinstance(error, _OutputError) else error
         _error(f"cannot write the output: {getattr(cause, 'strerror', None) or cause}")

@@ -58,3 +58,24 @@ class DeliveryError(OSError):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class OutputError(OSError):
+    """A file pathbeacon was asked to write could not be written whole (exit status 1 on
+    the command line); nothing half-written is left in its place.
+
+        >>> from pathbeacon.errors import OutputError
+        >>> str(OutputError("/full/rows.csv", "No space left on device"))
+        'cannot write /full/rows.csv: No space left on device'
+    """
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[OutputError], tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"

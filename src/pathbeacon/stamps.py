@@ -14,7 +14,8 @@ written, or a file that makes no sense, reads as "no recent report".
     >>> file_name(("<base>/<os>", "acme")) == file_name(("<base>/<os>", "acme"))
     True
 
-Kept free of imports beyond ``os`` and ``sys``: it runs on the host's importing thread.
+Kept free of imports beyond ``os``, ``sys`` and :mod:`pathbeacon.files`: it runs on the host's
+importing thread.
 """
 
 import os
@@ -88,36 +89,27 @@ def file_name(key: object) -> str:
 
 
 def is_recent(path: str, interval: float, now: float) -> bool:
-    """Whether ``path`` holds a stamp less than ``interval`` seconds before ``now``."""
+    """Whether ``path`` holds a stamp less than ``interval`` seconds before ``now``. Opened
+    through :mod:`pathbeacon.files`, so a FIFO, device or huge file planted there reads as
+    "no recent report" at once instead of blocking the caller."""
+    from pathbeacon import files
+
     try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            raw = os.read(fd, _READ)
-        finally:
-            os.close(fd)
+        raw = files.read(path, _READ)
+        if raw is None:
+            return False
         stamp = float(raw.decode("ascii"))
-    except (OSError, ValueError):  # missing, unreadable or corrupt: as if never sent
+    except (OSError, ValueError):  # unsafe, unreadable or corrupt: as if never sent
         return False
     return now - interval < stamp <= now + _SKEW
 
 
 def record(path: str, now: float) -> bool:
     """Write ``now`` into ``path`` atomically; ``False`` (never an exception) on failure."""
-    import _thread
+    from pathbeacon import files
 
-    temporary = f"{path}.{os.getpid()}-{_thread.get_ident()}.tmp"
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, f"{now:.3f}\n".encode("ascii"))
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+        files.replace(path, f"{now:.3f}\n".encode("ascii"))
         return True
     except (OSError, ValueError):
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
         return False
