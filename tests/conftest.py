@@ -22,6 +22,40 @@ settings.load_profile("pathbeacon")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: CI sets PATHBEACON_CI_STRICT=1 (``.ci/run``): there a test whose program (nginx, Caddy,
+#: Chromium, Java) or engine is missing fails instead of skipping. On a newcomer's machine it
+#: skips with a reason naming the package to install.
+STRICT = bool(os.environ.get("PATHBEACON_CI_STRICT"))
+
+
+def need_program(program: str, package: str) -> str:
+    """The path of ``program`` (a path or a name on ``PATH``), or skip the test saying which
+    Debian package brings it (a failure under ``PATHBEACON_CI_STRICT``)."""
+    import shutil
+
+    found = program if os.access(program, os.X_OK) else shutil.which(program)
+    if found:
+        return found
+    reason = f"needs {os.path.basename(program)}: apt-get install {package}"
+    if STRICT:
+        pytest.fail(f"{reason} (PATHBEACON_CI_STRICT is set)")
+    pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per reason tests were skipped, so a newcomer sees at a glance what to
+    install (``-ra`` lists every skipped test above it)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        terminalreporter.section("what was skipped, and why")
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{count:4d} skipped: {reason}")
+
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment minus anything that would opt out, proxy, or debug pathbeacon."""
@@ -141,12 +175,27 @@ def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A threaded HTTP server for tests that never writes to ``sys.stderr``: a client that
+    resets mid-request (as timeout tests do) is recorded in ``errors`` instead of printed.
+    socketserver's default prints a traceback to whatever ``sys.stderr`` is at that moment,
+    which is a test's own replacement when it checks what pathbeacon prints."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.errors: list[BaseException] = []
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        self.errors.append(sys.exc_info()[1] or RuntimeError("unknown"))
+
+
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     """A threaded HTTP server on 127.0.0.1, port 0."""
     c = Collector()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(c))
-    server.daemon_threads = True
+    server = QuietServer(("127.0.0.1", 0), _handler(c))
     c.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

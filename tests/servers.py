@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from .conftest import Collector, _handler
+from .conftest import Collector, QuietServer, _handler
 
 Serve = Callable[["RawServer", socket.socket, bytes], None]
 
@@ -228,9 +227,7 @@ def collector_server(ca: Authority | None = None) -> Iterator[Counted]:
     """A keep-alive HTTP collector (HTTPS with a certificate from ``ca`` when given)."""
     collector = Counted()
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
+    class Server(QuietServer):
         def process_request(self, request: object, client_address: object) -> None:
             collector.connections += 1
             super().process_request(request, client_address)  # type: ignore[arg-type]

@@ -14,10 +14,15 @@ import pytest
 
 from pathbeacon.analysis import decode, stats
 
+from .conftest import need_program
 from .test_analysis_nginx import FACTS, T, _free_port, _get
 
 CADDY = shutil.which("caddy") or "/usr/bin/caddy"
-pytestmark = pytest.mark.skipif(not os.access(CADDY, os.X_OK), reason="caddy is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_server() -> None:
+    need_program(CADDY, "caddy")
 
 CADDYFILE = """
 {{

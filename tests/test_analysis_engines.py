@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,16 +27,18 @@ from pathbeacon.analysis import decode, stats
 from pathbeacon.analysis.engines import get
 from pathbeacon.catalogue import resolve
 
+from .conftest import STRICT
 from .logs import FLAVOURS, FORMAT_OF, Hit, expected_row, write_log
 
-# CI sets PATHBEACON_CI_ENGINES=1: there a missing engine fails the run instead of skipping.
-REQUIRED = bool(os.environ.get("PATHBEACON_CI_ENGINES"))
+# CI sets PATHBEACON_CI_STRICT=1: there a missing engine fails the run instead of skipping.
+REQUIRED = STRICT
 duckdb = importlib.import_module("duckdb") if REQUIRED else pytest.importorskip("duckdb")
 sql_module = importlib.import_module("pathbeacon.analysis.sql")
 
 HAVE_SPARK = REQUIRED or (importlib.util.find_spec("pyspark") is not None
                           and shutil.which("java") is not None)
-SPARK_REASON = "pyspark and Java are needed (CI installs both)"
+SPARK_REASON = ("needs pyspark and Java: pip install -e '.[spark]' and "
+                "apt-get install openjdk-17-jre-headless")
 
 TEMPLATES = [
     "default",

@@ -17,8 +17,14 @@ import pytest
 from pathbeacon import Template
 from pathbeacon.analysis import decode, stats
 
+from .conftest import need_program
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-pytestmark = pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason="nginx is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_server() -> None:
+    need_program(NGINX, "nginx-light")
 
 T = Template("<base>/<package>/<version>/<os>/<arch>")
 BASE = "http://127.0.0.1/t"

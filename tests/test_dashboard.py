@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from pathbeacon.analysis import dashboard
 
-from .conftest import run_cli
+from .conftest import need_program, run_cli
 
 pytest.importorskip("matplotlib", reason="the analysis extra (pip install '.[analysis]')")
 
@@ -138,8 +137,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...])
 def test_chromium_opens_it_offline_with_no_request_no_error_and_charts(
         page_file: Path, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="the test extra's playwright")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    need_program(CHROMIUM, "chromium")
     url = page_file.as_uri()
     requests: list[str] = []
     problems: list[str] = []

@@ -392,3 +392,23 @@ def test_debug_line_goes_to_an_in_memory_stderr_too(collector: Collector,
     assert sys.stderr.getvalue() == f"pathbeacon: sent {report.url} (HTTP 204)\n"
     monkeypatch.setattr(sys, "stderr", None)  # closed at start: nothing, and no stdout
     assert report_once("<base>/nowhere", base=collector.url).wait(10) == "sent"
+
+
+def test_the_test_collector_never_prints_into_a_replaced_stderr(
+        collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cause of a flaky test: socketserver printed a client's reset mid-request as a
+    traceback into the ``sys.stderr`` a test had replaced to read pathbeacon's debug line."""
+    import io
+    import socket
+    import struct
+    import sys
+    import time
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    for _ in range(5):
+        client = socket.create_connection(("127.0.0.1", collector.port))
+        client.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npartial")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # RST while the server reads the body
+    time.sleep(0.5)
+    assert sys.stderr.getvalue() == ""

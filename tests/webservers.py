@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from .conftest import need_program
 
 NGINX = "/usr/sbin/nginx"
 CADDY = "/usr/bin/caddy"
@@ -101,8 +101,7 @@ def nginx(tmp: Path, http_part: str, server_part: str | None, port: int,
     ``server_part`` goes in a server block on 127.0.0.1:``port``; without it, ``http_part``
     must bring its own server block.
     """
-    if not os.access(NGINX, os.X_OK):
-        pytest.fail(f"{NGINX} is missing: apt-get install -y nginx-light")
+    need_program(NGINX, "nginx-light")
     tmp.mkdir(parents=True, exist_ok=True)
     temps = "\n".join(f"    {kind}_temp_path {tmp / kind};"
                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -132,8 +131,7 @@ def nginx(tmp: Path, http_part: str, server_part: str | None, port: int,
 @contextmanager
 def caddy(tmp: Path, caddyfile: str, port: int, log: Path) -> Iterator[Server]:
     """Caddy in the foreground with its admin endpoint off and its state under ``tmp``."""
-    if not os.access(CADDY, os.X_OK):
-        pytest.fail(f"{CADDY} is missing: apt-get install -y caddy")
+    need_program(CADDY, "caddy")
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "Caddyfile"
     path.write_text("{\n\tadmin off\n}\n" + caddyfile, encoding="utf-8")
