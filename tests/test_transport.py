@@ -323,13 +323,31 @@ def test_malformed_urls_fail_without_an_attempt(url: str) -> None:
     assert not outcome.delivered and outcome.attempts == 0 and "pw" not in outcome.reason
 
 
-def test_a_refused_port_imports_neither_http_client_nor_ssl(refused: str) -> None:
+def test_a_refused_port_imports_no_urllib3(refused: str) -> None:
     code = ("import sys; from pathbeacon.transport import send; "
             f"o = send({refused + '/x'!r}, retries=0); "
             "print(o.delivered, 'refused' in o.reason, "
-            "sorted(m for m in ('http.client', 'ssl', 'urllib3', 'email.parser') if m in sys.modules))")
+            "sorted(m for m in ('urllib3',) if m in sys.modules))")
     result = run_python(code)
     assert result.stdout.strip() == "False True []", result.stderr
+
+
+def test_a_broken_http_client_import_opens_no_connection() -> None:
+    """A host's import hook that breaks ``http.client`` (click's import test does) must not
+    make the beacon open a TCP connection and drop it without a request: import first."""
+    with servers.collector_server() as collector:
+        code = ("import sys\n"
+                "class Refuse:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                "        if name == 'http.client': raise ImportError('blocked by the host')\n"
+                "sys.meta_path.insert(0, Refuse())\n"
+                "from pathbeacon.transport import send\n"
+                f"o = send({collector.url + '/x'!r}, retries=1)\n"
+                "print(o.delivered, o.attempts, o.reason)\n")
+        result = run_python(code)
+        assert result.stdout.startswith("False 1 ImportError"), result.stdout + result.stderr
+        time.sleep(0.2)
+        assert collector.connections == 0 and not collector.requests
 
 
 def test_a_proxy_that_never_answers_connect_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
