@@ -194,7 +194,7 @@ class _Secure(_GivenSocket, http.client.HTTPSConnection):
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         response = self.response_class(self.sock, method="CONNECT")  # type: ignore[arg-type]
         try:
-            _version, status, message = response._read_status()  # type: ignore[attr-defined]
+            _version, status, message = response._read_status()
             for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
                 line = response.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
                 if line in (b"\r\n", b"\n", b""):
