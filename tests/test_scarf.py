@@ -625,3 +625,26 @@ def test_capture_ignores_the_contributors_opt_out_for_events_too(
     with capture() as reports:
         assert ScarfEventLogger("https://acme.example/e").log_event({}) is True
     assert reports.events[0].delivered is True
+
+
+def test_the_run_time_requirements_admit_urllib3_1_26_and_never_need_tomli() -> None:
+    """A host pinned to urllib3 1.26 (botocore on Python 3.9) must not be pushed to an old
+    release of its other dependencies; tomli is read by the tests only (.ci/run runs this
+    file again on urllib3 1.26)."""
+    from packaging.requirements import Requirement
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the test extra brings tomli
+        import tomli as tomllib  # type: ignore[no-redef]
+    from .conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    runtime = {Requirement(line).name: Requirement(line) for line in project["dependencies"]}
+    assert set(runtime) == {"urllib3", "packaging", "distro"}
+    assert all(runtime["urllib3"].specifier.contains(v) for v in ("1.26.0", "1.26.20", "2.0.0", "2.8.0"))
+    assert not runtime["urllib3"].specifier.contains("1.25.11")
+    assert any(Requirement(line).name == "tomli" for line in project["optional-dependencies"]["test"])
+    import urllib3
+
+    assert urllib3.__version__.split(".")[0] in ("1", "2")
