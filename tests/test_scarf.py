@@ -648,3 +648,16 @@ def test_the_run_time_requirements_admit_urllib3_1_26_and_never_need_tomli() -> 
     import urllib3
 
     assert urllib3.__version__.split(".")[0] in ("1", "2")
+
+
+def test_the_migration_guide_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scarf-migration.md: every Python block runs (the first opted out: no network)."""
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "scarf-migration.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    for block in blocks:
+        exec(compile(block, "scarf-migration.md", "exec"), {})
+    assert "requests.Session" in text and "raise_on_error=True" in text
