@@ -442,9 +442,9 @@ class _Route:
 def _load(name: str) -> None:
     """Import ``name`` now that it is needed, holding forks off until it is complete."""
     if name not in sys.modules:
-        import importlib
+        with importing():  # a fork must not copy a half-imported http.client, ssl or importlib
+            import importlib
 
-        with importing():  # a fork must not copy a half-imported http.client or ssl
             importlib.import_module(name)
 
 
