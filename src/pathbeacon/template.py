@@ -113,6 +113,10 @@ def check_base(value: object) -> str:
     return result
 
 
+# UTS 46's deviation characters: sharp s, final sigma, zero-width joiner and non-joiner.
+_DEVIATIONS = frozenset("\u00df\u03c2\u200d\u200c")
+
+
 def _idna_host(value: str, start: int) -> str:
     """``value`` with an international host name encoded with IDNA, as browsers do.
 
@@ -127,6 +131,12 @@ def _idna_host(value: str, start: int) -> str:
         host, colon, port = value[start:end], "", ""
     if host.isascii() or "@" in host:
         return value  # nothing to encode; the checks that follow name what is wrong
+    for ch in _DEVIATIONS.intersection(host):
+        # IDNA 2003 maps these away ("straße" is "strasse"), browsers today keep them
+        # ("xn--strae-oqa"): two different hosts, so neither is guessed.
+        raise TemplateError(
+            f"<base> host {host!r} holds {ch!r}, which IDNA 2003 and browsers encode"
+            " differently: write the host in its xn-- form", value, value.index(ch, start))
     try:
         # Python's "idna" codec is IDNA 2003 (nameprep: case folded, "。" is a dot),
         # close to what browsers send for the names people use.
