@@ -175,7 +175,7 @@ class Authority:
 
 
 def make_ca(folder: Path) -> Authority:
-    """A throwaway CA and a certificate for 127.0.0.1 it signed, made with ``openssl``."""
+    """A throwaway CA and a certificate for 127.0.0.1 (and ::1) it signed, made with ``openssl``."""
     import pytest
 
     if shutil.which("openssl") is None:
@@ -191,7 +191,7 @@ def make_ca(folder: Path) -> Authority:
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
             "server.csr", "-subj", "/CN=127.0.0.1")
     (folder / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         "authorityKeyIdentifier=keyid\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",

@@ -376,15 +376,17 @@ def test_a_reader_that_leaves_midway_ends_with_one_line() -> None:
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\u202e\r"
 
 
-def test_parse_shows_control_sequences_in_a_url_escaped() -> None:
+def test_parse_refuses_control_sequences_in_a_base_and_shows_them_escaped() -> None:
+    # parse() never returns a base holding a control character (issue 16): the URL is
+    # refused, in one line that shows them escaped.
     url = f"https://x{HOSTILE}.example/linux"
     for extra in ((), ("--json",)):
         result = run_cli("parse", "<base>/<os>", url, *extra)
-        assert result.returncode == 0, result.stderr
-        assert "\x1b" not in result.stdout and "\x07" not in result.stdout
-        assert "\u202e" not in result.stdout and "\r" not in result.stdout
-    table = run_cli("parse", "<base>/<os>", url).stdout
-    assert "\\x1b]0;pwned\\x07" in table and "\\u202e" in table
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        err = result.stderr
+        assert err.count("\n") == 1 and err.startswith("pathbeacon: error: ")
+        assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+        assert "\r" not in err and "\\x1b]0;pwned\\x07" in err
 
 
 @pytest.mark.parametrize("args", [

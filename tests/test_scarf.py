@@ -553,3 +553,111 @@ def test_https_through_a_proxy_tunnel_with_credentials(ca: servers.Authority, tm
         assert logger.log_event({"a": 1}) and logger.log_event({"a": 2})
         assert log.seen == [("CONNECT", f"127.0.0.1:{collector.port}", True)]  # one tunnel, kept
         assert [json.loads(r.body) for r in collector.settle(0.2)] == [{"a": 1}, {"a": 2}]
+
+
+# ---- issue 16: credentials in the endpoint, deep properties, capture() ------------------
+
+
+def test_credentials_in_the_endpoint_are_sent_as_basic_auth_and_never_shown(
+        collector: Collector, capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+
+    endpoint = f"http://bob:pa%40ss%3Aw0rd@127.0.0.1:{collector.port}/events"
+    logger = ScarfEventLogger(endpoint, verbose=True)
+    assert logger.log_event({"a": 1}) is True
+    (request,) = collector.wait_for(1)
+    assert request.path == "/events"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"bob:pa@ss:w0rd").decode()
+    shown = capsys.readouterr().out + repr(logger)
+    assert "pa%40ss" not in shown and "pa@ss" not in shown and "***@127.0.0.1" in shown
+
+
+def test_a_user_without_a_password_sends_no_authorization_as_requests_does(
+        collector: Collector) -> None:
+    assert ScarfEventLogger(f"http://bob@127.0.0.1:{collector.port}/e").log_event({}) is True
+    (request,) = collector.wait_for(1)
+    assert "Authorization" not in request.headers and request.path == "/e"
+
+
+def test_a_failed_delivery_with_credentials_never_shows_them(refused: str) -> None:
+    endpoint = refused.replace("http://", "http://bob:s3cret@") + "/e"
+    with pytest.raises(DeliveryError) as caught:
+        ScarfEventLogger(endpoint, raise_on_error=True).log_event({})
+    assert "s3cret" not in str(caught.value) and "bob" not in str(caught.value)
+
+
+def test_deeply_nested_properties_raise_value_error_before_any_socket(collector: Collector) -> None:
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(100_000):
+        inner["x"] = {}
+        inner = inner["x"]  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        ScarfEventLogger(collector.url, verbose=True).log_event(deep)
+    assert collector.settle(0.2) == []
+
+
+def test_capture_intercepts_log_event(collector: Collector) -> None:
+    from pathbeacon.testing import Event, capture
+
+    logger = ScarfEventLogger(collector.url.replace("http://", "http://u:pw@") + "/e")
+    properties = {"event": "run", "n": [1, 2]}
+    with capture() as reports:
+        assert logger.log_event(properties) is True
+        properties["event"] = "changed later"
+        with pytest.raises(TypeError):
+            logger.log_event({"bad": object()})  # still refused, as outside
+    assert reports.events == [Event(f"http://***@127.0.0.1:{collector.port}/e",
+                                     {"event": "run", "n": [1, 2]}, True)]
+    with capture(opted_out=True) as reports:
+        assert logger.log_event({"event": "off"}) is False
+    assert [e.delivered for e in reports.events] == [False]
+    assert collector.settle(0.3) == []  # nothing left the process
+    assert logger.log_event({"event": "after"}) is True  # real sending resumes after
+    assert len(collector.wait_for(1)) == 1
+
+
+def test_capture_ignores_the_contributors_opt_out_for_events_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathbeacon.testing import capture
+
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    with capture() as reports:
+        assert ScarfEventLogger("https://acme.example/e").log_event({}) is True
+    assert reports.events[0].delivered is True
+
+
+def test_the_run_time_requirements_admit_urllib3_1_26_and_never_need_tomli() -> None:
+    """A host pinned to urllib3 1.26 (botocore on Python 3.9) must not be pushed to an old
+    release of its other dependencies; tomli is read by the tests only (.ci/run runs this
+    file again on urllib3 1.26)."""
+    from packaging.requirements import Requirement
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the test extra brings tomli
+        import tomli as tomllib  # type: ignore[no-redef]
+    from .conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    runtime = {Requirement(line).name: Requirement(line) for line in project["dependencies"]}
+    assert set(runtime) == {"urllib3", "packaging", "distro"}
+    assert all(runtime["urllib3"].specifier.contains(v) for v in ("1.26.0", "1.26.20", "2.0.0", "2.8.0"))
+    assert not runtime["urllib3"].specifier.contains("1.25.11")
+    assert any(Requirement(line).name == "tomli" for line in project["optional-dependencies"]["test"])
+    import urllib3
+
+    assert urllib3.__version__.split(".")[0] in ("1", "2")
+
+
+def test_the_migration_guide_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scarf-migration.md: every Python block runs (the first opted out: no network)."""
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "scarf-migration.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    for block in blocks:
+        exec(compile(block, "scarf-migration.md", "exec"), {})
+    assert "requests.Session" in text and "raise_on_error=True" in text

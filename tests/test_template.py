@@ -186,3 +186,117 @@ def test_exactness_of_the_shipped_templates() -> None:
 
     assert all(resolve(entry.name).exact for entry in entries())
     assert not Template("https://h.example/<a>%2B<b>").exact  # an escape may be a value's too
+
+
+# ---- international hosts, lying strings, parsed bases (issue 16, item 7) ------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("https://bücher.example/t", "https://xn--bcher-kva.example/t"),
+        ("https://BÜCHER.example/t/", "https://xn--bcher-kva.example/t"),  # folded as browsers do
+        ("http://例え.テスト:8443/p", "http://xn--r8jz45g.xn--zckzah:8443/p"),
+        ("https://bücher\u3002example", "https://xn--bcher-kva.example"),  # an ideographic dot
+    ],
+)
+def test_an_international_host_in_base_is_encoded_with_idna(base: str, expected: str) -> None:
+    assert check_base(base) == expected
+    t = Template("<base>/<os>")
+    url = t.render({"base": base, "os": "linux"})
+    assert url == expected + "/linux" and url.isascii()
+    assert t.parse(url) == {"base": expected, "os": "linux"}
+
+
+@pytest.mark.parametrize("base", ["https://bü\u3002\u3002cher.example", "https://" + "ü" * 70 + ".example",
+                                  "https://bü\u200echer.example", "https://straße.example",
+                                  "https://ςa.example"])
+def test_an_international_host_that_idna_refuses_is_a_clear_error(base: str) -> None:
+    with pytest.raises(TemplateError, match=r"international domain name|xn-- form"):
+        check_base(base)
+
+
+class _Liar(str):
+    """A str subclass whose methods describe a clean string it does not hold."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter("https://clean.example")
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return "https://clean.example"[index]
+
+    def __str__(self) -> str:
+        return self
+
+    def split(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return ["clean"]
+
+    def strip(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return ""
+
+    def isprintable(self) -> bool:
+        return True
+
+    def isascii(self) -> bool:
+        return True
+
+    def translate(self, table):  # type: ignore[no-untyped-def]
+        return "clean"
+
+    def encode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return b"clean"
+
+    def endswith(self, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def startswith(self, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        return True
+
+
+def test_a_lying_str_subclass_cannot_carry_crlf_into_the_url() -> None:
+    from pathbeacon.encoding import encode, sanitise
+
+    hostile = "linux\r\nX-Injected: 1/../..?#"
+    assert sanitise(_Liar(hostile)) == sanitise(hostile) and type(sanitise(_Liar(hostile))) is str
+    assert encode(_Liar(hostile)) == encode(hostile)
+    url = Template("https://g.example/<os>").render({"os": _Liar(hostile)})
+    assert url == "https://g.example/" + encode(hostile)
+    with pytest.raises(TemplateError, match="may not contain"):
+        check_base(_Liar("https://g.example/t\r\nX-Injected: 1"))
+
+
+class _Shifty:
+    """Not a str, but its __str__ hands back a lying str subclass."""
+
+    def __str__(self) -> str:
+        return _Liar("a b\r\nc")
+
+
+def test_a_str_method_returning_a_lying_subclass_is_read_as_plain_text() -> None:
+    from pathbeacon.encoding import sanitise
+
+    assert sanitise(_Shifty()) == sanitise("a b\r\nc") == "a_b_c"
+
+
+@pytest.mark.parametrize("url", ["https://g.example/t\r\nX-Injected: 1/linux",
+                                 "https://g.example/t\n/linux", "https://g.ex\x00ample/linux",
+                                 "https://g.example/a b/linux", "https://u@g.example/linux"])
+def test_parse_never_returns_a_base_with_crlf_or_what_check_base_refuses(url: str) -> None:
+    with pytest.raises(TemplateError):
+        Template("<base>/<os>").parse(url)
+
+
+def test_a_huge_value_is_cut_before_it_is_normalised() -> None:
+    import time
+
+    from pathbeacon.encoding import MAX_INPUT, sanitise
+
+    for huge in ("a " * 5_000_000, "\u200b" * 5_000_000, "e\u0301" * 3_000_000):
+        started = time.perf_counter()
+        text = sanitise(huge)
+        assert time.perf_counter() - started < 0.05  # seconds before the cut
+        assert text == sanitise(huge[:MAX_INPUT])
+    assert sanitise("a " * 5_000_000) == "a_" * 32

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +19,7 @@ from pathbeacon import transport, wire
 from pathbeacon.transport import send
 
 from . import servers
-from .conftest import Collector, run_cli, run_python
+from .conftest import ROOT, Collector, clean_env, run_cli, run_python
 
 MARGIN = 0.6  # scheduling slack on a busy 2-core machine
 
@@ -209,6 +212,54 @@ def test_https_through_a_proxy_tunnel(proxy: tuple[servers.RawServer, servers.Pr
     assert request.path == "/tunnelled" and "Proxy-Authorization" not in request.headers
 
 
+PYENV = Path.home() / ".pyenv" / "versions"
+
+
+def _pythons() -> list[str]:
+    """This interpreter and pyenv's 3.9, 3.12 and 3.13 when present (CONNECT differs)."""
+    found = [sys.executable]
+    for version in ("3.9.18", "3.12.1", "3.13.0"):
+        python = PYENV / version / "bin" / "python"
+        if python.exists():
+            found.append(str(python))
+    return found
+
+
+@pytest.mark.parametrize("python", _pythons(), ids=lambda p: Path(p).parent.parent.name)
+def test_https_through_a_proxy_to_an_ipv6_literal_brackets_the_connect_target(
+        python: str, ca: servers.Authority, tmp_path: Path) -> None:
+    """CPython 3.9-3.12 send ``CONNECT ::1:8443``, which no proxy can split; the target
+    (and its Host header) must be ``[::1]:8443``, and the request inside goes through."""
+    seen: list[bytes] = []
+
+    def tunnel(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+        seen.append(head)
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        inner = ca.server_context.wrap_socket(conn, server_side=True)
+        request = servers.read_head(inner)
+        if request is not None:
+            seen.append(request)
+            inner.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        inner.close()
+
+    bundle = servers.trusted_bundle(ca, tmp_path)
+    with servers.running(tunnel) as proxy:
+        env = clean_env(PYTHONPATH=str(ROOT / "src"), SSL_CERT_FILE=str(bundle),
+                        HTTPS_PROXY=f"http://127.0.0.1:{proxy.port}")
+        code = ("from pathbeacon.transport import send\n"
+                "o = send('https://[::1]:8443/v6?x=1', retries=0, timeout=5)\n"
+                "print(o.delivered, o.status, o.reason)\n")
+        result = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                                timeout=60, env=env)
+    assert seen, result.stderr
+    connect = seen[0].split(b"\r\n")
+    assert connect[0].startswith(b"CONNECT [::1]:8443 HTTP/1."), connect[0]
+    assert b"Host: [::1]:8443" in connect
+    assert result.stdout.strip() == "True 204 HTTP 204", result.stdout + result.stderr
+    inner = seen[1].split(b"\r\n")
+    assert inner[0] == b"GET /v6?x=1 HTTP/1.1" and b"Host: [::1]:8443" in inner, inner
+
+
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_wrong_proxy_credentials_fail_once_and_stay_secret(
         proxy: tuple[servers.RawServer, servers.ProxyLog], collector: Collector,
@@ -323,13 +374,31 @@ def test_malformed_urls_fail_without_an_attempt(url: str) -> None:
     assert not outcome.delivered and outcome.attempts == 0 and "pw" not in outcome.reason
 
 
-def test_a_refused_port_imports_neither_http_client_nor_ssl(refused: str) -> None:
+def test_a_refused_port_imports_no_urllib3(refused: str) -> None:
     code = ("import sys; from pathbeacon.transport import send; "
             f"o = send({refused + '/x'!r}, retries=0); "
             "print(o.delivered, 'refused' in o.reason, "
-            "sorted(m for m in ('http.client', 'ssl', 'urllib3', 'email.parser') if m in sys.modules))")
+            "sorted(m for m in ('urllib3',) if m in sys.modules))")
     result = run_python(code)
     assert result.stdout.strip() == "False True []", result.stderr
+
+
+def test_a_broken_http_client_import_opens_no_connection() -> None:
+    """A host's import hook that breaks ``http.client`` (click's import test does) must not
+    make the beacon open a TCP connection and drop it without a request: import first."""
+    with servers.collector_server() as collector:
+        code = ("import sys\n"
+                "class Refuse:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                "        if name == 'http.client': raise ImportError('blocked by the host')\n"
+                "sys.meta_path.insert(0, Refuse())\n"
+                "from pathbeacon.transport import send\n"
+                f"o = send({collector.url + '/x'!r}, retries=1)\n"
+                "print(o.delivered, o.attempts, o.reason)\n")
+        result = run_python(code)
+        assert result.stdout.startswith("False 1 ImportError"), result.stdout + result.stderr
+        time.sleep(0.2)
+        assert collector.connections == 0 and not collector.requests
 
 
 def test_a_proxy_that_never_answers_connect_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:

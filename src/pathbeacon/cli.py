@@ -243,7 +243,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     if args.dry_run:
         os.environ["PATHBEACON_DRY_RUN"] = "1"
     report = pathbeacon.report_once(
-        args.template, timeout=args.timeout, skip_dev=False, key=("cli", url), **facts
+        args.template, timeout=args.timeout, skip_dev=False, key=("cli", url), facts=facts
     )
     status = report.wait()
     if args.json:

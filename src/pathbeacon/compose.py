@@ -10,14 +10,14 @@ placeholder with no value renders as ``unknown``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from . import probes as _probes
 from .catalogue import resolve
 from .errors import TemplateError
 from .template import Template
 
-__all__ = ["expand", "fill", "parse", "render"]
+__all__ = ["check_names", "expand", "fill", "parse", "render"]
 
 
 def fill(template: Template, given: Mapping[str, object]) -> dict[str, object]:
@@ -35,6 +35,44 @@ def fill(template: Template, given: Mapping[str, object]) -> dict[str, object]:
         elif name in _probes.NAMES:
             values[name] = _probes.get(name)
     return values
+
+
+def check_names(template: Template, facts: Mapping[str, object], options: Iterable[str] = (),
+                also: Iterable[str] = ()) -> None:
+    """Refuse a fact ``template`` has no field for, and a field named like an option.
+
+    ``options`` are the caller's own keyword names (``timeout``, ``key``, ...): a field
+    called so cannot be given as a keyword, so it must come in ``facts`` (from a
+    ``facts={...}`` mapping) rather than silently render as ``unknown``. ``also`` names
+    facts that mean something beyond the template (``package`` names the opt-out
+    variable). Raises :class:`TemplateError` naming the first offending name.
+
+        >>> check_names(resolve("<base>/<os>"), {"base": "https://g.example", "os": "linux"})
+        >>> try:
+        ...     check_names(resolve("<base>/<os>"), {"base": "https://g.example", "timout": 5},
+        ...                 options=["timeout"])
+        ... except TemplateError as error:
+        ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+        unknown keyword 'timout': neither an option nor a field of the template
+        (its fields: base, os); did you mean 'timeout'?
+    """
+    fields = template.fields
+    options = list(options)
+    known = set(fields).union(also)
+    for name in facts:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, [*fields, *options], n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TemplateError(
+                f"unknown keyword {name!r}: neither an option nor a field of the template"
+                f" (its fields: {', '.join(fields) or 'none'}){hint}")
+    for name in fields:
+        if name in options and name not in facts:
+            raise TemplateError(
+                f"the template's <{name}> shares its name with an option: pass its value as"
+                f" facts={{{name!r}: ...}}")
 
 
 def render(template: str | Template, /, **facts: object) -> str:

@@ -26,9 +26,21 @@ def truthy(value: "str | None") -> bool:
     return value is not None and value.strip().lower() not in FALSY
 
 
+#: Characters of a package name that make its variable (a longer name is cut: a 10 MB
+#: "package" must not hold the caller's thread).
+MAX_NAME = 256
+
+
+def _name(package: object) -> str:
+    # As encoding.text_of: an exact str, so that a str subclass's methods (__len__,
+    # upper, ...), which may lie, are never asked; then cut.
+    text = str.__str__(package) if issubclass(type(package), str) else str(package)
+    return (text if type(text) is str else str.__str__(text))[:MAX_NAME]
+
+
 def package_variable(package: object) -> str:
     """``<PACKAGE>_NO_ANALYTICS``: upper-case, each non-alphanumeric character as ``_``."""
-    name = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in str(package).upper())
+    name = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in _name(package).upper())
     return f"{name}_NO_ANALYTICS"
 
 
@@ -39,7 +51,7 @@ def variables(package: object = None) -> "list[str]":
         'ACME_NO_ANALYTICS'
     """
     names = list(GLOBAL_VARIABLES)
-    if package:
+    if package is not None and _name(package):
         names.append(package_variable(package))
     return names
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from . import transport, wire
 
@@ -29,6 +29,9 @@ __all__ = ["MAX_BODY", "Pool"]
 
 #: Body bytes read to keep a connection for the next event; a longer body closes it.
 MAX_BODY = 16384
+# urllib3 2.x names a failed look-up NameResolutionError (a NewConnectionError); 1.26
+# raises NewConnectionError itself.
+_NameResolutionError = getattr(urllib3.exceptions, "NameResolutionError", None)
 
 
 def _new_conn_by(conn: HTTPConnection, connect: Callable[[], socket.socket]) -> socket.socket:
@@ -40,7 +43,9 @@ def _new_conn_by(conn: HTTPConnection, connect: Callable[[], socket.socket]) -> 
     try:
         addresses = transport.resolve(name, conn.port, deadline)
     except socket.gaierror as error:
-        raise NameResolutionError(conn.host, conn, error) from error
+        if _NameResolutionError is not None:
+            raise _NameResolutionError(conn.host, conn, error) from error
+        raise NewConnectionError(conn, f"Failed to resolve {conn.host!r} ({error})") from error
     except OSError as error:  # the look-up outlived the deadline
         raise ConnectTimeoutError(conn, f"name look-up for {conn.host} timed out") from error
     failure: Exception = NewConnectionError(conn, f"no address for {conn.host}")

@@ -23,6 +23,7 @@ from . import guard, optout
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Callable
 
     from .template import Template
@@ -239,19 +240,25 @@ def report_once(
     skip_dev: bool = True,
     skip_ci: bool = False,
     interval: "float | str | None" = None,
-    **facts: object,
+    facts: "Mapping[str, object] | None" = None,
+    **more: object,
 ) -> Report:
     """Send one telemetry GET for ``template`` once per process, from a background thread.
 
     ``template`` is template text or a shipped template's name; other keyword arguments are
-    facts (as in :func:`pathbeacon.render`). Never raises: problems end in a ``failed``
-    :class:`Report`, explained on stderr only when ``PATHBEACON_DEBUG`` is set. Opted out
-    (``DO_NOT_TRACK`` and friends) → ``disabled`` with no thread and no socket. Dev and local
-    versions of ``package`` are not reported unless ``skip_dev=False``; ``skip_ci=True``
-    stays silent on CI. At exit, waits at most ``exit_grace`` seconds for delivery (capped
-    by the user's ``PATHBEACON_EXIT_GRACE`` and by 5 s). With ``interval`` (seconds, or
-    ``"1d"``, ``"12h"``, ``"30m"``, ``"45s"``), reports at most once per interval from this
-    user account on this machine: a recent delivery makes the call ``skipped`` at once.
+    facts (as in :func:`pathbeacon.render`), each of which must be a field of the template
+    (or ``package``/``version``, which also name the opt-out variable and the version
+    checked by ``skip_dev``): any other keyword, a typo'd or a newer option, makes a
+    ``failed`` report naming it. A field named like an option (``<key>``, ``<timeout>``)
+    takes its value from ``facts={"key": ...}``, a mapping of facts. Never raises: problems
+    end in a ``failed`` :class:`Report`, explained on stderr only when ``PATHBEACON_DEBUG``
+    is set. Opted out (``DO_NOT_TRACK`` and friends) → ``disabled`` with no thread and no
+    socket. Dev and local versions of ``package`` are not reported unless
+    ``skip_dev=False``; ``skip_ci=True`` stays silent on CI. At exit, waits at most
+    ``exit_grace`` seconds for delivery (capped by the user's ``PATHBEACON_EXIT_GRACE`` and
+    by 5 s). With ``interval`` (seconds, or ``"1d"``, ``"12h"``, ``"30m"``, ``"45s"``),
+    reports at most once per interval from this user account on this machine: a recent
+    delivery makes the call ``skipped`` at once.
 
         >>> import pathbeacon, os
         >>> os.environ["DO_NOT_TRACK"] = "1"
@@ -260,8 +267,9 @@ def report_once(
         >>> del os.environ["DO_NOT_TRACK"]
     """
     try:
+        given, problem = _given(facts, more)
         return _report_once(template, timeout, retries, key, exit_grace, skip_dev, skip_ci,
-                            interval, facts)
+                            interval, given, problem)
     except Exception as error:  # never into the host
         return _finished(Report(key), FAILED, f"internal error: {error!r}")
 
@@ -276,6 +284,7 @@ def _report_once(
     skip_ci: bool,
     interval: object,
     facts: "dict[str, object]",
+    given_problem: str = "",
 ) -> Report:
     text = getattr(template, "text", template)
     package = facts.get("package")
@@ -293,7 +302,7 @@ def _report_once(
         return report
     if _captures:
         _captures[-1].append(report)
-    problem = _check_options(text, timeout, retries, exit_grace)
+    problem = _check_options(text, timeout, retries, exit_grace) or given_problem
     every: float | str | None = None
     if interval is not None:
         from . import stamps
@@ -371,6 +380,35 @@ def _exit_grace(author: "float | None") -> float:
     if user is not None:
         grace = user if author is None else min(grace, user)
     return min(max(grace, 0.0), MAX_EXIT_GRACE)
+
+
+#: report_once()'s own keywords: a template field named so comes from ``facts={...}``.
+OPTIONS = ("template", "timeout", "retries", "key", "exit_grace", "skip_dev", "skip_ci",
+           "interval", "facts", "consent")
+#: Facts that mean something beyond the template: accepted even when it has no such field.
+BEYOND_TEMPLATE = ("package", "version")
+#: The values of the ``consent`` option.
+CONSENT_MODES = ("opt-out", "opt-in", "notice")
+
+
+def _given(facts: object, more: "dict[str, object]") -> "tuple[dict[str, object], str]":
+    """The facts given as keywords and in ``facts=``, and the first problem with them."""
+    consent = more.pop("consent", None)  # an option (the consent mode), never a fact
+    if consent is not None and (type(consent) is not str or consent not in CONSENT_MODES):
+        return more, f"consent must be 'opt-out', 'opt-in' or 'notice', not {consent!r}"
+    if facts is None:
+        return more, ""
+    try:
+        mapping = dict(facts.items())  # type: ignore[attr-defined]
+    except Exception:
+        return more, f"facts must be a mapping of names to values, not {type(facts).__name__}"
+    for name in mapping:
+        if type(name) is not str:
+            return more, f"facts names must be strings, not {type(name).__name__}"
+        if name in more:
+            return more, f"fact {name!r} given twice: as a keyword and in facts="
+    mapping.update(more)
+    return mapping, ""
 
 
 def _check_options(text: object, timeout: object, retries: object, grace: object) -> str:
@@ -498,6 +536,7 @@ def _prepare(
     from .catalogue import resolve
 
     resolved = resolve(template)  # type: ignore[arg-type]
+    c.check_names(resolved, facts, OPTIONS, BEYOND_TEMPLATE)  # a typo'd option must not send
     values = c.fill(resolved, facts)
     package = facts.get("package")
     if skip_dev and package:

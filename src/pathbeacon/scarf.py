@@ -115,6 +115,7 @@ class ScarfEventLogger:
             else bool(verbose)
         )
         self.raise_on_error = raise_on_error
+        self._target: tuple[str, str | None] | None = None  # (URL without user info, auth)
         self._user_agent: str | None = None
         self._pool: Pool | None = None
         self._pool_lock = _thread.allocate_lock()
@@ -135,12 +136,17 @@ class ScarfEventLogger:
             self._user_agent = user_agent()
         return self._user_agent
 
+    def _get_target(self) -> "tuple[str, str | None]":
+        if self._target is None:
+            self._target = _credentials(self.endpoint_url)
+        return self._target
+
     def _get_pool(self) -> "Pool":
         with self._pool_lock:
             if self._pool is None:
                 from .pool import Pool  # urllib3 is imported here, on the first event
 
-                self._pool = Pool(self.endpoint_url)
+                self._pool = Pool(self._get_target()[0])
             return self._pool
 
     def log_event(
@@ -155,13 +161,26 @@ class ScarfEventLogger:
         """
         seconds = self.timeout if timeout is None else \
             _seconds(timeout, "timeout", self.MAX_TIMEOUT)
-        if optout.reason() is not None:
+        from . import report
+
+        # Inside pathbeacon.testing.capture(): its opt-out rule, and events recorded there.
+        records: Any = report._captures[-1] if report._captures else None
+        why = optout.reason() if records is None else records.opt_out(None)
+        if why is not None:
             if self.verbose:
                 _say("Analytics are disabled via environment variables")
+            if records is not None:
+                records.event(self._shown_url, properties, False)
             return False
         import json
 
-        body = json.dumps({} if properties is None else properties, allow_nan=False)
+        try:
+            body = json.dumps({} if properties is None else properties, allow_nan=False)
+        except RecursionError:  # the C encoder's own limit: the same error as any bad value
+            raise ValueError("properties are nested too deeply to send as JSON") from None
+        if records is not None:  # pathbeacon.testing.capture(): recorded, never sent
+            records.event(self._shown_url, properties, True)
+            return True
         if self.verbose:
             try:
                 shown = f"  Properties: {properties}"
@@ -170,14 +189,12 @@ class ScarfEventLogger:
             _say("", "Sending event:", shown, f"  Timeout: {seconds}s")
         started = time.monotonic()
         try:
-            outcome = self._get_pool().send(
-                self.endpoint_url,
-                method="POST",
-                body=body.encode("utf-8"),
-                headers={"Content-Type": "application/json", "User-Agent": self.user_agent},
-                timeout=seconds,
-                retries=0,
-            )
+            url, auth = self._get_target()
+            headers = {"Content-Type": "application/json", "User-Agent": self.user_agent}
+            if auth is not None:
+                headers["Authorization"] = auth
+            outcome = self._get_pool().send(url, method="POST", body=body.encode("utf-8"),
+                                            headers=headers, timeout=seconds, retries=0)
             status, reason = outcome.status, outcome.reason
         except Exception as error:  # never into the caller, whatever broke
             status, reason = None, f"internal error: {error!r}"
@@ -194,6 +211,41 @@ class ScarfEventLogger:
 
     def __repr__(self) -> str:
         return f"ScarfEventLogger({self._shown_url!r}, timeout={self.timeout!r})"
+
+
+def _credentials(url: str) -> "tuple[str, str | None]":
+    """``url`` without its user info, and the ``Authorization`` value that carries it.
+
+    As requests does: ``user:password@`` (percent-decoded) becomes Basic auth; a user with
+    no ``:password`` sends none.
+
+        >>> _credentials("https://bob:pa%40ss@acme.example/e")
+        ('https://acme.example/e', 'Basic Ym9iOnBhQHNz')
+        >>> _credentials("https://acme.example/e")
+        ('https://acme.example/e', None)
+    """
+    scheme, sep, rest = url.partition("://")
+    end = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found >= 0:
+            end = min(end, found)
+    info, at, host = rest[:end].rpartition("@")
+    if not sep or not at:
+        return url, None
+    stripped = f"{scheme}://{host}{rest[end:]}"
+    user, colon, password = info.partition(":")
+    if not colon:
+        return stripped, None
+    from base64 import b64encode
+    from urllib.parse import unquote
+
+    text = f"{unquote(user)}:{unquote(password)}"
+    try:
+        pair = text.encode("latin-1")  # as requests encodes it
+    except UnicodeEncodeError:  # where requests raises: UTF-8, as RFC 7617 suggests
+        pair = text.encode("utf-8")
+    return stripped, "Basic " + b64encode(pair).decode("ascii")
 
 
 def pixel_url(pixel_id: str, /, **params: object) -> str:

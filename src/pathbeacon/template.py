@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
-from .encoding import UNRESERVED, decode, encode
+from .encoding import UNRESERVED, decode, encode, text_of
 from .errors import TemplateError
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def check_base(value: object) -> str:
     """Validate a ``base`` value and return it with one trailing ``/`` trimmed.
 
     A base is an absolute ``http``/``https`` URL with a host and no query, fragment,
-    whitespace or control characters; it fills ``<base>`` unencoded.
+    whitespace or control characters; it fills ``<base>`` unencoded. An international
+    host name is encoded with IDNA (``bücher.example`` is ``xn--bcher-kva.example``).
 
         >>> check_base("https://acme.gateway.scarf.sh/telemetry/")
         'https://acme.gateway.scarf.sh/telemetry'
@@ -80,13 +81,16 @@ def check_base(value: object) -> str:
             return known
     if value is None:
         raise TemplateError("no value for <base>: pass base='https://...'")
-    if not isinstance(value, str):
+    if not issubclass(type(value), str):
         raise TemplateError(f"<base> must be a string URL, not {type(value).__name__}")
+    value = text_of(value)  # a str subclass's methods are not asked: they could lie
     if not value:
         raise TemplateError("<base> is empty: pass base='https://...'")
     start = _scheme_end(value)
     if not start:
         raise TemplateError("<base> must start with http:// or https://", value, 0)
+    if not value.isascii():
+        value = _idna_host(value, start)
     for i, ch in enumerate(value):
         if ch == "?":
             raise TemplateError("<base> may not carry a query", value, i)
@@ -107,6 +111,41 @@ def check_base(value: object) -> str:
         _checked_bases.clear()
     _checked_bases[value] = result
     return result
+
+
+# UTS 46's deviation characters: sharp s, final sigma, zero-width joiner and non-joiner.
+_DEVIATIONS = frozenset("\u00df\u03c2\u200d\u200c")
+
+
+def _idna_host(value: str, start: int) -> str:
+    """``value`` with an international host name encoded with IDNA, as browsers do.
+
+        >>> _idna_host("https://bücher.example:8443/t", 8)
+        'https://xn--bcher-kva.example:8443/t'
+    """
+    end = start
+    while end < len(value) and value[end] not in "/?#":
+        end += 1
+    host, colon, port = value[start:end].rpartition(":")
+    if not colon or not port.isdigit():
+        host, colon, port = value[start:end], "", ""
+    if host.isascii() or "@" in host:
+        return value  # nothing to encode; the checks that follow name what is wrong
+    for ch in _DEVIATIONS.intersection(host):
+        # IDNA 2003 maps these away ("straße" is "strasse"), browsers today keep them
+        # ("xn--strae-oqa"): two different hosts, so neither is guessed.
+        raise TemplateError(
+            f"<base> host {host!r} holds {ch!r}, which IDNA 2003 and browsers encode"
+            " differently: write the host in its xn-- form", value, value.index(ch, start))
+    try:
+        # Python's "idna" codec is IDNA 2003 (nameprep: case folded, "。" is a dot),
+        # close to what browsers send for the names people use.
+        encoded = host.encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise TemplateError(
+            f"<base> host {host!r} is not a valid international domain name ({error})",
+            value, start) from None
+    return f"{value[:start]}{encoded}{colon}{port}{value[end:]}"
 
 
 def _placeholder(text: str, pos: int) -> tuple[str, int]:
@@ -387,8 +426,14 @@ class Template:
         base = self.has_base
         for i, slot in enumerate(self._slots):
             raw = match.group(f"f{i}")
-            # base is already in check_base() form (render trimmed its "/"), and not encoded
-            value = raw if i == 0 and base else decode(raw)
+            if i == 0 and base:
+                # Not encoded, and already in check_base() form (render trimmed its "/");
+                # held to check_base's rules so that no CR, LF or other refused character
+                # comes back in it.
+                check_base(raw)
+                value = raw
+            else:
+                value = decode(raw)
             if values.setdefault(slot.name, value) != value:
                 where = match.start(f"f{i}")
                 raise TemplateError(f"the URL gives two values for <{slot.name}>", url, where)

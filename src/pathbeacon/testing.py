@@ -17,23 +17,49 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from . import guard, optout, report
 
-__all__ = ["capture"]
+__all__ = ["Event", "capture"]
 
 #: The reason a report gives inside ``capture(opted_out=True)``.
 OPTED_OUT = "opted out by capture(opted_out=True)"
 
 
+class Event(NamedTuple):
+    """One :meth:`pathbeacon.ScarfEventLogger.log_event` call made inside ``capture()``.
+
+    ``endpoint_url`` has any user info replaced by ``***``; ``properties`` are what would
+    have been sent (decoded back from the JSON body); ``delivered`` is what ``log_event``
+    returned (``False`` when opted out).
+    """
+
+    endpoint_url: str
+    properties: object
+    delivered: bool
+
+
 class _Records(list):  # type: ignore[type-arg]
-    """The list ``capture()`` yields; it also decides opt-out for the reports made inside."""
+    """The list ``capture()`` yields; it also decides opt-out for the reports made inside,
+    and keeps the ``ScarfEventLogger`` events it intercepted in ``events``."""
 
     def __init__(self, opted_out: bool) -> None:
         super().__init__()
         self.opted_out = opted_out
         # The environment as the block found it: the contributor's shell, not the test.
         self.ambient = dict(os.environ)
+        self.events: list[Event] = []
+
+    def event(self, endpoint_url: str, properties: object, delivered: bool) -> None:
+        """Record one intercepted event (called by ``ScarfEventLogger.log_event``)."""
+        import json
+
+        try:  # a copy as sent, so that later changes to the caller's dict do not show
+            properties = json.loads(json.dumps(properties, allow_nan=False))
+        except Exception:  # not sent anyway (opted out), or too deep to decode: as given
+            pass
+        self.events.append(Event(endpoint_url, properties, delivered))
 
     def opt_out(self, package: object) -> str | None:
         """Why a report made now is disabled, or ``None`` (called by ``report_once``)."""
@@ -43,7 +69,7 @@ class _Records(list):  # type: ignore[type-arg]
 
 
 @contextmanager
-def capture(*, opted_out: bool = False) -> Iterator[list[report.Report]]:
+def capture(*, opted_out: bool = False) -> Iterator[_Records]:
     """Record reports instead of sending them, with a once-per-key guard of the block's own.
 
     Inside the block every ``report_once()`` renders before it returns (``status`` is
@@ -61,6 +87,19 @@ def capture(*, opted_out: bool = False) -> Iterator[list[report.Report]]:
       that its package honours its own variable.
     - ``capture(opted_out=True)`` makes every report ``disabled``, as if the user had
       opted out.
+
+    :meth:`pathbeacon.ScarfEventLogger.log_event` is intercepted too: inside the block it
+    sends nothing, returns ``True`` (``False`` when opted out, as above) and appends an
+    :class:`Event` to ``reports.events``; properties JSON cannot carry still raise. This
+    is the one-line change for tests that patched ``requests.Session`` to keep scarf-sdk
+    offline.
+
+        >>> import pathbeacon
+        >>> with capture() as reports:
+        ...     pathbeacon.ScarfEventLogger("https://acme.example/e").log_event({"run": 1})
+        True
+        >>> reports.events
+        [Event(endpoint_url='https://acme.example/e', properties={'run': 1}, delivered=True)]
 
         >>> import os, pathbeacon
         >>> with capture(opted_out=True) as reports:

@@ -11,9 +11,9 @@ timeout is never retried: the server may have counted it.
 
 Every attempt is bounded in total, not per read: the connect here, then everything
 :mod:`pathbeacon.wire` does (TLS, send, status, headers, interim answers, the body peek)
-ends by the attempt's deadline. ``http.client`` is imported only once a socket is connected
-(and ``ssl`` only for HTTPS, or by ``http.client``), so a refused port or a failed name
-look-up costs neither.
+ends by the attempt's deadline. ``http.client`` is imported before the socket is connected
+(a failed import must not open and drop a connection); ``ssl`` only for HTTPS, or by
+``http.client``.
 :func:`deliver` (the retry and deadline loop) is shared with :mod:`pathbeacon.pool`, the
 urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
 
@@ -417,13 +417,18 @@ class _Route:
 
     def connection(self, deadline: float, context: ssl.SSLContext | None
                    ) -> http.client.HTTPConnection:
-        """Connect the socket, then (and only then) import ``http.client`` to use it."""
+        """Import ``http.client``, then connect the socket it will use.
+
+        Importing first means an import that fails (a host's import hook, a broken
+        install) ends the attempt before any TCP connection was opened, never with one
+        opened and dropped without a request.
+        """
         host, port = self.proxy or (self.host, self.port)
+        _load("pathbeacon.wire")
+        from . import wire
+
         sock = _connect((host, port), deadline)
         try:
-            _load("pathbeacon.wire")
-            from . import wire
-
             tunnel = None
             if context is not None and self.proxy is not None:
                 auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
@@ -437,9 +442,9 @@ class _Route:
 def _load(name: str) -> None:
     """Import ``name`` now that it is needed, holding forks off until it is complete."""
     if name not in sys.modules:
-        import importlib
+        with importing():  # a fork must not copy a half-imported http.client, ssl or importlib
+            import importlib
 
-        with importing():  # a fork must not copy a half-imported http.client or ssl
             importlib.import_module(name)
 
 

@@ -164,6 +164,15 @@ class _Plain(_GivenSocket, http.client.HTTPConnection):
         self._create_connection = self._hand_over
 
 
+def _authority(host: str, port: int) -> str:
+    """``host:port`` as a request target and Host value: an IPv6 literal in brackets.
+
+        >>> _authority("::1", 8443), _authority("acme.example", 443)
+        ('[::1]:8443', 'acme.example:443')
+    """
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _Secure(_GivenSocket, http.client.HTTPSConnection):
     response_class = BoundedResponse
 
@@ -173,6 +182,31 @@ class _Secure(_GivenSocket, http.client.HTTPSConnection):
         self._deadline = deadline
         self._given = sock
         self._create_connection = self._hand_over
+
+    def _tunnel(self) -> None:
+        """The ``CONNECT``, written here: CPython up to 3.12 sends ``CONNECT ::1:443``
+        for an IPv6 literal (and 3.13 still ``Host: ::1:443``), which no proxy can split."""
+        target = _authority(self._tunnel_host, self._tunnel_port)  # type: ignore[attr-defined]
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        headers = self._tunnel_headers  # type: ignore[attr-defined]
+        lines += [f"{name}: {value}" for name, value in headers.items()
+                  if name.lower() != "host"]
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        response = self.response_class(self.sock, method="CONNECT")  # type: ignore[arg-type]
+        try:
+            _version, status, message = response._read_status()
+            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
+                line = response.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            else:
+                raise http.client.HTTPException("too many headers in the proxy's answer")
+            if status != 200:
+                self.close()
+                # transport.not_connected reads the status from this text, as CPython words it
+                raise OSError(f"Tunnel connection failed: {status} {message.strip()}")
+        finally:
+            response.close()
 
 
 def connection(host: str, port: int, deadline: float, sock: socket.socket,

@@ -91,3 +91,48 @@ def test_unquote_leaves_malformed_escapes_alone() -> None:
     assert unquote("%") == "%" and unquote("a%2") == "a%2" and unquote("%zz") == "%zz"
     assert unquote("%2f%2F") == "//"
     assert unquote("%FF") == "\ufffd"  # not UTF-8: replaced, never an exception
+
+
+class _Liar(str):
+    """A str subclass whose methods all describe another, harmless string."""
+
+    def __str__(self) -> str:
+        return self
+
+    def __len__(self) -> int:
+        return 3
+
+    def split(self, *args: object, **kwargs: object) -> list[str]:  # type: ignore[override]
+        return ["abc"]
+
+    def strip(self, *args: object) -> str:  # type: ignore[override]
+        return ""
+
+    def isprintable(self) -> bool:
+        return True
+
+    def isascii(self) -> bool:
+        return True
+
+    def translate(self, *args: object) -> str:  # type: ignore[override]
+        return "abc"
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:  # type: ignore[override]
+        return b"abc"
+
+
+@given(texts)
+def test_a_str_subclass_is_sanitised_as_the_plain_string_it_holds(text: str) -> None:
+    liar = _Liar(text)
+    assert sanitise(liar) == sanitise(text) and type(sanitise(liar)) is str
+    assert encode(liar) == encode(text) and SEGMENT.fullmatch(encode(liar))
+    assert quote(liar) == quote(text)
+
+
+@given(st.text(alphabet=st.one_of(awkward, format_chars), min_size=1, max_size=20),
+       st.integers(min_value=1, max_value=3))
+def test_a_long_value_is_read_up_to_max_input_characters(unit: str, times: int) -> None:
+    from pathbeacon.encoding import MAX_INPUT
+
+    value = unit * (MAX_INPUT // len(unit) * times + 1)
+    assert sanitise(value) == sanitise(value[:MAX_INPUT])

@@ -158,3 +158,14 @@ def test_shared_segments_render_and_parse(spec: tuple[str, list[str]], data: st.
     if template.exact:
         expected = {n: sanitise(v) for n, v in facts.items() if n != "base"}
         assert parsed == {**expected, "base": str(facts["base"]).removesuffix("/")}
+
+
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from(list("\r\n \t/?#@"))),
+               max_size=40))
+def test_a_parsed_base_holds_no_whitespace_or_control_character(junk: str) -> None:
+    """Whatever a log line holds, parse() never hands back a base a header could not carry."""
+    try:
+        parsed = Template("<base>/<os>").parse("https://g.example/" + junk + "/linux")
+    except TemplateError:
+        return
+    assert all(" " < ch < "\x7f" for ch in parsed["base"]), parsed
