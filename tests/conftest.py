@@ -42,9 +42,33 @@ def need_program(program: str, package: str) -> str:
     pytest.skip(reason)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+_SLOW_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true",
+                     help="also run the slow end-to-end tests (Spark, the sdist install, every "
+                          "documented example); CI runs them (PATHBEACON_CI_STRICT=1)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The default run leaves the slow end-to-end tests out, so that it stays within a few
+    minutes on a laptop; ``--slow``, an explicit ``-m``, or CI run them all. (Set as a mark
+    expression, so that pytest-xdist's workers, which collect, apply it too.)"""
+    if not (config.getoption("--slow") or config.getoption("markexpr") or STRICT):
+        config.option.markexpr = "not slow"
+        config.stash[_SLOW_LEFT_OUT] = 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
     """One line per reason tests were skipped, so a newcomer sees at a glance what to
-    install (``-ra`` lists every skipped test above it)."""
+    install (``-ra`` lists every skipped test above it), and how many slow tests were left
+    out."""
+    if config.stash.get(_SLOW_LEFT_OUT, 0):
+        terminalreporter.write_line(
+            "The slow end-to-end tests were left out (deselected): `pytest --slow` runs "
+            "them, as CI does.")
     reasons: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []):
         longrepr = getattr(report, "longrepr", None)

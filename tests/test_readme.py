@@ -186,6 +186,7 @@ def run_block(block: Block, workdir: Path, env: dict[str, str]) -> str:
     return ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_block_runs_as_written(readme: Path, tmp_path: Path) -> None:
     # The README documents the full install, receiving side included (on PyPy, whose
