@@ -486,3 +486,12 @@ def test_download_names_render_expand_and_parse_back_from_the_command_line() -> 
     parsed = run_cli("parse", template, rendered.stdout.strip(), "--json")
     assert json.loads(parsed.stdout) == {"base": "https://acme.gateway.scarf.sh/dl",
                                          "version": "1.4.2", "os": "linux", "arch": "x86_64"}
+
+
+def test_send_accepts_a_known_fact_the_template_ignores(collector: Collector) -> None:
+    """As `render` does: `os_version` is a fact pathbeacon knows, unused by risingwave."""
+    result = run_cli("send", "risingwave", f"base={collector.url}", "version=1.0",
+                     "os_version=5")
+    assert (result.returncode, result.stderr) == (0, "")
+    (request,) = collector.wait_for(1)
+    assert request.path.startswith("/telemetry/1.0/")

@@ -238,8 +238,14 @@ def _cmd_send(args: argparse.Namespace) -> int:
 
     if not 0 < args.timeout < 3600:
         raise UsageError(f"--timeout must be a number of seconds above 0, not {args.timeout}")
-    facts: dict[str, Any] = _facts_for(args)
-    url = pathbeacon.render(args.template, **facts)  # template errors exit 2 here
+    from .catalogue import resolve
+
+    given = _facts_for(args)
+    url = pathbeacon.render(args.template, **given)  # template errors exit 2 here
+    # As for `render`, a known fact the template ignores is fine here; report_once() itself
+    # fails a keyword that is no field of its template (a package author's typo).
+    fields = set(resolve(args.template).fields) | {"package", "version"}
+    facts: dict[str, Any] = {name: value for name, value in given.items() if name in fields}
     if args.dry_run:
         os.environ["PATHBEACON_DRY_RUN"] = "1"
     report = pathbeacon.report_once(
