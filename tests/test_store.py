@@ -228,14 +228,17 @@ def test_day_keys_live_two_days_and_late_lines_join_their_day(tmp_path: Path) ->
         assert secret not in data and secret.hex().encode() not in data
 
 
-def test_the_store_holds_no_client_address_nor_user_agent(tmp_path: Path) -> None:
+def test_the_store_holds_no_client_address_nor_user_agent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "access.log"
     db = tmp_path / "beacons.duckdb"
     log.write_text("".join(random_lines(random.Random(5), 300)))
     now = datetime.now(timezone.utc).date()
-    leftovers = set(Path(tempfile.gettempdir()).glob("pathbeacon-ingest-*"))
+    scratch = tmp_path / "tmp"  # a TMPDIR of its own: other runs share the system's
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     ingest([log], db, today=now)
-    assert set(Path(tempfile.gettempdir()).glob("pathbeacon-ingest-*")) == leftovers
+    assert list(scratch.iterdir()) == []
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("beacons"))
     for secret in [*CLIENTS, "203.0.113", "2001:db8", "curl/8.0", "platform=linux"]:
         assert secret.encode() not in data, secret

@@ -7,7 +7,7 @@ file read before adds only its new complete lines, a rotated file (renamed, or c
 to ``.gz``) is recognised, and a new file with the same name is read from its start.
 
 No client address is ever stored. A line with a time and a client keeps only a keyed hash
-of its UTC day, client and user agent (BLAKE2b, keyed),
+of its UTC day and address (:func:`~pathbeacon.analysis.stats.address_key`; BLAKE2b, keyed),
 under a random key drawn for that UTC day and kept beside the database (``FILE.keys``,
 see :class:`DayKeys`) until the day is two days old; then the key is deleted, and the
 hashes of that day can no longer be linked to anyone (nor were they ever linkable across
@@ -28,6 +28,14 @@ could then be counted twice for that day).
     [0]
     >>> stats(db, ["version"])["rows"]
     [{'version': '1.0', 'events': 1, 'reporters': 1}]
+
+The database records the store's layout as ``meta.schema`` (:data:`SCHEMA`). A store of
+schema 1 (before ``k`` counted machines: its reporter hashes covered the user agent too)
+is read as if each of its days held one reporter, the most its hashes can prove, and
+``ingest`` rewrites it so; a newer schema, or tables altered by hand, are refused in one
+line. The store's side files (``FILE.keys``, and DuckDB's ``FILE.wal`` and ``FILE.tmp``)
+are never reached through a link: a link found there is refused, and so is a folder
+anyone may write to, where one could be planted while DuckDB runs.
 """
 
 from __future__ import annotations
@@ -46,16 +54,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import IO, Any, BinaryIO
 
+from .. import files
 from ..catalogue import resolve
+from ..errors import OutputError
 from ..template import Template
 from .arguments import gather_positionals, split_pairs
 from .formats import DETECT_LINES, HEADER, detect, parser
 from .matcher import Matcher
-from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish
+from .stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_key, finish
 
 __all__ = [
     "FINGERPRINT",
     "KEEP_DAYS",
+    "SCHEMA",
     "DayKeys",
     "Ingested",
     "Store",
@@ -68,6 +79,25 @@ __all__ = [
 FINGERPRINT = 4096
 #: A day's key is deleted once the day is this many days old.
 KEEP_DAYS = 2
+#: The layout this version writes (``meta.schema``): 2 since reporters are addresses.
+SCHEMA = 2
+# Files beside the database: the day keys (ours) and DuckDB's write-ahead log and spill folder.
+_SIDE = (".keys", ".wal", ".tmp")
+# What the tables hold (besides one VARCHAR column per field in beacons).
+_BEACONS = (("source", "INTEGER"), ("time", "TIMESTAMP"), ("status", "SMALLINT"),
+            ("reporter", "BLOB"))
+_SOURCES = (("id", "INTEGER"), ("path", "VARCHAR"), ("device", "UBIGINT"),
+            ("inode", "UBIGINT"), ("fingerprint_length", "INTEGER"),
+            ("fingerprint", "VARCHAR"), ("read_to", "UBIGINT"), ("format", "VARCHAR"),
+            ("matched", "BIGINT"), ("bad_status", "BIGINT"), ("other_path", "BIGINT"),
+            ("malformed", "BIGINT"), ("first_read", "TIMESTAMP"), ("last_read", "TIMESTAMP"))
+# A schema-1 line's reporter stands for "one reporter that day": its day as 10 bytes, apart
+# from the 16-byte hashes of schema 2.
+_LEGACY = "encode(strftime(time, '%Y-%m-%d'))"
+# Distinct reporters among the values ``r`` of one day: a day holding both schema-1 marks and
+# schema-2 hashes proves no more than its hashes (the marked reporter may be one of them).
+_DISTINCT = ("count(DISTINCT r) - CASE WHEN min(octet_length(r)) < 16"
+             " AND max(octet_length(r)) >= 16 THEN 1 ELSE 0 END")
 # Rows go to DuckDB through a JSON-lines file in batches of this many.
 _BATCH = 200_000
 # Column names the store uses itself; a template field may not take one of them.
@@ -139,6 +169,38 @@ class Store:
         self.base = base
         self.matcher = Matcher(template, base)
         self.fields = self.matcher.fields
+        self._reporter = "reporter"  # what stands for a line's reporter (see _LEGACY)
+
+    def _check_tables(self, tables: set[str]) -> None:
+        """One line, not a traceback, when the tables are not the ones ingest made."""
+        wanted = {"beacons": (*_BEACONS, *((name, "VARCHAR") for name in self.fields)),
+                  "sources": _SOURCES}
+        for table, columns in wanted.items():
+            if table not in tables:
+                raise ValueError(f"{self.path}: the store has no table {table}: it was"
+                                 " altered, and pathbeacon cannot use it")
+            found = tuple((str(name), str(kind)) for name, kind in self.connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+                [table]).fetchall())
+            if found != columns:
+                have = ", ".join(f"{name} {kind}" for name, kind in found)
+                raise ValueError(f"{self.path}: the table {table} was altered (it has {have};"
+                                 f" pathbeacon made {', '.join(f'{n} {k}' for n, k in columns)})")
+
+    def _migrate(self) -> None:
+        """Schema 1 to 2: a reporter hash that covered the user agent proves one reporter a
+        day, no more, so it becomes the mark of its day (see :data:`_LEGACY`)."""
+        connection = self.connection
+        connection.execute("BEGIN")
+        try:
+            connection.execute(f"UPDATE beacons SET reporter = {_LEGACY}"
+                               " WHERE reporter IS NOT NULL")
+            connection.execute("UPDATE meta SET value = ? WHERE name = 'schema'", [str(SCHEMA)])
+            connection.execute("COMMIT")
+        except BaseException:
+            _rollback(connection)
+            raise
 
     @classmethod
     def open(cls, path: str, template: str | Template | None = None,
@@ -151,12 +213,17 @@ class Store:
         duckdb = _duckdb()
         if not write and not os.path.exists(path):
             raise ValueError(f"no store at {path}: create it with pathbeacon ingest")
+        _check_place(path, write)
         try:
             connection = duckdb.connect(path, read_only=not write)
         except duckdb.Error as error:
             raise ValueError(f"cannot open the store {path}: {_first_line(error)}") from None
         try:
             return cls._bind(connection, path, template, base, write)
+        except duckdb.Error as error:
+            connection.close()
+            raise ValueError(f"{path}: not a store pathbeacon can use:"
+                             f" {_first_line(error)}") from None
         except BaseException:
             connection.close()
             raise
@@ -173,6 +240,7 @@ class Store:
             raise ValueError(f"{path} is a DuckDB database but not a pathbeacon store")
         wanted = resolve(template) if template is not None else None
         if "template" in known:
+            schema = _schema(path, known)
             held = Template(known["template"])
             held_base = known.get("base") or None
             if wanted is not None and wanted != held:
@@ -182,7 +250,13 @@ class Store:
             if base is not None and (Matcher(held, base).base_path
                                      != Matcher(held, held_base).base_path):
                 raise ValueError(f"{path} holds beacons under base={held_base}, not {base}")
-            return cls(connection, held, held_base, path)
+            store = cls(connection, held, held_base, path)
+            store._check_tables(tables)
+            if schema < SCHEMA and write:
+                store._migrate()
+            elif schema < SCHEMA:
+                store._reporter = f"CASE WHEN reporter IS NULL THEN NULL ELSE {_LEGACY} END"
+            return store
         if not write:
             raise ValueError(f"{path} holds no beacons yet: run pathbeacon ingest first")
         if wanted is None:
@@ -200,7 +274,7 @@ class Store:
             f"status SMALLINT NOT NULL, reporter BLOB{columns})"
         )
         connection.execute("INSERT INTO meta VALUES ('template', ?), ('base', ?), "
-                           "('schema', '1')", [wanted.text, base or ""])
+                           "('schema', ?)", [wanted.text, base or "", str(SCHEMA)])
         connection.execute("COMMIT")
         return store
 
@@ -242,40 +316,102 @@ class Store:
             where.append("CAST(time AS DATE) < ?")
             params.append(query.until)
         period = {
-            None: "NULL",
+            None: "CAST(NULL AS VARCHAR)",
             "day": "strftime(CAST(time AS DATE), '%Y-%m-%d')",
             "week": "strftime(date_trunc('week', CAST(time AS DATE)), '%Y-%m-%d')",
             "month": "strftime(date_trunc('month', CAST(time AS DATE)), '%Y-%m-%d')",
         }[query.every]
         columns = "".join(f", {_quote(name)}" for name in query.by)
         condition = " AND ".join(where) or "TRUE"
-        sql = (
-            f"SELECT {period} AS period{columns}, count(*), count(DISTINCT reporter), "
-            f"count(reporter) FROM beacons WHERE {condition} GROUP BY ALL"
-        )
-        groups: dict[GroupKey, GroupValue] = {}
-        for row in self.connection.execute(sql, params).fetchall():
-            events, distinct, counted = row[-3:]
-            groups[(row[0], tuple(row[1:-3]))] = (int(events), int(distinct) if counted else None)
+        names = ", ".join(["pb_period", *(_quote(name) for name in query.by)])
         # A group is told by its period and values joined with U+001F, which no decoded
         # value holds (the fits rule refuses control characters).
         key = "concat_ws(chr(31), " + ", ".join(
-            [f"coalesce({period}, '')", *(_quote(name) for name in query.by)]) + ")"
+            ["coalesce(pb_period, '')", *(_quote(name) for name in query.by)]) + ")"
+        lines = (f"(SELECT {period} AS pb_period{columns}, CAST(time AS DATE) AS pb_day,"
+                 f" {self._reporter} AS r FROM beacons WHERE {condition})")
+        width = len(query.by)
+        groups: dict[GroupKey, GroupValue] = {}
+        for row in self._query(
+                f"SELECT {names}, sum(e), sum(d), max(d), sum(seen) FROM (SELECT {names},"
+                f" pb_day, count(*) AS e, {_DISTINCT} AS d, count(r) AS seen FROM {lines}"
+                f" GROUP BY ALL) GROUP BY ALL", params):
+            events, reporters, machines, seen = row[1 + width:]
+            groups[(row[0], tuple(row[1:1 + width]))] = (
+                (int(events), None, None) if not seen
+                else (int(events), int(reporters), int(machines)))
 
-        def union(keys: Sequence[GroupKey]) -> int | None:
-            wanted = ["\x1f".join([group_period or "", *values]) for group_period, values in keys]
-            distinct, counted = self.connection.execute(
-                "SELECT count(DISTINCT reporter), count(reporter) FROM beacons "
-                f"WHERE {condition} AND {key} IN (SELECT unnest(?::VARCHAR[]))",
-                [*params, wanted],
-            ).fetchone()
-            return int(distinct) if counted else None
+        def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
+            numbers = [number for number, keys in enumerate(sets) for _ in keys]
+            wanted = ["\x1f".join([period or "", *values])
+                      for keys in sets for period, values in keys]
+            reach = {row[0]: row[1:] for row in self._query(
+                f"SELECT pb_set, sum(d), max(d), sum(seen) FROM (SELECT f.pb_set, pb_day,"
+                f" {_DISTINCT} AS d, count(r) AS seen FROM (SELECT *, {key} AS pb_key FROM"
+                f" {lines}) AS l JOIN (SELECT unnest(?::INTEGER[]) AS pb_set,"
+                f" unnest(?::VARCHAR[]) AS pb_key) AS f USING (pb_key)"
+                f" GROUP BY f.pb_set, pb_day) GROUP BY pb_set", [*params, numbers, wanted])}
+            return [None if number not in reach or not reach[number][2]
+                    else (int(reach[number][0]), int(reach[number][1]))
+                    for number in range(len(sets))]
 
         return finish(self.counts(), groups, query, union)
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            rows: list[Any] = self.connection.execute(sql, list(params)).fetchall()
+        except _duckdb().Error as error:
+            raise ValueError(f"{self.path}: cannot read the store: {_first_line(error)}") from None
+        return rows
 
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _schema(path: str, known: dict[str, str]) -> int:
+    """The store's schema number, if this version can read it; else one clear line."""
+    text = known.get("schema", "")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{path}: the store records no schema pathbeacon knows"
+                         f" (meta.schema is {text or 'missing'!r})")
+    if int(text) > SCHEMA:
+        raise ValueError(f"{path} is a store of schema {text}, written by a newer pathbeacon"
+                         f" (this one knows schema {SCHEMA} and older): upgrade pathbeacon")
+    return int(text)
+
+
+def _check_place(path: str, write: bool) -> None:
+    """Refuse a store whose file or side files are links (or not files), and, to write, a
+    folder anyone may write to: DuckDB opens its side files following links, so one planted
+    there while it runs would have it write wherever the link points."""
+    for name in (path, *(path + side for side in _SIDE)):
+        try:
+            info = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise ValueError(f"cannot open the store: {name}: {error.strerror}") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise ValueError(f"{name} is a symbolic link: pathbeacon never follows a link"
+                             " beside its store (remove it if you made it)")
+        folder = name.endswith(".tmp")  # DuckDB's spill folder
+        if not (stat.S_ISDIR if folder else stat.S_ISREG)(info.st_mode):
+            raise ValueError(f"{name} is not a {'folder' if folder else 'regular file'}:"
+                             " pathbeacon does not use it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if write and os.stat(folder).st_mode & stat.S_IWOTH:
+        raise ValueError(f"the store's folder {folder} is writable by anyone: a link planted"
+                         " there could redirect the store's files; keep it in a folder of"
+                         " your own")
+
+
+def _rollback(connection: Any) -> None:
+    """Roll back, quietly when the failure already ended the transaction."""
+    try:
+        connection.execute("ROLLBACK")
+    except Exception:  # the first error is the one to report
+        pass
 
 
 class DayKeys:
@@ -300,11 +436,17 @@ class DayKeys:
 
     def _load(self) -> dict[str, bytes]:
         try:
-            with open(self.path, encoding="ascii") as stream:
-                data = json.load(stream)
-            return {str(day): bytes.fromhex(key) for day, key in data.items()}
+            if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                raise ValueError(f"{self.path} is a symbolic link: pathbeacon never follows"
+                                 " a link beside its store (remove it if you made it)")
         except FileNotFoundError:
             return {}
+        try:
+            data = files.read(self.path, 1 << 20)
+            if data is None:
+                return {}
+            found = json.loads(data.decode("ascii"))
+            return {str(day): bytes.fromhex(key) for day, key in found.items()}
         except (OSError, ValueError, AttributeError, TypeError) as error:
             raise ValueError(f"cannot read the day keys in {self.path}: {error}") from None
 
@@ -332,28 +474,38 @@ class DayKeys:
         return len(old)
 
     def _save(self) -> None:
-        folder = os.path.dirname(os.path.abspath(self.path))
         text = json.dumps({day: key.hex() for day, key in sorted(self._keys.items())})
-        handle, temporary = tempfile.mkstemp(prefix=".keys-", dir=folder)  # mode 0600
+        self._zero()
         try:
-            with os.fdopen(handle, "w", encoding="ascii") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                with open(self.path, "r+b") as previous:
-                    size = previous.seek(0, os.SEEK_END)
-                    previous.seek(0)
-                    previous.write(b"\0" * size)
-                    previous.flush()
-                    os.fsync(previous.fileno())
-            except FileNotFoundError:
-                pass
-            os.replace(temporary, self.path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+            files.replace(self.path, text.encode("ascii"))  # owner-only, a link replaced
+        except OSError as error:
+            raise OutputError(self.path, error.strerror or str(error)) from None
+
+    def _zero(self) -> None:
+        """Overwrite the old keys with zeros, through a descriptor that cannot be a link
+        (``O_NOFOLLOW``) and must be the owner's own regular file with no other name."""
+        flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                raise ValueError(f"{self.path} is a symbolic link: pathbeacon never follows"
+                                 " a link beside its store (remove it if you made it)") from None
+            raise OutputError(self.path, error.strerror or str(error)) from None
+        try:
+            info = os.fstat(fd)
+            if (not stat.S_ISREG(info.st_mode) or info.st_nlink != 1
+                    or info.st_uid != os.geteuid()):
+                raise ValueError(f"{self.path} is not a file of the store's own (a link, or"
+                                 " another owner's file): pathbeacon does not overwrite it")
+            os.write(fd, b"\0" * info.st_size)
+            os.fsync(fd)
+        except OSError as error:
+            raise OutputError(self.path, error.strerror or str(error)) from None
+        finally:
+            os.close(fd)
 
 
 # ---- sources ----------------------------------------------------------------------------
@@ -438,10 +590,11 @@ def _skip(stream: BinaryIO, count: int) -> int:
 # ---- ingest -----------------------------------------------------------------------------
 
 
-def _reporter(secret: bytes, day: str, client: str, agent: str | None) -> bytes:
-    """The keyed hash that stands for one reporter on one UTC day: BLAKE2b (16 bytes)
+def _reporter(secret: bytes, day: str, client: str) -> bytes:
+    """The keyed hash that stands for one address (see
+    :func:`~pathbeacon.analysis.stats.address_key`) on one UTC day: BLAKE2b (16 bytes)
     keyed with that day's key, so it is the same in every run while the key lives."""
-    text = f"{day}\0{client}\0{agent or ''}".encode("utf-8", "surrogatepass")
+    text = f"{day}\0{address_key(client)}".encode("utf-8", "surrogatepass")
     return hashlib.blake2b(text, key=secret, digest_size=16).digest()
 
 
@@ -592,11 +745,11 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
             lines += 1
             counts[category] += 1
             if category == 0:
-                time, _target, status, agent, client = record
+                time, _target, status, _agent, client = record
                 reporter = None
                 if time is not None and client is not None:
                     day = time[:10]
-                    reporter = _reporter(secrets(day), day, client, agent)
+                    reporter = _reporter(secrets(day), day, client)
                 batch.add(time, status, reporter, values)
         batch.flush()
         length = min(len(head), FINGERPRINT)
