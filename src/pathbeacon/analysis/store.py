@@ -395,9 +395,9 @@ def _check_place(path: str, write: bool) -> None:
         if stat.S_ISLNK(info.st_mode):
             raise ValueError(f"{name} is a symbolic link: pathbeacon never follows a link"
                              " beside its store (remove it if you made it)")
-        folder = name.endswith(".tmp")  # DuckDB's spill folder
-        if not (stat.S_ISDIR if folder else stat.S_ISREG)(info.st_mode):
-            raise ValueError(f"{name} is not a {'folder' if folder else 'regular file'}:"
+        spill = name.endswith(".tmp")  # DuckDB's spill folder
+        if not (stat.S_ISDIR if spill else stat.S_ISREG)(info.st_mode):
+            raise ValueError(f"{name} is not a {'folder' if spill else 'regular file'}:"
                              " pathbeacon does not use it")
     folder = os.path.dirname(os.path.abspath(path))
     if write and os.stat(folder).st_mode & stat.S_IWOTH:
