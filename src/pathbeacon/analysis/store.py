@@ -281,11 +281,18 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            self.close()
+        except (OSError, ValueError):
+            if kind is None:  # else the error already on its way is the one to tell
+                raise
 
     def close(self) -> None:
-        self.connection.close()
+        try:
+            self.connection.close()
+        except _duckdb().Error as error:
+            raise _store_error(self.path, error) from None
 
     @property
     def keys_path(self) -> str:
@@ -404,6 +411,17 @@ def _check_place(path: str, write: bool) -> None:
         raise ValueError(f"the store's folder {folder} is writable by anyone: a link planted"
                          " there could redirect the store's files; keep it in a folder of"
                          " your own")
+
+
+def _store_error(path: str, error: BaseException) -> Exception:
+    """One line for a DuckDB error while writing the store: a failed write (a full disk)
+    is an :class:`~pathbeacon.errors.OutputError` (exit status 1), anything else a
+    ``ValueError``."""
+    line = _first_line(error)
+    if isinstance(error, _duckdb().IOException) or any(
+            sign in line for sign in ("could not write", "No space left", "quota")):
+        return OutputError(path, line)
+    return ValueError(f"{path}: {_first_line(error)}")
 
 
 def _rollback(connection: Any) -> None:
@@ -637,25 +655,38 @@ class _Batch:
 
     def add(self, time: str | None, status: int, reporter: bytes | None,
             values: dict[str, str]) -> None:
-        if self._file is None:
-            handle, self._path = tempfile.mkstemp(prefix="pathbeacon-ingest-", suffix=".tsv")
-            self._file = os.fdopen(handle, "w", encoding="utf-8", newline="\n")
         stamp = f"{time[:10]} {time[11:19]}" if time else ""
         cells = [stamp, str(status), reporter.hex() if reporter else ""]
         cells += [values[name] for name in self._store.fields]
-        self._file.write("\t".join(cells) + "\n")
+        try:
+            if self._file is None:
+                handle, self._path = tempfile.mkstemp(prefix="pathbeacon-ingest-",
+                                                      suffix=".tsv")
+                self._file = os.fdopen(handle, "w", encoding="utf-8", newline="\n")
+            self._file.write("\t".join(cells) + "\n")
+        except OSError as error:
+            self.discard()
+            raise self._failed(error) from None
         self._size += 1
         if self._size >= _BATCH:
             self.flush()
 
+    def _failed(self, error: OSError) -> OutputError:
+        folder = os.path.dirname(self._path) if self._path else tempfile.gettempdir()
+        return OutputError(f"{folder} (ingest's temporary rows; TMPDIR chooses the folder)",
+                           error.strerror or str(error))
+
     def flush(self) -> None:
         if self._file is None:
             return
-        self._file.close()
         fields = self._store.fields
         names = [f"c{i}" for i in range(3 + len(fields))]
         columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
         try:
+            try:
+                self._file.close()
+            except OSError as error:  # the last rows did not reach the disk
+                raise self._failed(error) from None
             self._store.connection.execute(
                 f"INSERT INTO beacons SELECT {self._source}, CAST(c0 AS TIMESTAMP), "
                 f"CAST(c1 AS SMALLINT), unhex(c2){''.join(', ' + n for n in names[3:])} "
@@ -665,15 +696,26 @@ class _Batch:
                 [self._path],
             )
         finally:
-            os.unlink(self._path)
             self._file = None
             self._size = 0
+            _unlink(self._path)
 
     def discard(self) -> None:
+        """Remove the temporary file, whatever state a failure left it in."""
         if self._file is not None:
-            self._file.close()
-            os.unlink(self._path)
+            try:
+                self._file.close()
+            except OSError:
+                pass
             self._file = None
+            _unlink(self._path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Ingested:
@@ -770,10 +812,12 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                  position, *counts, now, source],
             )
         connection.execute("COMMIT")
-    except BaseException:
+    except BaseException as error:
         if batch is not None:
             batch.discard()
-        connection.execute("ROLLBACK")
+        _rollback(connection)
+        if isinstance(error, _duckdb().Error):
+            raise _store_error(store.path, error) from None
         raise
     note = _CUT_SHORT if cut_short else ""
     return Ingested(path, lines, Counts(*counts), known is not None, note)
@@ -853,7 +897,10 @@ def ingest(template: str | Template, logs: Sequence[str] | str, db: str, *,
         for name in names:
             results.append(_ingest_one(store, str(name), format, secrets))
         secrets.forget(today)
-        store.connection.execute("CHECKPOINT")
+        try:
+            store.connection.execute("CHECKPOINT")
+        except _duckdb().Error as error:
+            raise _store_error(store.path, error) from None
     return results
 
 
