@@ -604,3 +604,27 @@ def test_a_schema_1_store_is_read_then_migrated_with_one_reporter_a_day(tmp_path
     # the new address on the 21st may be the machine the old mark stands for: still 2
     assert rows == [{"version": "1.0", "events": 7, "reporters": 2},
                     {"version": "2.0", "events": 1, "reporters": 1}]
+
+
+def test_a_line_after_its_days_key_is_deleted_adds_no_machine(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    db = tmp_path / "beacons.duckdb"
+    target = "/t/acme/1.0/linux"
+    log.write_text(beacon(21, 12, CLIENTS[0], AGENTS[0], target)
+                   + beacon(21, 13, CLIENTS[1], AGENTS[0], target))
+    ingest([log], db, today=TODAY)
+    # two days on, the key of the 21st is gone; the first client's late line arrives
+    with log.open("a") as out:
+        out.write(beacon(21, 14, CLIENTS[0], AGENTS[0], target))
+    ingest([log], db, today=date(2026, 8, 24))
+    rows = store.stats(str(db), [], every="day")["rows"]
+    assert rows == [{"period": "2026-08-21", "events": 3, "reporters": 2}]  # not 3
+    assert store.stats(str(db), [], k=3)["rows"] == []  # two addresses are not three
+    # a backlog of a day never seen before is counted in full, in one run
+    late = tmp_path / "late.log"
+    late.write_text(beacon(18, 12, CLIENTS[2], AGENTS[0], target)
+                    + beacon(18, 13, CLIENTS[3], AGENTS[0], target))
+    ingest([late], db, today=date(2026, 8, 24))
+    ingest([late], db, today=date(2026, 8, 25))
+    assert store.stats(str(db), [], every="day")["rows"][-1] == {
+        "period": "2026-08-18", "events": 2, "reporters": 2}

@@ -63,6 +63,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple, Optional
 
 __all__ = [
+    "K_GUARANTEE",
     "OTHER",
     "PERIODS",
     "Counts",
@@ -76,6 +77,15 @@ __all__ = [
     "shape",
 ]
 
+#: What ``k`` guarantees, in one sentence (``docs/privacy.md``; the dashboard's words).
+K_GUARANTEE = (
+    "Each row counts beacons from at least {k} different client addresses on one UTC day"
+    " (an IPv6 address counting as its /64 network), so at least {k} machines unless one"
+    " machine used several addresses that day, or at least {k} events when the log records"
+    " no client; smaller groups are pooled into 'other', with the smallest shown group"
+    " added when needed so that no pooled count can be worked out by subtracting rows"
+    " from the totals."
+)
 #: The value every ``by`` field takes in the folded group.
 OTHER = "other"
 #: Accepted values of ``every``.

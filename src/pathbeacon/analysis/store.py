@@ -91,8 +91,9 @@ _SOURCES = (("id", "INTEGER"), ("path", "VARCHAR"), ("device", "UBIGINT"),
             ("fingerprint", "VARCHAR"), ("read_to", "UBIGINT"), ("format", "VARCHAR"),
             ("matched", "BIGINT"), ("bad_status", "BIGINT"), ("other_path", "BIGINT"),
             ("malformed", "BIGINT"), ("first_read", "TIMESTAMP"), ("last_read", "TIMESTAMP"))
-# A schema-1 line's reporter stands for "one reporter that day": its day as 10 bytes, apart
-# from the 16-byte hashes of schema 2.
+# A schema-1 line's reporter, like that of a line ingested after its day's key was deleted
+# (DayKeys), stands for "one reporter that day": its day as 10 bytes, apart from the 16-byte
+# hashes of schema 2.
 _LEGACY = "encode(strftime(time, '%Y-%m-%d'))"
 # Distinct reporters among the values ``r`` of one day: a day holding both schema-1 marks and
 # schema-2 hashes proves no more than its hashes (the marked reporter may be one of them).
@@ -438,14 +439,16 @@ class DayKeys:
     The keys live apart from the database so that a deleted key is gone for good: a
     database file keeps deleted rows in its free blocks, whereas this file is written
     anew each time (readable by its owner only) and the old one overwritten with zeros
-    before it is replaced.
+    before it is replaced. A day whose key was deleted is *closed*: it never gets another
+    (its late lines could not be told from its earlier ones, and would count one machine
+    twice), and the file keeps only its date.
 
         >>> import os, tempfile
         >>> keys = DayKeys(os.path.join(tempfile.mkdtemp(), "b.duckdb.keys"))
         >>> len(keys("2026-08-21")) == 32 and keys("2026-08-21") == keys("2026-08-21")
         True
-        >>> keys.forget(date(2026, 8, 23)), keys.days()
-        (1, [])
+        >>> keys.forget(date(2026, 8, 23)), keys.days(), keys("2026-08-21")
+        (1, [], None)
     """
 
     def __init__(self, path: str) -> None:
@@ -470,11 +473,14 @@ class DayKeys:
 
     def days(self) -> list[str]:
         """The UTC days that have a key, in order."""
-        return sorted(self._keys)
+        return sorted(day for day, key in self._keys.items() if key)
 
-    def __call__(self, day: str) -> bytes:
-        """The key of ``day`` (``YYYY-MM-DD``), drawn and saved at once when it has none."""
+    def __call__(self, day: str) -> bytes | None:
+        """The key of ``day`` (``YYYY-MM-DD``), drawn and saved at once when it has none;
+        ``None`` for a closed day."""
         key = self._keys.get(day)
+        if key == b"":
+            return None
         if key is None:
             key = self._keys[day] = os.urandom(32)
             self._save()
@@ -484,9 +490,9 @@ class DayKeys:
         """Delete the keys of days at least :data:`KEEP_DAYS` old; return how many."""
         today = today or datetime.now(timezone.utc).date()
         limit = (today - timedelta(days=KEEP_DAYS)).isoformat()
-        old = [day for day in self._keys if day <= limit]
+        old = [day for day, key in self._keys.items() if key and day <= limit]
         for day in old:
-            del self._keys[day]
+            self._keys[day] = b""  # closed
         if old:
             self._save()
         return len(old)
@@ -791,7 +797,10 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                 reporter = None
                 if time is not None and client is not None:
                     day = time[:10]
-                    reporter = _reporter(secrets(day), day, client)
+                    secret = secrets(day)
+                    # a closed day's line proves one reporter that day, no more (_LEGACY)
+                    reporter = (day.encode("ascii") if secret is None
+                                else _reporter(secret, day, client))
                 batch.add(time, status, reporter, values)
         batch.flush()
         length = min(len(head), FINGERPRINT)
