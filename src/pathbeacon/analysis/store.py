@@ -390,9 +390,12 @@ def _schema(path: str, known: dict[str, str]) -> int:
 
 
 def _check_place(path: str, write: bool) -> None:
-    """Refuse a store whose file or side files are links (or not files), and, to write, a
+    """To write, refuse a store whose file or side files are links (or not files), and a
     folder anyone may write to: DuckDB opens its side files following links, so one planted
-    there while it runs would have it write wherever the link points."""
+    there while it runs would have it write wherever the link points. (Reading writes
+    nothing: a link to a store may be read.)"""
+    if not write:
+        return
     for name in (path, *(path + side for side in _SIDE)):
         try:
             info = os.lstat(name)
@@ -408,7 +411,7 @@ def _check_place(path: str, write: bool) -> None:
             raise ValueError(f"{name} is not a {'folder' if spill else 'regular file'}:"
                              " pathbeacon does not use it")
     folder = os.path.dirname(os.path.abspath(path))
-    if write and os.stat(folder).st_mode & stat.S_IWOTH:
+    if os.stat(folder).st_mode & stat.S_IWOTH:
         raise ValueError(f"the store's folder {folder} is writable by anyone: a link planted"
                          " there could redirect the store's files; keep it in a folder of"
                          " your own")

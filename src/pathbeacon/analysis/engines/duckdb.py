@@ -4,8 +4,9 @@ DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: on
 ``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
 so a line arrives whole. A line that is not valid UTF-8 is set aside by the reader and
 counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
-and ``stats`` groups, counts reporter-days (a keyed hash with a random per-run key, never
-the client itself) and folds small groups in SQL.
+and ``stats`` groups and counts reporter-days and machines in SQL (a keyed hash of the day
+and address with a random per-run key, never the client itself); the k rule itself is
+:func:`~pathbeacon.analysis.stats.finish`, which asks SQL only about the folds.
 
 Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
 """

@@ -2,9 +2,10 @@
 
 The very query :func:`pathbeacon.analysis.sql.query` prints for ``--dialect spark`` runs
 over each group of logs of one format, so it runs unchanged on a cluster (``master=``, or
-a ``SparkSession`` of your own via ``session=``). ``stats`` groups, counts reporter-days
-(a keyed MD5 with a random per-run key, never the client itself) and folds small groups
-in Spark SQL; only the final rows come back to Python.
+a ``SparkSession`` of your own via ``session=``). ``stats`` groups and counts reporter-days
+and machines in Spark SQL (a keyed MD5 of the day and address with a random per-run key,
+never the client itself); only one row per group comes back to Python, where
+:func:`~pathbeacon.analysis.stats.finish` applies the k rule, asking Spark about the folds.
 
 Spark tells a gzip file by its ``.gz`` name: a local log whose name and content disagree
 is linked (or copied) under a name that tells the truth. Standard input is spooled to a local file
