@@ -150,7 +150,7 @@ def register(sub: Any) -> None:
         "stats", help="count beacons in access logs by fields and period",
         description=(
             "Count the beacons in access logs, grouped by template fields (and period),\n"
-            "with reporters = distinct client and user agent per UTC day.\n\n"
+            "with reporters = distinct client addresses per UTC day (IPv6: per /64).\n\n"
             "  pathbeacon stats '<base>/<package>/<version>/<os>' access.log --by version,os"
             " --every week\n\n" + _PAIRS_NOTE
         ),
@@ -163,7 +163,8 @@ def register(sub: Any) -> None:
     p.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day on")
     p.add_argument("--until", default=None, metavar="YYYY-MM-DD", help="before this UTC day")
     p.add_argument("--k", type=_k, default=1, metavar="N",
-                   help="fold groups of fewer than N reporters into 'other' (default 1)")
+                   help="pool groups with fewer than N client addresses on every UTC day"
+                        " into 'other' (default 1; see docs/privacy.md)")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--json", action="store_true", help="print JSON (with the line counts)")
     style.add_argument("--csv", action="store_true", help="print CSV")
