@@ -353,3 +353,40 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, name: str,
         f"pathbeacon: error: cannot write {out / name}: "), done.stderr
     assert sorted(p.name for p in out.iterdir()) == [name]  # no temporary left behind
     assert (out / name).read_bytes() == b"the good old file"
+
+
+def test_json_text_is_valid_printable_json_for_any_text() -> None:
+    """The one JSON rule, over any text at all (lone surrogates included)."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pathbeacon.analysis.output import json_text
+
+    @given(st.dictionaries(st.text(), st.one_of(st.text(), st.integers(), st.none())),
+           st.sampled_from([None, 2]))
+    def check(value: dict[str, object], indent: int | None) -> None:
+        text = json_text(value, indent=indent)
+        assert json.loads(text) == value
+        assert text.replace("\n", "").isprintable()
+        text.encode("utf-8")  # no lone surrogate left raw: always writable as UTF-8
+
+    check()
+
+
+def test_csv_cells_read_back_as_the_value_or_the_quoted_value() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pathbeacon.analysis.output import write_csv
+
+    @given(st.lists(st.text(), min_size=1, max_size=5))
+    def check(values: list[str]) -> None:
+        out = io.StringIO()
+        write_csv([{"v": v} for v in values], ["v"], out)
+        back = [row["v"] for row in csv.DictReader(io.StringIO(out.getvalue(), newline=""))]
+        assert len(back) == len(values)
+        for value, cell in zip(values, back):
+            risky = value[:1] in ("=", "+", "-", "@", "\t", "\r")
+            assert cell == ("'" + value if risky else value)
+
+    check()

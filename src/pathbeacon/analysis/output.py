@@ -115,9 +115,20 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+class _LineFeed:
+    """Lets the csv module quote a cell holding a lone CR (it quotes only what its line
+    terminator holds) while lines still end in ``\\n``: each row arrives in one write."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._write = out.write
+
+    def write(self, text: str) -> int:
+        return self._write(text[:-2] + "\n" if text.endswith("\r\n") else text)
+
+
 def write_csv(rows: Iterable[dict[str, Any]], columns: Iterable[str], out: IO[str]) -> None:
     """A header line, then one line per row, every cell through :func:`csv_cell`."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(_LineFeed(out), lineterminator="\r\n")
     names = list(columns)
     writer.writerow([csv_cell(n) for n in names])
     for row in rows:
