@@ -42,6 +42,7 @@ STDIN = "-"
 #: Seconds to wait for something to open a named pipe (FIFO) for writing before refusing it.
 FIFO_WAIT = 10.0
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 16  # bytes read from a pipe at a time (and spooled in one write)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -274,7 +275,7 @@ def _open_pipe(path: str) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-    return io.BufferedReader(_Tee(raw, prefix, owned=True))
+    return io.BufferedReader(_Tee(raw, prefix, owned=True), _CHUNK)
 
 
 def _head_lines(stream: BinaryIO) -> list[bytes]:
@@ -332,7 +333,7 @@ def open_sources(names: Sequence[str], format: str = "auto", *,
                 raise ValueError("cannot read standard input: it is closed")
             else:
                 given = stdin if stdin is not None else sys.stdin.buffer
-                raw_stream = io.BufferedReader(_Tee(given))
+                raw_stream = io.BufferedReader(_Tee(given), _CHUNK)
             stream: BinaryIO = raw_stream
             peek = getattr(raw_stream, "peek", None)
             if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
