@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -169,7 +170,6 @@ def test_standard_input(logs: dict[str, Path]) -> None:
     (["decode", T, "{log}", "-o", "{dir}/rows.xlsx"], "must end in .jsonl, .csv or .parquet"),
     (["decode", "https://t.example/<os>", "{log}", "base=https://t.example"], "base= applies"),
     (["decode", T, "{log}", "bsae=https://t.example"], "unknown setting"),
-    (["decode", T, "{log}", "-o", "{dir}/no/such/dir/rows.csv"], "cannot write"),
     (["stats", T, "{log}", "--k", "many"], "--k"),
     (["stats", T, "{log}", "--every", "year"], "invalid choice"),
     (["decode", T], "the following arguments are required"),
@@ -182,6 +182,14 @@ def test_bad_input_is_one_line_and_status_2(tmp_path: Path, logs: dict[str, Path
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_an_output_in_a_missing_folder_is_one_line_and_status_1(
+        tmp_path: Path, logs: dict[str, Path]) -> None:
+    done = run_cli("decode", T, str(logs["combined"]), "-o", str(tmp_path / "no/such/rows.csv"))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"pathbeacon: error: cannot write {tmp_path}/no/such/rows.csv: no such folder\n"
+    assert not (tmp_path / "no").exists()
 
 
 def test_sql_prints_a_query_or_says_it_cannot() -> None:
@@ -232,3 +240,153 @@ def test_the_readme_examples_are_real(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=60, env=clean_env())
         assert done.returncode == 0, done.stderr
         assert done.stdout + done.stderr == shown, command
+
+
+# --- Outputs under hostile values and failing disks (issue 13, items 5 and 7) ---------------
+
+HOSTILE = [  # values the fits rule admits, each percent-encoded in a request target
+    '=HYPERLINK("http://evil.example")', "+1", "-2+3", "@SUM(A1)", "\U000f0000",
+    "x\U000f0001y", "\U0001faf8", "\u0378", "plain",
+]
+
+
+def _hostile_log(path: Path) -> Path:
+    from urllib.parse import quote
+
+    path.write_text("".join(f"/t/acme/1.0/{quote(v, safe='')}\n" for v in HOSTILE))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_json_outputs_are_always_valid_json(tmp_path: Path, engine: str) -> None:
+    """Private-use, unassigned and format characters: every JSON output reads back as JSON
+    to the very values, and holds no character a terminal would act on."""
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+    log = str(_hostile_log(tmp_path / "hostile.log"))
+    args = (T, log, "base=/t", "--format", "urls", "--engine", engine)
+    decoded = run_cli("decode", *args)
+    assert decoded.returncode == 0, decoded.stderr
+    rows = [json.loads(line) for line in decoded.stdout.splitlines()]
+    assert sorted(row["os"] for row in rows) == sorted(HOSTILE)
+    assert decoded.stdout.replace("\n", "").isprintable()
+    target = tmp_path / "rows.jsonl"
+    assert run_cli("decode", *args, "-o", str(target)).returncode == 0
+    assert target.read_text(encoding="utf-8") == decoded.stdout  # one JSON rule
+    stats = run_cli("stats", *args, "--by", "os", "--json")
+    assert stats.returncode == 0, stats.stderr
+    result = json.loads(stats.stdout)
+    assert sorted(row["os"] for row in result["rows"]) == sorted(HOSTILE)
+    assert stats.stdout.replace("\n", "").isprintable()
+    if engine == "duckdb":  # the store's stats print through the same rule
+        db = str(tmp_path / "beacons.duckdb")
+        ingested = run_cli("ingest", T, log, "base=/t", "--format", "urls", "--db", db)
+        assert ingested.returncode == 0, ingested.stderr
+        stored = run_cli("stats", T, "base=/t", "--db", db, "--by", "os", "--json")
+        assert stored.returncode == 0, stored.stderr
+        assert json.loads(stored.stdout)["rows"] == result["rows"]
+        assert stored.stdout.replace("\n", "").isprintable()
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_csv_cells_never_run_as_formulas(tmp_path: Path, engine: str) -> None:
+    """decode -o rows.csv and stats --csv share one rule: a cell a spreadsheet would run
+    starts with a quote; other cells are the values."""
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+    log = str(_hostile_log(tmp_path / "hostile.log"))
+    args = (T, log, "base=/t", "--format", "urls", "--engine", engine)
+    target = tmp_path / "rows.csv"
+    done = run_cli("decode", *args, "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    with open(target, encoding="utf-8", newline="") as file:
+        written = [row["os"] for row in csv.DictReader(file)]
+    stats = run_cli("stats", *args, "--by", "os", "--csv")
+    assert stats.returncode == 0, stats.stderr
+    shown = [row["os"] for row in csv.DictReader(io.StringIO(stats.stdout))]
+    for cells in (written, shown):
+        assert len(cells) == len(HOSTILE)
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+        assert "'=HYPERLINK(\"http://evil.example\")" in cells and "'-2+3" in cells
+        assert "'+1" in cells and "'@SUM(A1)" in cells and "plain" in cells
+    assert "\U000f0000" in written  # a file keeps the value; the terminal sees it escaped
+
+
+def _limited(limit: int) -> object:
+    """A pre-exec hook capping the size of any file the command writes (RLIMIT_FSIZE): a
+    write beyond it fails as on a full disk (EFBIG instead of ENOSPC, the same path)."""
+    import resource
+    import signal
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return cap
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="Linux only")
+@pytest.mark.parametrize("name, engine", [
+    ("rows.csv", "python"), ("rows.jsonl", "python"), ("rows.jsonl", "duckdb"),
+    ("rows.parquet", "python"), ("rows.parquet", "duckdb"),
+])
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, name: str,
+                                                    engine: str) -> None:
+    if engine == "duckdb" or name.endswith(".parquet"):
+        pytest.importorskip("duckdb")
+    import secrets
+
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    log.write_text("".join(f"/t/acme/1.0/{secrets.token_hex(24)}\n" for _ in range(20000)))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_bytes(b"the good old file")
+    done = subprocess.run(
+        [sys.executable, "-m", "pathbeacon", "decode", T, str(log), "base=/t", "--format",
+         "urls", "--engine", engine, "-o", str(out / name)],
+        capture_output=True, text=True, timeout=120, preexec_fn=_limited(200_000),  # type: ignore[arg-type]
+        env=clean_env(PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(out)),
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(
+        f"pathbeacon: error: cannot write {out / name}: "), done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [name]  # no temporary left behind
+    assert (out / name).read_bytes() == b"the good old file"
+
+
+def test_json_text_is_valid_printable_json_for_any_text() -> None:
+    """The one JSON rule, over any text at all (lone surrogates included)."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pathbeacon.analysis.output import json_text
+
+    @given(st.dictionaries(st.text(), st.one_of(st.text(), st.integers(), st.none())),
+           st.sampled_from([None, 2]))
+    def check(value: dict[str, object], indent: int | None) -> None:
+        text = json_text(value, indent=indent)
+        assert json.loads(text) == value
+        assert text.replace("\n", "").isprintable()
+        text.encode("utf-8")  # no lone surrogate left raw: always writable as UTF-8
+
+    check()
+
+
+def test_csv_cells_read_back_as_the_value_or_the_quoted_value() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pathbeacon.analysis.output import write_csv
+
+    @given(st.lists(st.text(), min_size=1, max_size=5))
+    def check(values: list[str]) -> None:
+        out = io.StringIO()
+        write_csv([{"v": v} for v in values], ["v"], out)
+        back = [row["v"] for row in csv.DictReader(io.StringIO(out.getvalue(), newline=""))]
+        assert len(back) == len(values)
+        for value, cell in zip(values, back):
+            risky = value[:1] in ("=", "+", "-", "@", "\t", "\r")
+            assert cell == ("'" + value if risky else value)
+
+    check()

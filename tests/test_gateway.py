@@ -37,7 +37,8 @@ def report_fleet(template: str, base: str, fleet: list[dict[str, str]]) -> list[
     """One fresh interpreter per report, all at once; each must end 'sent'. The URLs sent."""
     code = (
         "import json, sys, pathbeacon\n"
-        "facts = json.loads(sys.argv[3])\n"
+        "fields = pathbeacon.Template(sys.argv[1]).fields\n"
+        "facts = {k: v for k, v in json.loads(sys.argv[3]).items() if k in fields}\n"
         "r = pathbeacon.report_once(sys.argv[1], base=sys.argv[2], package='acme',"
         " skip_dev=False, **facts)\n"
         "print(json.dumps([r.wait(30), r.url, r.reason]))\n"
@@ -106,12 +107,10 @@ def assert_stats(template: str, log: Path, base: str, sent: list[dict[str, str]]
     assert answer["lines"] == lines
     expected = Counter(tuple(row[f] for f in fields) for row in sent)
     assert {tuple(row[f] for f in fields): row["events"] for row in answer["rows"]} == expected
-    # Every beacon came from this one machine: a reporter is one user agent here.
-    reporters: dict[tuple[str, ...], set[str]] = {}
-    for row, agent in zip(sent, agents or [""] * len(sent)):
-        reporters.setdefault(tuple(row[f] for f in fields), set()).add(agent)
+    # Every beacon came from this one machine, one address: one reporter a group, whatever
+    # user agents it sent (k and reporters count addresses, never agents).
     assert {tuple(row[f] for f in fields): row["reporters"] for row in answer["rows"]} == {
-        group: len(found) if agents else None for group, found in reporters.items()}
+        group: 1 if agents else None for group in expected}
 
 
 def assert_beacon_answer(status: int, headers: dict[str, str], body: bytes,
@@ -404,3 +403,128 @@ def test_whatever_the_decoder_counts_the_gateway_answers(raws: list[str]) -> Non
             raw + literal for raw, literal in zip(raws, literals[2:]))
         if matcher.match(target) is not None:
             assert re.fullmatch(pattern, target), target
+
+
+# ---- hostile values, hosts and literals (issue 13, item 8) -------------------------------
+
+# Values nginx decodes (%2F) and resolves (dot segments) before choosing a location: the
+# gateway must still answer and log each, as it matches the target as sent. ("../../../x"
+# leaves /t/ altogether once resolved.)
+ODD_VALUES = ["/..", "../x", "%2F", "../../../x", "a/./b", "a//b", "..", ".", "x/..%2F..",
+              "\\..\\", "/%2e%2e/", "linux"]
+
+
+@pytest.mark.parametrize("mode", ["snippet", "server"])
+def test_nginx_answers_and_logs_values_it_would_rewrite(tmp_path: Path, mode: str) -> None:
+    template = "<base>/<package>/<version>/<os>"
+    port = servers.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    base = origin + "/t"
+    log = tmp_path / "beacons.log"
+    options = ["--server", "127.0.0.1", "--listen", f"127.0.0.1:{port}"] if mode == "server" \
+        else []
+    result = run_cli("gateway", "nginx", template, f"base={base}", "--log", str(log), *options)
+    assert result.returncode == 0, result.stderr
+    if mode == "server":
+        running = servers.nginx(tmp_path / "nginx", result.stdout, None, port, log)
+    else:
+        running = servers.nginx(tmp_path / "nginx", *servers.split_nginx(result.stdout), port,
+                                log)
+    urls = [pathbeacon.render(template, base=base, package="acme", version="1.0", os=value)
+            for value in ODD_VALUES]
+    with running as server:
+        answers = {url: server.request("GET", url[len(origin):], AGENT)[0] for url in urls}
+        lines = server.lines(len(urls))
+    assert answers == {url: 204 for url in urls}
+    assert sorted(json.loads(line)["request"] for line in lines) == sorted(
+        url[len(origin):] for url in urls)
+    sent = expected_rows(template, urls)
+    assert_stats(template, log, base, sent, {"matched": len(urls), "bad_status": 0,
+                 "other_path": 0, "malformed": 0}, [AGENT] * len(urls))
+
+
+def test_nginx_takes_two_gateways_for_one_template_and_path_on_two_hosts(
+        tmp_path: Path) -> None:
+    """prod and staging in one nginx: each config's log_format has its own name."""
+    import http.client
+
+    port = servers.free_port()
+    configs, logs = [], {}
+    for host in ("prod.example", "staging.example"):
+        logs[host] = tmp_path / f"{host}.log"
+        result = run_cli("gateway", "nginx", TEMPLATE, f"base=https://{host}/t", "--server",
+                         host, "--listen", f"127.0.0.1:{port}", "--log", str(logs[host]))
+        assert result.returncode == 0, result.stderr
+        configs.append(result.stdout)
+    target = "/t/acme/1.0/linux/x86_64/3.12"
+    with servers.nginx(tmp_path / "nginx", "\n".join(configs), None, port,
+                       logs["prod.example"]):
+        for host in ("prod.example", "staging.example", "staging.example"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", target, headers={"Host": host, "User-Agent": AGENT})
+            assert connection.getresponse().status == 204
+            connection.close()
+        prod = servers.Server(port, logs["prod.example"]).lines(1)
+        staging = servers.Server(port, logs["staging.example"]).lines(2)
+    assert [json.loads(line)["request"] for line in prod] == [target]
+    assert [json.loads(line)["request"] for line in staging] == [target, target]
+
+
+def test_caddy_on_another_port_logs_a_host_named_without_its_port(tmp_path: Path) -> None:
+    """A beacon answered 204 is a beacon logged, whatever the Host header's spelling."""
+    import http.client
+
+    port = servers.free_port()
+    site = f"http://localhost:{port}"
+    log = tmp_path / "beacons.log"
+    result = run_cli("gateway", "caddy", TEMPLATE, f"base={site}/t", "--server", site,
+                     "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    target = "/t/acme/1.0/linux/x86_64/3.12"
+    answers = {}
+    with servers.caddy(tmp_path / "caddy", result.stdout, port, log) as server:
+        for host in (f"localhost:{port}", "localhost", "LOCALHOST", "other.example"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", target, headers={"Host": host, "User-Agent": AGENT})
+            answers[host] = connection.getresponse().status
+            connection.close()
+        lines = server.lines(4)
+    assert answers == {f"localhost:{port}": 204, "localhost": 204, "LOCALHOST": 204,
+                       "other.example": 404}
+    records = [json.loads(line) for line in lines]
+    assert sorted(r["request"]["host"] for r in records) == sorted(answers)
+    assert sorted(r["status"] for r in records) == [204, 204, 204, 404]
+
+
+@pytest.mark.parametrize(("args", "message", "shown", "at"), [
+    (("<base>/../<os>", "base=https://gw.example"), "a '..' segment", "<base>/../<os>", 7),
+    (("<base>/a/./<os>", "base=https://gw.example"), "a '.' segment", "<base>/a/./<os>", 9),
+    (("<base>/%2e%2E/<os>", "base=https://gw.example"), "a '%2e%2E' segment",
+     "<base>/%2e%2E/<os>", 7),
+    (("https://gw.example/t/%2E./<os>",), "a '%2E.' segment",
+     "https://gw.example/t/%2E./<os>", 21),
+    (("https://gw.example:99999/<os>",), "the port must be at most 65535",
+     "https://gw.example:99999/<os>", 19),
+    (("<base>/%zz/<os>", "base=https://gw.example"), "'%' must start an escape",
+     "<base>/%zz/<os>", 7),
+    (("https://gw.example/a.png?id=<os>&x='1'",), "\"'\" in a query",
+     "https://gw.example/a.png?id=<os>&x='1'", 35),
+    (("<base>/<os>", "base=https://gw.example:99999"), "the port must be at most 65535",
+     "https://gw.example:99999", 19),
+    (("<base>/<os>", "base=https://gw.example/t/../x"), "a '..' segment",
+     "https://gw.example/t/../x", 21),
+    (("<base>/<os>", "base=https://gw.example/t/%2e"), "a '%2e' segment",
+     "https://gw.example/t/%2e", 21),
+    (("<base>/<os>", "base=https://gw.example/%zz"), "'%' must start an escape",
+     "https://gw.example/%zz", 19),
+    (("<base>/<os>", "base=/t/./x"), "a '.' segment", "/t/./x", 3),
+])
+def test_literals_and_bases_url_parsers_rewrite_are_refused_with_a_caret(
+        args: tuple[str, ...], message: str, shown: str, at: int) -> None:
+    for command in (("gateway", "nginx"), ("gateway", "caddy"), ("render",)):
+        if command == ("render",) and args[-1].startswith("base=/"):
+            continue  # render takes a URL base only
+        result = run_cli(*command, *args)
+        assert result.returncode == 2, (command, result.stdout)
+        assert result.stdout == "" and message in result.stderr, result.stderr
+        assert f"(at position {at})\n  {shown}\n  {' ' * at}^\n" in result.stderr, result.stderr

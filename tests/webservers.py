@@ -87,9 +87,10 @@ class Server:
 
 
 def split_nginx(snippet: str) -> tuple[str, str]:
-    """A location-mode snippet as (http-level lines, the location block)."""
+    """A snippet (no --server) as (http-level lines, the server-level lines)."""
     lines = snippet.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("location "))
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith("# These lines belong in the server block"))
     return "\n".join(lines[:start]), "\n".join(lines[start:])
 
 

@@ -106,6 +106,11 @@ def check_base(value: object) -> str:
     host = authority
     if not host or host.startswith(":"):
         raise TemplateError("<base> has no host", value, start)
+    port = host.rpartition(":")[2] if ":" in host and "]" not in host.rpartition(":")[2] else ""
+    if port and not port.isdigit():
+        raise TemplateError("the port must be digits", value, start + len(host) - len(port))
+    _check_port(value, start + len(host) - len(port), port)
+    check_path(value, start + len(authority))
     result = value[:-1] if value.endswith("/") else value
     if len(_checked_bases) > 256:
         _checked_bases.clear()
@@ -146,6 +151,44 @@ def _idna_host(value: str, start: int) -> str:
             f"<base> host {host!r} is not a valid international domain name ({error})",
             value, start) from None
     return f"{value[:start]}{encoded}{colon}{port}{value[end:]}"
+
+
+# Path segments every URL parser (WHATWG, RFC 3986, nginx) resolves away, in any case.
+_DOT_SEGMENTS = frozenset({".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"})
+
+
+def check_path(text: str, start: int = 0, end: int | None = None) -> None:
+    """Refuse, with a caret, a path (``text[start:end]``, which may hold placeholders) that
+    URL parsers rewrite or reject, so that the URL sent would not be the URL written: a
+    ``.`` or ``..`` segment (also spelled ``%2e``), or a ``%`` that starts no escape.
+
+        >>> try:
+        ...     check_path("/t/%2E%2e/x")
+        ... except TemplateError as error:
+        ...     print(error)
+        a '%2E%2e' segment, which URL parsers resolve away (at position 3)
+          /t/%2E%2e/x
+             ^
+    """
+    end = len(text) if end is None else end
+    for pos in range(start, end):
+        if text[pos] == "%" and not _escape_ok(text, pos):
+            raise TemplateError("'%' must start an escape such as %2F", text, pos)
+    pos = start
+    while pos <= end:
+        stop = text.find("/", pos, end)
+        stop = end if stop < 0 else stop
+        segment = text[pos:stop]
+        if segment.lower() in _DOT_SEGMENTS:  # one with a placeholder holds a '<'
+            raise TemplateError(f"a {segment!r} segment, which URL parsers resolve away",
+                                text, pos)
+        pos = stop + 1
+
+
+def _check_port(text: str, pos: int, port: str) -> None:
+    """``port`` (digits, at ``pos`` in ``text``) must be a TCP port URL parsers accept."""
+    if port and int(port) > 65535:
+        raise TemplateError("the port must be at most 65535", text, pos)
 
 
 def _placeholder(text: str, pos: int) -> tuple[str, int]:
@@ -193,6 +236,8 @@ def _scan_authority(text: str) -> int:
     port = text[start:pos].rpartition(":")[2] if "]" not in text[start:pos] else ""
     if ":" in text[start:pos] and port and not port.isdigit():
         raise TemplateError("the port must be digits", text, pos - len(port))
+    if ":" in text[start:pos]:
+        _check_port(text, pos - len(port), port)
     return pos
 
 
@@ -262,12 +307,24 @@ def _scan(text: str) -> tuple[tuple[str, ...], tuple[Slot, ...]]:
         current.append(ch)
         pos += 1
     literals.append("".join(current))
+    _check_literals(text, len(_BASE) if text.startswith(_BASE) else _scan_authority(text))
     count = len(names)
     slots = tuple(
         Slot(names[i], in_query[i], i + 1 < count and units[i + 1] == units[i])
         for i in range(count)
     )
     return tuple(literals), slots
+
+
+def _check_literals(text: str, path_start: int) -> None:
+    """Refuse literal text that URL parsers would send otherwise than written: dot
+    segments in the path, and in the query a ``'`` (sent as ``%27`` by browsers and the
+    WHATWG parser for http and https URLs)."""
+    query = text.find("?", path_start)
+    check_path(text, path_start, len(text) if query < 0 else query)
+    if query >= 0 and "'" in text[query:]:
+        raise TemplateError("\"'\" in a query is sent as %27 by URL parsers: write %27",
+                            text, text.index("'", query))
 
 
 class Template:

@@ -12,6 +12,10 @@ from pathbeacon.encoding import sanitise
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n != "base")
 literal = st.text(alphabet="abcXYZ019-._~!$'()*+,;:@", max_size=4)
+# A segment of literal text alone may not be a dot segment, and a query may not hold "'":
+# URL parsers would send either otherwise than written (Template refuses them).
+segment = literal.filter(lambda text: text not in (".", ".."))
+query_literal = st.text(alphabet="abcXYZ019-._~!$()*+,;:@", max_size=4)
 values = st.one_of(st.text(max_size=80), st.none(), st.integers(), st.booleans())
 
 
@@ -26,9 +30,9 @@ def templates(draw: st.DrawFn) -> tuple[str, list[str]]:
     for name in path_fields:
         text += "/" + draw(literal) + f"<{name}>" + draw(literal)
     if draw(st.booleans()):
-        text += "/" + draw(literal)
+        text += "/" + draw(segment)
     if query_fields:
-        pairs = [f"k{i}=" + draw(literal) + f"<{n}>" + draw(literal)
+        pairs = [f"k{i}=" + draw(query_literal) + f"<{n}>" + draw(query_literal)
                  for i, n in enumerate(query_fields)]
         text += "?" + "&".join(pairs)
     return text, (["base"] if has_base else []) + fields

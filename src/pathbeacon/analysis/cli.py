@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -51,7 +50,7 @@ def _counts_line(counts: Any) -> None:
 def _cmd_decode(args: argparse.Namespace) -> int:
     from . import plan
     from .engines import get
-    from .output import output_kind, write_jsonl, write_rows
+    from .output import output_kind, write_decoded, write_jsonl
 
     logs, pairs = split_pairs(args.logs)
     kind = output_kind(args.output) if args.output else None
@@ -63,14 +62,11 @@ def _cmd_decode(args: argparse.Namespace) -> int:
                 raise ValueError(f"--output {args.output} is one of the logs being read")
     engine = get(args.engine, **_engine_options(args))
     try:
-        if kind == "parquet":
-            counts = engine.write_parquet(the_plan, args.output)
+        if args.output:
+            counts = write_decoded(engine, the_plan, args.output, kind)
         else:
             decoded = engine.decode(the_plan)
-            if args.output:
-                write_rows(decoded, decoded.columns, args.output, kind)
-            else:
-                write_jsonl(decoded, sys.stdout)
+            write_jsonl(decoded, sys.stdout)
             counts = decoded.counts
     finally:
         engine.close()
@@ -82,7 +78,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from . import plan
     from .engines import get
-    from .output import write_csv, write_table
+    from .output import json_text, write_csv, write_table
     from .stats import Counts, StatsQuery
 
     logs, pairs = split_pairs(args.logs)
@@ -97,7 +93,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        print(json_text(result, indent=2))
     elif args.csv:
         columns = ([("period")] if query.every else []) + list(query.by) + ["events", "reporters"]
         write_csv(result["rows"], columns, sys.stdout)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..catalogue import resolve
-from ..template import Template, check_base
+from ..template import Template, check_base, check_path
 from .arguments import gather_positionals
 
 __all__ = ["Route", "caddy", "nginx", "register", "route"]
@@ -92,6 +92,7 @@ def _base_path(base: str) -> str:
         path = base
         if "?" in path or "#" in path:
             raise ValueError(f"base path may not carry a query or fragment: {base!r}")
+        check_path(path)  # no segment URL parsers resolve away, no broken escape
     else:
         path = urlsplit(check_base(base)).path
     path = path.rstrip("/")
@@ -168,11 +169,26 @@ def _check_normal(prefix: str) -> None:
                          " matching: no beacon would reach the gateway")
 
 
+def _origin(base: str | None) -> str:
+    """The scheme, host and port of ``base`` (lower case), or ``""`` for a bare path."""
+    if not base or base.startswith("/"):
+        return ""
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def _download_url(url: str | None) -> str | None:
     if url is None:
         return None
     checked = check_base(url)
     return _check_value("--download-to", checked)
+
+
+def _config_name(r: Route, *parts: object) -> str:
+    """A name for a generated config's ``log_format`` and variable: unique to the template,
+    its base URL (host and port too: prod and staging in one nginx) and the options."""
+    text = "\n".join([r.template.text, r.base_path, *(str(p) for p in parts)])
+    return f"pathbeacon_{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def nginx(
@@ -187,34 +203,46 @@ def nginx(
 ) -> str:
     """An nginx config snippet that answers and logs ``template``'s beacons.
 
-    Without ``server`` it is a ``log_format`` line (for the ``http`` block) and a
-    ``location`` block (for a ``server`` block); with it, a whole ``server`` block named
-    ``server`` listening on ``listen``, which answers 404 to every other path. Fitting GET
-    and HEAD requests get ``204`` (or, with ``download_to``, a ``302`` to the same path
-    under that URL); everything else under the base path gets ``404``.
+    Beacons are told by the raw request target (``$request_uri``, as sent), never by the
+    path nginx has decoded and normalised: nginx turns ``%2F`` into ``/`` and resolves
+    ``.``/``..`` segments before it chooses a location, which a value may well contain. So
+    the http-level part is a ``log_format`` and a ``map`` of the method and raw target; the
+    server-level part sends a fitting request to an internal location that answers and
+    logs it, and a ``location`` answering 404 to (and logging) the rest under the base
+    path. Without ``server`` the two parts are printed one after the other; with it, the
+    server-level part is a whole ``server`` block named ``server`` listening on ``listen``,
+    which answers 404 to every other path. Fitting GET and HEAD requests get ``204`` (or,
+    with ``download_to``, a ``302`` to the same path under that URL).
 
         >>> text = nginx("<base>/<os>", base="https://gw.example/t")
-        >>> "location ^~ \\"/t/\\"" in text and "return 204;" in text
+        >>> 'map "$request_method $request_uri"' in text and "return 204;" in text
         True
     """
     r = route(template, base)
     _check_normal(r.prefix)
     target = _download_url(download_to)
     log = _check_value("--log", log)
-    name = r.name
+    origin = _origin(base) if r.template.has_base else ""
+    name = _config_name(r, origin, server or "", listen if server else "", log, client)
     keys = ['"time":"$time_iso8601"', '"request":"$request_uri"', '"status":$status',
             '"agent":"$http_user_agent"']
     if client:
         keys.append('"client":"$remote_addr"')
-    answer = f'return 302 "{target}${REST}";' if target else "return 204;"
-    location = [
+    inside = f"/.pathbeacon/{name}"  # the internal location's URI (never a beacon's)
+    answer = f'return 302 "{target}${name}";' if target else "return 204;"
+    where = [
+        f'if (${name} ~ "^.") {{',  # matched ("0" is a value too)
+        f"    rewrite ^ {inside}? last;",
+        "}",
+        f"location = {inside} {{",
+        "    internal;",
+        f"    access_log {log} {name};",
+        '    add_header Cache-Control "no-store" always;',
+        f"    {answer}",
+        "}",
         f'location ^~ "{r.prefix}" {{',
         f"    access_log {log} {name};",
         '    add_header Cache-Control "no-store" always;',
-        f'    set ${name} "$request_method $request_uri";',
-        f'    if (${name} ~ "^(?:GET|HEAD) {r.pattern[1:]}") {{',
-        f"        {answer}",
-        "    }",
         "    return 404;",
         "}",
     ]
@@ -222,13 +250,19 @@ def nginx(
         f"# pathbeacon gateway (nginx) for {r.template.text}",
         f"# beacons: GET/HEAD {r.prefix}... -> {'302' if target else '204'};"
         f" the rest under {r.prefix} -> 404; log: {log}",
-        "# This line belongs in the http block (Debian: a file in /etc/nginx/conf.d/):",
+        "# These lines belong in the http block (Debian: a file in /etc/nginx/conf.d/).",
+        "# Beacons are told by the request target as sent ($request_uri): nginx decodes %2F",
+        "# and resolves dot segments before choosing a location, and values may hold both.",
         f"log_format {name} escape=json '{{{','.join(keys)}}}';",
+        f'map "$request_method $request_uri" ${name} {{',
+        '    default "";',
+        f'    "~^(?:GET|HEAD) {r.pattern[1:]}" "${REST}";',
+        "}",
         "",
     ]
     if server is None:
-        lines.append("# This block belongs in the server block that serves the base URL:")
-        lines += location
+        lines.append("# These lines belong in the server block that serves the base URL:")
+        lines += where
     else:
         _check_value("--server", server)
         if not _LISTEN.fullmatch(listen):
@@ -240,7 +274,7 @@ def nginx(
             f"    access_log {log} {name};",
             '    add_header Cache-Control "no-store" always;',
             "",
-            *("    " + line if line else "" for line in location),
+            *("    " + line if line else "" for line in where),
         ]
         if r.prefix != "/":  # at the root, the gateway's location already takes every path
             lines += ["", "    location / {", "        return 404;", "    }"]
@@ -316,10 +350,41 @@ def caddy(
         ]
     else:
         _check_value("--server", server)
-        lines.append(f"{server} {{")
+        keys, host = _site_keys(server)
+        if host:  # beacons for this host only (the port is not compared)
+            match.insert(2, f"\thost {host}")
+        lines.append(f"{keys} {{")
         lines += ["\t" + line for line in [*logger, *match, "route {", *route_lines]]
         lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _site_keys(server: str) -> tuple[str, str]:
+    """The site addresses of a ``--server`` block, and its host (``""`` for none).
+
+    Caddy 2.6 logs a request only when its Host header is a key of the site's log, which
+    for a non-default port is ``host:port``: a client (or proxy) sending the host alone
+    would be answered and never logged. With such a port the block also takes the port's
+    catch-all address, whose log is the port's default; its ``host`` matcher keeps other
+    hosts' requests from counting as beacons (they get 404, logged).
+
+        >>> _site_keys("http://gw.example:8080")
+        ('http://gw.example:8080, http://:8080', 'gw.example')
+        >>> _site_keys("telemetry.example.com")
+        ('telemetry.example.com', 'telemetry.example.com')
+    """
+    scheme, sep, rest = server.partition("://")
+    if not sep:  # Caddy serves a host named without a scheme over HTTPS
+        scheme, rest = "https", server
+    authority = rest.split("/", 1)[0]
+    if authority.startswith("["):  # an IPv6 address
+        close = authority.find("]") + 1
+        host, port = authority[:close], authority[close + 1:]
+    else:
+        host, _, port = authority.partition(":")
+    if host and port and port not in ("80", "443"):
+        return f"{server}, {scheme}://:{port}", host
+    return server, host
 
 
 # ---- command line ----------------------------------------------------------------------

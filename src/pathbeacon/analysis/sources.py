@@ -1,5 +1,14 @@
 """Log sources: files (plain or gzip, told by magic bytes) or standard input, with their format.
 
+Every source is read from where it lives exactly once, and may be read any number of times
+(``decode`` reads it once, ``dashboard`` several times): a file is reopened, while a pipe
+(standard input, a FIFO, a shell's ``<(...)``) is copied, as it is read, into an owner-only
+spool file that later reads use. A FIFO that nothing opens for writing within
+:data:`FIFO_WAIT` seconds is refused with one line instead of blocking forever; a FIFO
+whose writer is there but silent is waited for, like any pipe. Nothing here opens a log in
+a way that could block: a name is opened with ``O_NONBLOCK`` and checked by its descriptor,
+so a file swapped for a FIFO after planning cannot hang a later read either.
+
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "access.log")
     >>> with open(path, "w") as f:
@@ -14,54 +23,69 @@ import gzip
 import io
 import itertools
 import os
+import shutil
 import stat
 import sys
+import tempfile
+import time
+import weakref
 import zlib
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .formats import DETECT_LINES, FORMATS, detect
 
-__all__ = ["STDIN", "Source", "open_sources"]
+__all__ = ["FIFO_WAIT", "STDIN", "Source", "open_sources"]
 
 #: The name that stands for standard input.
 STDIN = "-"
+#: Seconds to wait for something to open a named pipe (FIFO) for writing before refusing it.
+FIFO_WAIT = 10.0
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 16  # bytes read from a pipe at a time (and spooled in one write)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class Source:
     """One log: its name (a path, or ``-``), its format, and its lines as bytes.
 
-    The lines of a file may be read any number of times (each read reopens it); standard
-    input, or any other pipe (:attr:`is_stdin`), once.
+    The lines may be read any number of times: a file is reopened for each read; a pipe
+    (:attr:`is_stdin`: standard input, a FIFO...) is read from the pipe once, and what was
+    read is kept in a spool file that later reads replay.
     """
 
-    __slots__ = ("_head", "_stream", "format", "name")
+    __slots__ = ("_head", "_spool", "_stream", "format", "name")
 
     def __init__(self, name: str, format: str, *, stream: BinaryIO | None = None,
                  head: list[bytes] | None = None) -> None:
         self.name = name
         self.format = format
         self._stream = stream
-        self._head = head or []
+        self._head: list[bytes] | None = head or []
+        self._spool = _find_tee(stream)
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, {self.format!r})"
 
     @property
     def is_stdin(self) -> bool:
-        """Whether this log is standard input or another pipe (readable only once)."""
+        """Whether this log is standard input or another pipe (not a file that can be
+        reopened: engines that need a file name copy it)."""
         return self._stream is not None
 
     def open(self) -> BinaryIO:
         """A binary stream of the whole log (decompressed), from its start."""
-        if self._stream is not None:
-            if self._head is None:
-                what = "standard input" if self.name == STDIN else self.name
-                raise ValueError(f"{what} can be read only once (it is a pipe)")
-            head, self._head = self._head, None  # type: ignore[assignment]
+        if self._stream is None:
+            return _open_file(self.name)
+        if self._head is not None:  # the first read: from the pipe, copied as it goes
+            head, self._head = self._head, None
             return _Replay(head, self._stream)  # type: ignore[return-value]
-        return _open_file(self.name)
+        what = "standard input" if self.name == STDIN else self.name
+        if self._spool is None:  # a stream handed in, not opened here: nothing kept
+            raise ValueError(f"{what} can be read only once (it is a pipe)")
+        return _open_file(self._spool.complete(what))
 
     def lines(self) -> Iterator[bytes]:
         """Each line without its ``\\n`` or one trailing ``\\r`` (empty lines included)."""
@@ -75,7 +99,7 @@ class Source:
 
 
 class _Replay(io.RawIOBase):
-    """Standard input with the lines already read for detection put back in front."""
+    """A pipe with the lines already read for detection put back in front."""
 
     def __init__(self, head: list[bytes], rest: BinaryIO) -> None:
         super().__init__()
@@ -89,32 +113,169 @@ class _Replay(io.RawIOBase):
         return True
 
 
-def _open_file(path: str) -> BinaryIO:
+class _Tee(io.RawIOBase):
+    """The raw bytes of a pipe, each also written to an owner-only spool file as it is read
+    (below any buffering or decompression, so the spool holds the pipe's bytes exactly,
+    from the very first, which format detection reads). The spool's private folder goes
+    with this object, or at exit."""
+
+    def __init__(self, source: Any, prefix: bytes = b"", *, owned: bool = False) -> None:
+        super().__init__()
+        self._source = source
+        self._owned = owned  # closed with this reader (a FIFO we opened; never stdin)
+        self._read = getattr(source, "read1", None) or source.read
+        self._prefix = prefix
+        self.done = False
+        self.failure = ""
+        self.spool: Any = None  # a binary file, or None once spooling failed or ended
+        self.path = ""
+        try:
+            folder = tempfile.mkdtemp(prefix="pathbeacon-pipe-")  # mode 0700
+            weakref.finalize(self, shutil.rmtree, folder, True)
+            self.path = os.path.join(folder, "log")
+            self.spool = open(self.path, "xb")  # noqa: SIM115 - closed when complete
+        except OSError as error:  # this read goes on; a second one will say why it cannot
+            self.failure = error.strerror or str(error)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            data, self._prefix = self._prefix[:len(buffer)], self._prefix[len(buffer):]
+        else:
+            data = self._read(len(buffer))
+        if not data:
+            self.done = True
+            return 0
+        if self.spool is not None:
+            try:
+                self.spool.write(data)
+            except OSError as error:  # a full TMPDIR: this read goes on, a second cannot
+                self.failure = error.strerror or str(error)
+                self.spool.close()
+                self.spool = None
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        super().close()
+        if self._owned:
+            self._source.close()
+
+    def complete(self, what: str) -> str:
+        """The spool file's path, holding the whole pipe (what earlier reads left is copied
+        in now); ``ValueError`` when no copy could be kept."""
+        if self.spool is not None:
+            while not self.done and self.spool is not None:
+                self.readinto(bytearray(1 << 16))
+            if self.spool is not None:
+                self.spool.close()
+                self.spool = None
+        if self.failure:
+            raise ValueError(f"{what} can be read only once (it is a pipe), and no copy"
+                             f" of it could be kept to read it again: {self.failure}")
+        return self.path
+
+
+def _find_tee(stream: Any) -> _Tee | None:
+    """The :class:`_Tee` under ``stream`` (a buffered reader, or gzip over one)."""
+    for _ in range(3):
+        if isinstance(stream, _Tee):
+            return stream
+        stream = getattr(stream, "fileobj", None) or getattr(stream, "raw", None)
+        if stream is None:
+            return None
+    return None
+
+
+def _nonblocking_open(path: str) -> int:
     try:
-        stream = open(path, "rb")  # noqa: SIM115 - handed to the caller
+        return os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY)
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _open_file(path: str) -> BinaryIO:
+    """A regular file, plain or gzip. Opened without blocking and checked by its
+    descriptor: a FIFO swapped in for a planned file is refused, not waited on."""
+    fd = _nonblocking_open(path)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise ValueError(f"cannot read {path}: {what}")
+        os.set_blocking(fd, True)
+        stream = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
     if stream.peek(2)[:2] == _GZIP_MAGIC:
-        stream.close()  # gzip.open closes the file it opens, unlike GzipFile(fileobj=...)
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
     return stream
+
+
+def _kind(path: str) -> int | None:
+    """``path``'s file type (``stat.S_IFMT``), or ``None`` when it cannot be told (reported
+    when it is opened)."""
+    try:
+        return stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        return None
 
 
 def _is_pipe(path: str) -> bool:
     """Whether ``path`` names something that is not a regular file or a directory (a FIFO,
     ``/dev/stdin``, a shell's ``<(...)``): reading it consumes it."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False  # reported when it is opened
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    kind = _kind(path)
+    return kind is not None and kind not in (stat.S_IFREG, stat.S_IFDIR)
+
+
+def _wait_for_writer(fd: int, path: str) -> bytes:
+    """Wait (at most :data:`FIFO_WAIT` seconds) until the FIFO open as ``fd`` has a writer,
+    or had one; return the bytes this read on the way. ``ValueError`` if none came.
+
+    A non-blocking read tells: data, or EOF after a writer came and went (poll reports
+    POLLHUP); ``EAGAIN`` while a writer is there but silent; EOF with no POLLHUP while no
+    writer ever opened it."""
+    import select
+
+    deadline = time.monotonic() + FIFO_WAIT
+    poller = select.poll() if hasattr(select, "poll") else None
+    if poller is not None:
+        poller.register(fd, select.POLLIN)
+    while True:
+        if poller is not None and poller.poll(50):
+            return b""  # data, or a writer that came and went: read as usual
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return b""  # a writer is there: wait for its data as for any pipe
+        if data:
+            return data
+        if time.monotonic() >= deadline:
+            raise ValueError(
+                f"cannot read {path}: a named pipe (FIFO) that nothing opened for writing"
+                f" within {FIFO_WAIT:g} seconds"
+            )
+        if poller is None:
+            time.sleep(0.05)
 
 
 def _open_pipe(path: str) -> BinaryIO:
+    """A pipe named by ``path``, read once through a :class:`_Tee`: a FIFO is opened
+    without blocking and waited on for a writer (see :func:`_wait_for_writer`)."""
+    fd = _nonblocking_open(path)
     try:
-        return open(path, "rb")  # read once, by the engine
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+        prefix = b""
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            prefix = _wait_for_writer(fd, path)
+        os.set_blocking(fd, True)
+        raw = os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return io.BufferedReader(_Tee(raw, prefix, owned=True), _CHUNK)
 
 
 def _head_lines(stream: BinaryIO) -> list[bytes]:
@@ -171,7 +332,8 @@ def open_sources(names: Sequence[str], format: str = "auto", *,
             elif stdin is None and sys.stdin is None:  # started with its descriptor 0 closed
                 raise ValueError("cannot read standard input: it is closed")
             else:
-                raw_stream = stdin if stdin is not None else sys.stdin.buffer
+                given = stdin if stdin is not None else sys.stdin.buffer
+                raw_stream = io.BufferedReader(_Tee(given), _CHUNK)
             stream: BinaryIO = raw_stream
             peek = getattr(raw_stream, "peek", None)
             if peek is not None and peek(2)[:2] == _GZIP_MAGIC:

@@ -942,7 +942,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _stats_from_db(args: argparse.Namespace) -> int:
-    from .output import write_csv, write_table
+    from .output import json_text, write_csv, write_table
 
     logs, pairs = split_pairs(args.logs)
     if logs:
@@ -954,7 +954,7 @@ def _stats_from_db(args: argparse.Namespace) -> int:
                                 since=args.since, until=args.until, k=args.k)
         result = store.stats(query)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        print(json_text(result, indent=2))  # the one JSON rule (output.json_text)
     elif args.csv:
         columns = (["period"] if query.every else []) + list(query.by) + ["events", "reporters"]
         write_csv(result["rows"], columns, sys.stdout)
