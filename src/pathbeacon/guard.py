@@ -53,6 +53,14 @@ def claim(key: object, make: "Callable[[], T]") -> "tuple[T, bool]":
     return winner, winner is value  # type: ignore[return-value]
 
 
+def release(key: object, value: object) -> None:
+    """Free ``key`` if ``value`` still holds it (a report that never started: the next call
+    for the key may try again)."""
+    claims = _claims
+    if claims.get(key) is value:
+        claims.pop(key, None)
+
+
 def push_scope() -> "dict[object, object]":
     """Start an empty claim scope (for :func:`pathbeacon.testing.capture`); return the old one."""
     global _claims
