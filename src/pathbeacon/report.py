@@ -319,22 +319,29 @@ def _report_once(
         if _captures:
             _captures[-1].append(report)
         return report
-    report, new = guard.claim(key, lambda: Report(key))
-    if not new:
-        return report
+    made: list[Report] = []
     handed: list[tuple[object, ...]] = []
     try:
+        report, new = guard.claim(key, lambda: _make(made, key))
+        if not new:
+            return report
         _start(report, key, template, text, timeout, retries, exit_grace, skip_dev, skip_ci,
                interval, facts, handed)
     except BaseException as error:
         # Ctrl-C (or anything) between the claim and the hand-over: a claim with no worker
         # would stay pending for ever, so the report ends and the key is free again.
-        if not handed or _withdraw(handed[0]):
-            _finished(report, FAILED, f"interrupted before it started: {error!r}")
-            guard.release(key, report)
+        mine = made[-1] if made else Report(key)
+        if (not handed or _withdraw(handed[0])) and guard.release(key, mine):
+            _finished(mine, FAILED, f"interrupted before it started: {error!r}")
         if not isinstance(error, Exception):
             raise  # KeyboardInterrupt, SystemExit: the host's, not ours to swallow
+        return _finished(mine, FAILED, f"internal error: {error!r}")
     return report
+
+
+def _make(made: "list[Report]", key: object) -> Report:
+    made.append(Report(key))
+    return made[-1]
 
 
 def _start(
