@@ -172,3 +172,37 @@ print(first.wait(20), guard._hooks_registered, "logging" in sys.modules, sys.met
     assert hooks == ("2" if logging_loaded == "True" else "1")
     dry = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"))
     assert dry.stdout.split()[:3] == ["dry_run", "1", "False"], dry.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_never_waits_for_a_stuck_probe(collector: Collector) -> None:
+    # The worker's read of a fact hangs (a hung network home, a stuck /etc/os-release):
+    # forks wait only for imports, never for a probe (they waited 2.0 s each).
+    code = f"""
+import os, time
+import pathbeacon, pathbeacon.report
+from pathbeacon import probes
+stuck = []
+def stuck_probe():
+    stuck.append(1)
+    time.sleep(4)
+    return "slowlinux"
+probes._PROBES["distro"] = stuck_probe
+pathbeacon.report.START_DELAY = 0
+report = pathbeacon.report_once("<base>/<distro>", base={collector.url!r})
+while not stuck:
+    time.sleep(0.01)
+took = []
+for _ in range(3):
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    took.append(time.monotonic() - started)
+    os.waitpid(pid, 0)
+print(round(max(took), 2), report.wait(20), report.url.rsplit("/", 1)[1])
+"""
+    result = run_python(code, env=clean_env(), timeout=60)
+    took, status, fact = result.stdout.split()
+    assert (status, fact) == ("sent", "slowlinux"), result.stderr
+    assert float(took) < 0.5, took
