@@ -320,8 +320,8 @@ def _first_line(path: str) -> str:
 
 def _os_release(root: str) -> dict[str, str] | None:
     """``ID`` and ``VERSION_ID`` of an os-release file in its plain form (every line
-    ``KEY=value``, the value bare or quoted, without escapes or spaces), read as distro
-    reads it; ``None`` for anything else, which distro itself then parses. Spares a short
+    ``KEY=value``, the value quoted without escapes, or bare without spaces), read as
+    distro reads it; ``None`` for anything else, which distro itself then parses. Spares a short
     program distro's imports (logging, subprocess, argparse, json: about 10 ms).
 
         >>> _os_release("/nonexistent") is None
@@ -343,9 +343,11 @@ def _os_release(root: str) -> dict[str, str] | None:
         if not equals or not key.isidentifier():
             return None
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        if value.strip(plain):
-            return None  # spaces, escapes, quotes, $ or `: shell rules, distro's to read
+            value = value[1:-1]  # quoted: spaces are literal, but no quote, escape or $
+            if any(mark in value for mark in "\"'\\$`"):
+                return None
+        elif value.strip(plain):
+            return None  # bare, with spaces or shell syntax: shell rules, distro's to read
         found[key.lower()] = value
     if not found.get("id") or not found.get("version_id"):
         return None
@@ -357,7 +359,7 @@ def _probe_distro(part: int) -> str:
         return get(("os", "os_version")[part])
     fast = _os_release(DISTRO_ROOT or "/")
     if fast is not None:
-        distro_id = fast["id"].lower()
+        distro_id = fast["id"].lower().replace(" ", "_")
         distro_id = {"ol": "oracle", "opensuse-leap": "opensuse"}.get(distro_id, distro_id)
         _cache.setdefault("distro", distro_id)
         _cache.setdefault("distro_version", fast["version_id"])

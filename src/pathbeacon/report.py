@@ -331,11 +331,14 @@ def _report_once(
         # Ctrl-C (or anything) between the claim and the hand-over: a claim with no worker
         # would stay pending for ever, so the report ends and the key is free again.
         mine = made[-1] if made else Report(key)
+        host = not isinstance(error, Exception)  # KeyboardInterrupt, SystemExit: the host's
+        why = f"interrupted before it started: {error!r}" if host else \
+            f"internal error: {error!r}"
         if (not handed or _withdraw(handed[0])) and guard.release(key, mine):
-            _finished(mine, FAILED, f"interrupted before it started: {error!r}")
-        if not isinstance(error, Exception):
-            raise  # KeyboardInterrupt, SystemExit: the host's, not ours to swallow
-        return _finished(mine, FAILED, f"internal error: {error!r}")
+            _finished(mine, FAILED, why)
+        if host:
+            raise  # not ours to swallow
+        return _finished(mine, FAILED, why)
     return report
 
 
@@ -483,7 +486,13 @@ def _next_job(token: object) -> "tuple[object, ...] | None":
 
 def _serve(token: object) -> None:
     """The worker: idle briefly, then serve the queue until it is empty."""
+    fence = None
     try:
+        if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules:
+            # Nobody imported threading, not even the caller (it was not the main thread):
+            # importing it here would make this thread threading's main thread.
+            fence = _NoThreading(_thread.get_ident())
+            sys.meta_path.insert(0, fence)
         if START_DELAY and not _wake.acquire(timeout=START_DELAY):
             _let_imports_finish()
         job = _next_job(token)
@@ -493,6 +502,28 @@ def _serve(token: object) -> None:
     except BaseException:  # the interpreter is tearing down: nothing to tell anyone
         if _worker.get("running") is token:
             del _worker["running"]
+    finally:
+        if fence is not None:
+            try:
+                sys.meta_path.remove(fence)
+            except BaseException:
+                pass
+
+
+class _NoThreading:
+    """A finder that refuses ``threading`` to the worker thread alone, while nobody has
+    imported it: a fact that needs it (``distro``, which loads ``logging``, when
+    /etc/os-release is not plain; ``importlib.metadata``, which loads ``zipfile``, for an
+    egg) is then ``unknown``; the host's own imports are untouched."""
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "threading" and _thread.get_ident() == self.thread \
+                and "threading" not in sys.modules:
+            raise ImportError("threading is not imported by pathbeacon's worker thread: it "
+                              "would take itself for the main thread")
 
 
 def _interval_state(key: object, every: float) -> "tuple[str, float] | str | None":
