@@ -54,9 +54,25 @@ def test_a_shipped_template_reads_no_file_and_imports_no_toml_parser() -> None:
     assert loaded == set(), loaded
 
 
-def test_distro_is_imported_only_for_a_distro_fact() -> None:
-    status, loaded = _loaded("<base>/<distro>", "https://g.example", PATHBEACON_DRY_RUN="1")
-    assert status == "dry_run" and "distro" in loaded
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="distro facts read files on Linux")
+@pytest.mark.parametrize(("os_release", "imported"), [
+    ('ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n', False),
+    ("ID=debian\nVERSION_ID=12\nNAME=Debian GNU/Linux\n", True),  # shell rules: distro's
+])
+def test_distro_is_imported_only_for_an_os_release_that_is_not_plain(
+    tmp_path: Path, os_release: str, imported: bool
+) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text(os_release)
+    code = (f"import pathbeacon.probes as p; p.DISTRO_ROOT = {str(tmp_path)!r}\n"
+            + LOADED.format(template="<base>/<distro>/<distro_version>", base="https://g.example",
+                            extra="", modules=HEAVY)
+            + "print(report.url)")
+    result = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"))
+    status, modules, url = result.stdout.split("\n")[:3]
+    assert status == "dry_run" and url == "https://g.example/debian/12", result.stderr
+    assert ("distro" in modules.split()) is imported
+    assert ("logging" in modules.split()) is imported  # distro's own imports
 
 
 def test_package_metadata_is_read_only_when_needed_and_packaging_spared() -> None:
