@@ -196,7 +196,7 @@ def windows(runs: int, python: str) -> None:
         # glibc's defaults (5 s a try, 2 tries), not the tests' 30 s: a common resolv.conf
         (Path(tmp) / "resolv.conf").write_text("nameserver 127.0.0.1\n")
         if prefix is not None:
-            cases["DNS server never answers"] = ([*prefix[:-1], python],
+            cases["DNS server never answers"] = ([*prefix[:-1], python, python],
                                                  "http://collector.pathbeacon.test:8080")
         version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                                  capture_output=True, text=True).stdout.strip()

@@ -45,7 +45,7 @@ DEFAULT_EXIT_GRACE = 0.5
 MAX_EXIT_GRACE = 5.0
 # How long a worker idles before importing anything, so that it does not slow the host's
 # own import; waiting on a report or interpreter exit cuts it short.
-START_DELAY = 0.2
+START_DELAY = 0.05
 # After that, how much longer it waits while imports are still under way in the process
 # (the host's import is slower than the delay), checking every IMPORT_POLL seconds.
 IMPORT_WAIT = 2.0
