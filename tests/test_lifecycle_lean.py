@@ -29,7 +29,7 @@ wanted = {modules!r}
 print(" ".join(m for m in wanted if m in sys.modules) or "-")
 """
 HEAVY = ["urllib3", "http.client", "logging", "distro", "importlib.metadata", "packaging",
-         "tomllib", "tomli", "pathlib", "ssl", "email", "zipfile", "json"]
+         "tomllib", "tomli", "pathlib", "ssl", "email", "zipfile", "json", "typing"]
 
 
 def _loaded(template: str, base: str, extra: str = "", **env: str) -> tuple[str, set[str]]:
@@ -113,6 +113,29 @@ def test_a_send_does_not_import_logging_for_itself(collector: Collector) -> None
     if "urllib3" in loaded:
         pytest.skip("this branch's transport is urllib3, which imports logging itself")
     assert "logging" not in loaded, loaded
+
+
+def test_a_send_imports_nothing_beyond_what_http_client_needs(collector: Collector,
+                                                              tmp_path: Path) -> None:
+    # The worker's path over the floor (http.client, hence ssl and email): no typing (the
+    # templates' named tuples), no distro (os-release is read here), no importlib.metadata
+    # or zipfile (the version comes from the .dist-info folder), no logging.
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the os-release fast path is Linux's")
+    from .conftest import make_package
+
+    make_package(tmp_path, "leanhost", "", version="1.4.2")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+            f"import pathbeacon.probes as p; p.DISTRO_ROOT = {str(tmp_path)!r}\n"
+            + LOADED.format(template="<base>/<package>/<version>/<os>/<distro>/<arch>/<runtime>",
+                            base=collector.url, extra=", package='leanhost'", modules=HEAVY))
+    result = run_python(code)
+    status, modules = result.stdout.split("\n")[:2]
+    assert status == "sent", result.stderr
+    assert set(modules.split()) == {"http.client", "ssl", "email"}, modules
+    assert collector.wait_for(1)[0].path.startswith("/leanhost/1.4.2/linux/debian/")
 
 
 def test_logging_is_used_only_when_the_host_imported_it(collector: Collector) -> None:
