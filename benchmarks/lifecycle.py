@@ -22,7 +22,7 @@ time of ``import pkg`` for packages whose ``__init__`` is:
 
 - empty (``bare``);
 - ``report_once(...)`` in a host that has not imported ``threading`` (most CLIs): pathbeacon
-  imports ``threading`` on this thread before 3.13, so that it knows the real main thread;
+  never imports it (its worker is a ``_thread`` thread);
 - the same in a host that imported ``re`` (hence ``functools`` and ``collections``, which
   ``threading`` needs) but not ``threading``, as CLIs using ``argparse`` or ``re`` do;
 - the same in a host that imported ``threading`` already (``threading`` is imported before

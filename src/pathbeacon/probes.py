@@ -319,7 +319,7 @@ def _first_line(path: str) -> str:
 
 
 def _os_release(root: str) -> dict[str, str] | None:
-    """``ID`` and ``VERSION_ID`` of an os-release file in its plain form (every line
+    """The fields of an os-release file in its plain form (every line
     ``KEY=value``, the value quoted without escapes, or bare without spaces), read as
     distro reads it; ``None`` for anything else, which distro itself then parses. Spares a short
     program distro's imports (logging, subprocess, argparse, json: about 10 ms).
@@ -349,21 +349,22 @@ def _os_release(root: str) -> dict[str, str] | None:
         elif value.strip(plain):
             return None  # bare, with spaces or shell syntax: shell rules, distro's to read
         found[key.lower()] = value
-    if not found.get("id") or not found.get("version_id"):
-        return None
-    return found
+    return found if found.get("id") else None
 
 
 def _probe_distro(part: int) -> str:
     if not sys.platform.startswith("linux"):
         return get(("os", "os_version")[part])
     fast = _os_release(DISTRO_ROOT or "/")
-    if fast is not None:
+    if fast is not None:  # as distro.id() and distro.version() read os-release
         distro_id = fast["id"].lower().replace(" ", "_")
         distro_id = {"ol": "oracle", "opensuse-leap": "opensuse"}.get(distro_id, distro_id)
         _cache.setdefault("distro", distro_id)
-        _cache.setdefault("distro_version", fast["version_id"])
-        return _cache[("distro", "distro_version")[part]]
+        if fast.get("version_id"):
+            _cache.setdefault("distro_version", fast["version_id"])
+        if part == 0 or fast.get("version_id"):
+            return _cache[("distro", "distro_version")[part]]
+        # no VERSION_ID (Arch, Debian testing): distro looks in other files for a version
     _load("io")
     import io
 

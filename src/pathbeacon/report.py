@@ -1,12 +1,12 @@
 """``report_once()``: once per process (or per interval), in the background, never in the way.
 
-The caller's thread only reads the opt-out variables, claims the key, imports ``threading``
-if the host has not and the caller is the main thread (so that ``threading`` knows the real
-main thread), and hands the report to the process's one worker thread, starting it if none
-runs. The worker idles briefly (so it does not compete with the host's import for the GIL),
-then serves every pending report in turn: imports what it needs, detects facts, renders,
-claims the interval (with ``interval=``) and sends. Nothing else is imported until the
-worker runs.
+The caller's thread only reads the opt-out variables, claims the key and hands the report
+to the process's one worker thread, starting it if none runs (with ``_thread``: before 3.13,
+``threading`` takes whichever thread first imports it for the main thread, so neither the
+caller, which may not be the main thread, nor the worker ever imports it). The worker idles
+briefly (so it does not compete with the host's import for the GIL), then serves every
+pending report in turn: imports what it needs, detects facts, renders, claims the interval
+(with ``interval=``) and sends. Nothing else is imported until the worker runs.
 
     >>> import pathbeacon
     >>> from pathbeacon.testing import capture
@@ -390,8 +390,6 @@ def _start(
                   "a subinterpreter: its worker thread could outlive it and crash the process")
         return
     report._grace = _exit_grace(exit_grace)
-    if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules and _on_main_thread():
-        import threading  # noqa: F401  (here, so that it knows the real main thread)
     _register_exit_hook()
     guard.register_fork_hooks()
     guard.track(report)
@@ -405,21 +403,6 @@ def _start(
         if _withdraw(job):
             guard.untrack(report)
             _finished(report, FAILED, f"could not start a thread: {error}")
-
-
-def _on_main_thread() -> bool:
-    """Whether this is the main thread, without importing ``threading`` (which, before 3.13,
-    would take this thread for the main one): ``set_wakeup_fd`` refuses other threads before
-    it looks at its argument, and an impossible descriptor changes nothing on the main one."""
-    try:
-        import _signal  # type: ignore[import-not-found,unused-ignore]
-
-        _signal.set_wakeup_fd(-2)
-    except ValueError:  # "only works in main thread"
-        return False
-    except Exception:  # EBADF: the main thread (or no way to tell: assume it, as before)
-        return True
-    return True
 
 
 # ---- the one worker ------------------------------------------------------------------------
@@ -489,8 +472,8 @@ def _serve(token: object) -> None:
     fence = None
     try:
         if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules:
-            # Nobody imported threading, not even the caller (it was not the main thread):
-            # importing it here would make this thread threading's main thread.
+            # Nobody imported threading: importing it here would make this thread
+            # threading's main thread.
             fence = _NoThreading(_thread.get_ident())
             sys.meta_path.insert(0, fence)
         if START_DELAY and not _wake.acquire(timeout=START_DELAY):
