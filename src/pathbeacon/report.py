@@ -629,7 +629,7 @@ def _claim_interval(report: Report, state: "tuple[str, float]", timeout: float,
     import time
 
     from . import stamps
-    from .transport import BACKOFF, MAX_PAUSE  # noqa: F401  (imported by the worker)
+    from .transport import MAX_PAUSE  # imported by the worker already
 
     path, every = state
     # The claim outlives the longest delivery the options allow, then goes stale.
