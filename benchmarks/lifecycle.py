@@ -274,15 +274,20 @@ def placements(runs: int) -> None:
                                      env=env, capture_output=True, text=True, check=True)
                 imported, first, loaded, ours = out.stdout.split()
                 samples[label].append((float(imported), float(first), int(loaded), ours))
-        print(f"Python {sys.version.split()[0]}, {runs} fresh interpreters each, medians")
+        load = "/".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") \
+            else "?"
+        print(f"Python {sys.version.split()[0]}, {runs} fresh interpreters each, medians "
+              f"(fastest run), load average {load}")
         print("| placement | `import pkg` | modules `import pkg` loads | of which pathbeacon's "
               "| first call of `main()` |")
         print("|---|---|---|---|---|")
         for label, rows in samples.items():
-            print(f"| {label} | {statistics.median(r[0] for r in rows):.2f} ms | "
+            print(f"| {label} | {statistics.median(r[0] for r in rows):.2f} ms "
+                  f"({min(r[0] for r in rows):.2f}) | "
                   f"{statistics.median(r[2] for r in rows):.0f} | "
                   f"{len(rows[0][3].split(',')) if rows[0][3] != '-' else 0} | "
-                  f"{statistics.median(r[1] for r in rows):.2f} ms |")
+                  f"{statistics.median(r[1] for r in rows):.2f} ms "
+                  f"({min(r[1] for r in rows):.2f}) |")
 
 
 def main() -> int:
