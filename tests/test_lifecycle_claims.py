@@ -211,13 +211,13 @@ def _claim_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
 def test_a_live_claim_of_another_process_makes_the_call_skipped(collector: Collector,
                                                                 tmp_path: Path) -> None:
     env, state = _claim_env(tmp_path)
-    Path(str(state) + stamps.CLAIM).write_text(f"{time.time() + 20:.3f} 1 abc\n")
+    Path(str(state) + stamps.CLAIM).write_text(f"{time.time() + 20:.3f} abc\n")
     result = run_python(CLAIMED.format(base=collector.url), env=env)
     assert result.stdout.startswith("skipped another process is sending"), result.stderr
     assert collector.settle(0.3) == []
 
 
-@pytest.mark.parametrize("content", ["0 1 abc", "garbage", "", "9999999999.0 1 far-future"])
+@pytest.mark.parametrize("content", ["0 abc", "garbage", "", "9999999999.0 far-future"])
 def test_a_stale_or_corrupt_claim_is_taken_over(collector: Collector, tmp_path: Path,
                                                 content: str) -> None:
     env, state = _claim_env(tmp_path)

@@ -6,11 +6,12 @@ epoch, as text), and nothing else; its name is a hash of the key. It is read wit
 delivery, atomically (a temporary file, then ``os.replace``), so it is never torn.
 
 Before sending, the worker claims the interval: an exclusive create of ``<state>.claim``
-(holding when the claim goes stale, and a token), which exactly one of any number of racing
-processes wins; the others are ``skipped``. The winner removes it after the delivery (after
-writing the stamp) or after a failure (so the next run tries again); a claim whose process
-died goes stale once the attempt's whole deadline has passed. Nothing here raises: a folder
-that cannot be read or written, or a file that makes no sense, reads as "no recent report".
+(holding when the claim goes stale and a random token, nothing else), which exactly one of
+any number of racing processes wins; the others are ``skipped``. The winner removes it
+after the delivery (after writing the stamp) or after a failure (so the next run tries
+again); a claim whose process died goes stale once the attempt's whole deadline has passed.
+Nothing here raises: a folder that cannot be read or written, or a file that makes no sense,
+reads as "no recent report".
 
     >>> seconds("12h"), seconds(90)
     (43200.0, 90.0)
@@ -140,7 +141,7 @@ def claim(path: str, interval: float, now: float, hold: float) -> "tuple[str | N
     """
     from pathbeacon import files
 
-    token = f"{now + hold:.3f} {os.getpid()} {os.urandom(6).hex()}"
+    token = f"{now + hold:.3f} {os.urandom(6).hex()}"  # when it goes stale; whose it is
     data = (token + "\n").encode("ascii")
     where = path + CLAIM
     for _ in range(2):
