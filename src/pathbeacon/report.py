@@ -385,6 +385,9 @@ def _start(
             _finished(report, SKIPPED,
                       f"delivered from this machine within the interval ({interval!r})")
             return
+    if _exiting or sys.is_finalizing():  # a __del__ or a late atexit hook: no worker would run
+        _finished(report, FAILED, "the interpreter is exiting: no time left to send")
+        return
     if _in_subinterpreter():
         _finished(report, DISABLED,
                   "a subinterpreter: its worker thread could outlive it and crash the process")
