@@ -9,8 +9,8 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 
 # Lower layers first; a module may import only modules of strictly lower layers.
 LAYERS = [
-    {"errors", "probes", "optout", "guard", "wire"},
-    {"files", "encoding", "transport"},
+    {"errors", "optout", "guard", "wire"},
+    {"files", "encoding", "transport", "probes"},
     {"stamps", "template", "pool"},
     {"catalogue"},
     {"compose"},

@@ -21,7 +21,7 @@ import sys
 import pathbeacon
 report = pathbeacon.report_once("<base>/x", base={base!r})
 print(report.wait(20))  # the worker has done all its imports by now
-assert "threading" in sys.modules or sys.version_info >= (3, 13)
+assert "threading" not in sys.modules  # pathbeacon never imports it: any thread may call
 import asyncio, logging, threading
 print(threading.current_thread().name, threading.current_thread() is threading.main_thread())
 print(logging.LogRecord("n", logging.INFO, "p", 1, "m", None, None).threadName)
@@ -188,3 +188,35 @@ print("END", flush=True)
     assert result.stdout.split() == ["sent", "END"]
     assert delay < 0.5 + 0.7, delay
     assert "Fatal" not in result.stderr
+
+
+def test_a_report_abandoned_at_exit_says_so_in_one_debug_line(blackhole: str,
+                                                              tmp_path: Path) -> None:
+    env = host_env(tmp_path, blackhole, ", timeout=10, exit_grace=0.3", PATHBEACON_DEBUG="1")
+    delay, result = exit_delay(_exit_code(False), env)
+    assert result.returncode == 0, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr  # nothing at all was said before
+    assert lines[0].startswith(f"pathbeacon: abandoned {blackhole}/hostpkg/")
+    assert "0.3 s exit grace" in lines[0]
+    assert delay < 0.3 + 0.7, delay
+
+
+def test_ctrl_c_during_the_exit_grace_ends_the_process_without_a_traceback(
+    blackhole: str, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import time
+
+    env = host_env(tmp_path, blackhole, ", timeout=10, exit_grace=5")
+    proc = subprocess.Popen([sys.executable, "-c", _exit_code(False)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "END"
+    time.sleep(0.5)  # inside the 5 s grace
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 1.0  # Ctrl-C ends the wait at once
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err == ""

@@ -172,3 +172,82 @@ print(first.wait(20), guard._hooks_registered, "logging" in sys.modules, sys.met
     assert hooks == ("2" if logging_loaded == "True" else "1")
     dry = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"))
     assert dry.stdout.split()[:3] == ["dry_run", "1", "False"], dry.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_never_waits_for_a_stuck_probe(collector: Collector) -> None:
+    # The worker's read of a fact hangs (a hung network home, a stuck /etc/os-release):
+    # forks wait only for imports, never for a probe (they waited 2.0 s each).
+    code = f"""
+import os, time
+import pathbeacon, pathbeacon.report
+from pathbeacon import probes
+stuck = []
+def stuck_probe():
+    stuck.append(1)
+    time.sleep(4)
+    return "slowlinux"
+probes._PROBES["distro"] = stuck_probe
+pathbeacon.report.START_DELAY = 0
+report = pathbeacon.report_once("<base>/<distro>", base={collector.url!r})
+while not stuck:
+    time.sleep(0.01)
+took = []
+for _ in range(3):
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    took.append(time.monotonic() - started)
+    os.waitpid(pid, 0)
+print(round(max(took), 2), report.wait(20), report.url.rsplit("/", 1)[1])
+"""
+    result = run_python(code, env=clean_env(), timeout=60)
+    took, status, fact = result.stdout.split()
+    assert (status, fact) == ("sent", "slowlinux"), result.stderr
+    assert float(took) < 0.5, took
+
+
+OS_RELEASES = [
+    'ID=alpine\nVERSION_ID=3.19.1\nNAME="Alpine Linux"\n',
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
+    "ID='ol'\nVERSION_ID='8.9'\n",
+    'ID="opensuse-leap"\nVERSION_ID="15.5"\n# a comment\n\n',
+    'ID=Ubuntu\nVERSION_ID="22.04"\nID_LIKE=debian\n',
+    'ID=debian\nPRETTY_NAME="Debian GNU/Linux trixie/sid"\n',  # no VERSION_ID: distro decides
+    'ID="fedora"\nVERSION_ID=39\nVARIANT="Cloud Edition"\n',
+    'ID=weird\\ name\nVERSION_ID=1\n',  # an escape: distro's shell rules
+    'ID="a"b\nVERSION_ID=1\n',
+    'ID="deb ian"\nVERSION_ID="1 2"\n',
+    'ID="it\'s"\nVERSION_ID=1\n',
+    'ID=plain\nVERSION_ID=1\nNAME=two words\n',
+    'NAME=NoId\nVERSION_ID=1\n',
+    "",
+]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="distro facts read files on Linux")
+@pytest.mark.parametrize("text", OS_RELEASES)
+def test_distro_facts_read_without_distro_match_distro(tmp_path: Path, text: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import distro
+
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text(text)
+    (root / "etc" / "debian_version").write_text("trixie/sid\n")
+    monkeypatch.setattr(probes, "DISTRO_ROOT", str(root))
+    monkeypatch.setattr(probes, "_cache", {})
+    expected = distro.LinuxDistribution(include_lsb=False, include_uname=False,
+                                        include_oslevel=False, root_dir=str(root))
+    assert probes.get("distro") == (expected.id() or "unknown")
+    assert probes.get("distro_version") == (expected.version() or "unknown")
+
+
+def test_a_plain_os_release_imports_no_distro() -> None:
+    if not sys.platform.startswith("linux") or probes._os_release("/") is None:
+        pytest.skip("this machine's os-release is not in the plain form")
+    result = run_python("import sys\nfrom pathbeacon import probes\n"
+                        "print(probes.get('distro'), 'distro' in sys.modules, "
+                        "'logging' in sys.modules)")
+    assert result.stdout.split()[1:] == ["False", "False"], result.stdout + result.stderr

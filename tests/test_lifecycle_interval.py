@@ -214,3 +214,51 @@ for _ in range(300):
     assert [p.wait() for p in procs] == [0, 0, 0, 0]
     assert reads > 0 and torn == 0
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+
+
+# ---- anything planted at the state path: never blocks the host, never written through ------
+
+TIMED = """
+import time
+started = time.perf_counter()
+import hostpkg_iv as h
+took = time.perf_counter() - started
+print(round(took, 3), h.REPORT.wait(20))
+"""
+
+
+def _plant(state: Path, kind: str, victim: Path) -> None:
+    if kind == "fifo":
+        os.mkfifo(state)
+    elif kind == "link-to-fifo":
+        fifo = state.parent / "elsewhere.fifo"
+        os.mkfifo(fifo)
+        state.symlink_to(fifo)
+    elif kind == "folder":
+        state.mkdir()
+    elif kind == "huge":
+        with state.open("wb") as stream:  # sparse: 1 GiB that costs no disk
+            stream.write(f"{time.time():.3f}\n".encode())
+            stream.truncate(1 << 30)
+    elif kind == "link-to-file":
+        state.symlink_to(victim)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "link-to-fifo", "folder", "huge", "link-to-file"])
+def test_anything_planted_at_the_state_path_returns_at_once(collector: Collector,
+                                                            tmp_path: Path, kind: str) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious, and no time stamp\n")
+    state = _state(cache)
+    _plant(state, kind, victim)
+    result = run_python(TIMED, env=_env(tmp_path, collector.url, cache), timeout=30)
+    took, status = result.stdout.split()
+    assert float(took) < 0.5, took  # a FIFO hung the host's import for ever
+    assert status == "sent" and result.stderr == ""  # nothing usable: as if never sent
+    assert victim.read_text() == "precious, and no time stamp\n"  # no write followed a link
+    if kind in ("fifo", "link-to-fifo", "link-to-file", "huge"):
+        # the planted thing was replaced by a plain file holding a fresh stamp
+        assert not state.is_symlink() and abs(float(state.read_text()) - time.time()) < 60

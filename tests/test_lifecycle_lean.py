@@ -29,7 +29,7 @@ wanted = {modules!r}
 print(" ".join(m for m in wanted if m in sys.modules) or "-")
 """
 HEAVY = ["urllib3", "http.client", "logging", "distro", "importlib.metadata", "packaging",
-         "tomllib", "tomli", "pathlib", "ssl", "email", "zipfile", "json"]
+         "tomllib", "tomli", "pathlib", "ssl", "email", "zipfile", "json", "typing"]
 
 
 def _loaded(template: str, base: str, extra: str = "", **env: str) -> tuple[str, set[str]]:
@@ -54,9 +54,32 @@ def test_a_shipped_template_reads_no_file_and_imports_no_toml_parser() -> None:
     assert loaded == set(), loaded
 
 
-def test_distro_is_imported_only_for_a_distro_fact() -> None:
-    status, loaded = _loaded("<base>/<distro>", "https://g.example", PATHBEACON_DRY_RUN="1")
-    assert status == "dry_run" and "distro" in loaded
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="distro facts read files on Linux")
+@pytest.mark.parametrize(("os_release", "plain"), [
+    ('ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n', True),
+    ("ID=debian\nVERSION_ID=12\nNAME=Debian GNU/Linux\n", False),  # shell rules: distro's
+])
+@pytest.mark.parametrize("threading_first", [True, False], ids=["threading-host", "bare-host"])
+def test_distro_is_imported_only_for_an_os_release_that_is_not_plain(
+    tmp_path: Path, os_release: str, plain: bool, threading_first: bool
+) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text(os_release)
+    code = ("import threading\n" if threading_first else "") + (
+        f"import pathbeacon.probes as p; p.DISTRO_ROOT = {str(tmp_path)!r}\n"
+        + LOADED.format(template="<base>/<distro>/<distro_version>", base="https://g.example",
+                        extra="", modules=HEAVY)
+        + "print(report.url)")
+    result = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"))
+    status, modules, url = result.stdout.split("\n")[:3]
+    assert status == "dry_run", result.stderr
+    # distro loads logging, hence threading: the worker never imports threading in a host
+    # that has not (before 3.13), so there the fact is unknown rather than the host harmed
+    refused = not plain and not threading_first and sys.version_info < (3, 13)
+    assert url == ("https://g.example/unknown/unknown" if refused
+                   else "https://g.example/debian/12")
+    assert ("distro" in modules.split()) is (not plain and not refused)
+    assert ("logging" in modules.split()) is (not plain and not refused)
 
 
 def test_package_metadata_is_read_only_when_needed_and_packaging_spared() -> None:
@@ -97,6 +120,29 @@ def test_a_send_does_not_import_logging_for_itself(collector: Collector) -> None
     if "urllib3" in loaded:
         pytest.skip("this branch's transport is urllib3, which imports logging itself")
     assert "logging" not in loaded, loaded
+
+
+def test_a_send_imports_nothing_beyond_what_http_client_needs(collector: Collector,
+                                                              tmp_path: Path) -> None:
+    # The worker's path over the floor (http.client, hence ssl and email): no typing (the
+    # templates' named tuples), no distro (os-release is read here), no importlib.metadata
+    # or zipfile (the version comes from the .dist-info folder), no logging.
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the os-release fast path is Linux's")
+    from .conftest import make_package
+
+    make_package(tmp_path, "leanhost", "", version="1.4.2")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+            f"import pathbeacon.probes as p; p.DISTRO_ROOT = {str(tmp_path)!r}\n"
+            + LOADED.format(template="<base>/<package>/<version>/<os>/<distro>/<arch>/<runtime>",
+                            base=collector.url, extra=", package='leanhost'", modules=HEAVY))
+    result = run_python(code)
+    status, modules = result.stdout.split("\n")[:2]
+    assert status == "sent", result.stderr
+    assert set(modules.split()) == {"http.client", "ssl", "email"}, modules
+    assert collector.wait_for(1)[0].path.startswith("/leanhost/1.4.2/linux/debian/")
 
 
 def test_logging_is_used_only_when_the_host_imported_it(collector: Collector) -> None:

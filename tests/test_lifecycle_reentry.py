@@ -127,3 +127,81 @@ def test_reports_from_a_subinterpreter_are_disabled(collector: Collector, python
     assert status == "disabled" and "subinterpreter" in reason
     assert main == "main|sent"
     assert [r.path for r in collector.settle(0.3)] == ["/main"]
+
+
+# ---- calls made while pathbeacon.report is half imported, or after the interpreter ended ----
+
+HALF_IMPORTED = """
+import sys
+import pathbeacon
+OURS = pathbeacon.__file__.replace("__init__.py", "report.py")
+outcomes = []
+
+def handler():  # as a signal handler would, on this thread, between two lines of the import
+    try:
+        r = pathbeacon.report_once("<base>/h", base="http://127.0.0.1:9", key="h")
+        outcomes.append(r.wait(0) if r.status != "pending" else "pending")
+    except BaseException as error:
+        outcomes.append("raised " + type(error).__name__)
+
+def at_line(n):
+    seen = [0]
+    def trace(frame, event, arg):
+        if frame.f_code.co_filename != OURS or frame.f_code.co_name != "<module>":
+            return None
+        if event == "line":
+            seen[0] += 1
+            if seen[0] == n:
+                handler()
+        return trace
+    return trace
+
+n = 0
+while True:
+    n += 1
+    for name in ("report_once", "Report", "report"):
+        pathbeacon.__dict__.pop(name, None)
+    sys.modules.pop("pathbeacon.report", None)
+    before = len(outcomes)
+    sys.settrace(at_line(n))
+    try:
+        pathbeacon.report_once  # the first import, as the host's first call makes it
+    finally:
+        sys.settrace(None)
+    if len(outcomes) == before:  # past the module's last line
+        break
+print(n, sorted(set(outcomes)))
+"""
+
+
+def test_a_handler_calling_during_the_first_import_gets_a_report_not_an_error() -> None:
+    result = run_python(HALF_IMPORTED, env=clean_env(PATHBEACON_DRY_RUN="1"))
+    assert result.returncode == 0, result.stderr
+    lines, outcomes = result.stdout.split(maxsplit=1)
+    assert int(lines) > 20  # every line of the module's body was tried
+    assert "raised" not in outcomes, outcomes  # AttributeError before
+    assert result.stderr == ""
+
+
+AT_SHUTDOWN = """
+import os, pathbeacon
+{first}
+class Late:
+    def __del__(self, write=os.write):
+        r = pathbeacon.report_once("<base>/late", base={base!r})
+        write(1, ("%s|%s\\n" % (r.status, r.reason)).encode())
+holder = Late()  # a module global: finalised as the interpreter shuts down
+"""
+
+
+@pytest.mark.parametrize("first", ["", "pathbeacon.report_once('<base>/a', base='http://127.0.0.1:9')"],
+                         ids=["never-called", "called-before"])
+def test_a_del_at_shutdown_gets_a_failed_report_and_no_noise(collector: Collector,
+                                                             first: str) -> None:
+    if sys.implementation.name != "cpython":
+        pytest.skip("only CPython's reference counting runs __del__ at a chosen moment")
+    result = run_python(AT_SHUTDOWN.format(first=first, base=collector.url))
+    assert result.returncode == 0
+    assert result.stderr == "", result.stderr  # "Exception ignored ... ImportError" before
+    status, reason = result.stdout.strip().split("|")
+    assert status == "failed" and reason, result.stdout

@@ -68,11 +68,39 @@ def __getattr__(name: str) -> object:
         module, attribute = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'pathbeacon' has no attribute {name!r}") from None
-    # __import__ rather than importlib.import_module: importlib is not loaded at start-up.
-    __import__(f"{__name__}.{module}")
-    value = getattr(_sys.modules[f"{__name__}.{module}"], attribute)
+    try:
+        # __import__ rather than importlib.import_module: importlib is not loaded at start-up.
+        __import__(f"{__name__}.{module}")
+        value = getattr(_sys.modules[f"{__name__}.{module}"], attribute)
+    except (ImportError, AttributeError):
+        if name != "report_once":
+            raise
+        # report_once() never raises, even from a signal handler that runs while this
+        # thread is still importing pathbeacon.report (a half-made module), or from a
+        # __del__ as the interpreter shuts down (no imports left): a failed report.
+        return _unavailable
     globals()[name] = value  # later look-ups skip this hook
     return value
+
+
+class _Unavailable:
+    """What ``report_once()`` returns when its module cannot be had: ``failed``, at once."""
+
+    status = "failed"
+    url = None
+    key = None
+    reason = "pathbeacon.report is not available yet (still being imported) or any more " \
+             "(the interpreter is shutting down)"
+
+    def wait(self, timeout: object = None) -> str:
+        return self.status
+
+    def __repr__(self) -> str:
+        return f"<Report failed url=None, reason={self.reason!r}>"
+
+
+def _unavailable(*args: object, **kwargs: object) -> _Unavailable:
+    return _Unavailable()
 
 
 def __dir__() -> list[str]:

@@ -53,6 +53,21 @@ def claim(key: object, make: "Callable[[], T]") -> "tuple[T, bool]":
     return winner, winner is value  # type: ignore[return-value]
 
 
+def release(key: object, value: object) -> bool:
+    """Free ``key`` if ``value`` holds it (a report that never started: the next call for
+    the key may try again); whether it did.
+
+        >>> value, new = claim(("doc", "release"), lambda: "mine")
+        >>> release(("doc", "release"), "not mine"), release(("doc", "release"), "mine")
+        (False, True)
+    """
+    claims = _claims
+    if claims.get(key) is value:
+        claims.pop(key, None)
+        return True
+    return False
+
+
 def push_scope() -> "dict[object, object]":
     """Start an empty claim scope (for :func:`pathbeacon.testing.capture`); return the old one."""
     global _claims

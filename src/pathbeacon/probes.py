@@ -192,6 +192,7 @@ def _uname() -> tuple[str, str, str]:
 
 def _elf_interpreter(path: str) -> str | None:
     """The PT_INTERP path of an ELF file, reading only its first 4 KiB (like packaging)."""
+    _load("struct")
     import struct
 
     try:
@@ -227,6 +228,7 @@ def _elf_interpreter(path: str) -> str | None:
 def _musl_version(loader: str) -> str | None:
     """musl embeds its version as a plain string; look for it in the loader's first 1 MiB,
     64 KiB at a time, so memory stays bounded whatever the file."""
+    _load("re")
     import re
 
     pattern = re.compile(rb"\x00(1\.[0-9]\.[0-9]{1,2})\x00")
@@ -262,6 +264,7 @@ def _probe_libc() -> str:
 
 def _probe_os_version() -> str:
     if sys.platform == "darwin":
+        _load("platform")
         import platform
 
         return platform.mac_ver()[0] or _uname()[1]
@@ -269,29 +272,103 @@ def _probe_os_version() -> str:
 
 
 def head(path: str, limit: int | None = None) -> str | None:
-    """At most ``limit`` (default :data:`READ_LIMIT`) bytes of a text file, decoded as UTF-8
-    (bad bytes replaced); ``None`` if it cannot be read. A 200 MB file costs what 64 KiB do.
+    """At most ``limit`` (default :data:`READ_LIMIT`) bytes of a regular text file, decoded
+    as UTF-8 (bad bytes replaced); ``None`` if it cannot be read or is not a regular file.
+    Opened without blocking: a FIFO planted there costs nothing. A 200 MB file costs what
+    64 KiB do.
 
         >>> head("/surely/not/a/file") is None
         True
     """
+    import stat
+
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(READ_LIMIT if limit is None else limit)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except (OSError, ValueError):
         return None
-    return data.decode("utf-8", "replace")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        want = READ_LIMIT if limit is None else limit
+        chunks: list[bytes] = []
+        while want > 0:  # /proc files answer in pieces
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            want -= len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _load(name: str) -> None:
+    """Import ``name`` holding forks off until it is complete (a fork must never copy a
+    half-imported module), and nothing else: probes that read files run without it."""
+    if name not in sys.modules:
+        from .guard import importing
+
+        with importing():
+            __import__(name)
 
 
 def _first_line(path: str) -> str:
     return (head(path) or "").split("\n", 1)[0]
 
 
+def _os_release(root: str) -> dict[str, str] | None:
+    """The fields of an os-release file in its plain form (every line
+    ``KEY=value``, the value quoted without escapes, or bare without spaces), read as
+    distro reads it; ``None`` for anything else, which distro itself then parses. Spares a short
+    program distro's imports (logging, subprocess, argparse, json: about 10 ms).
+
+        >>> _os_release("/nonexistent") is None
+        True
+    """
+    for name in ("etc/os-release", "usr/lib/os-release"):
+        text = head(os.path.join(root, name))
+        if text is not None:
+            break
+    else:
+        return None
+    plain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-/:,()"
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, equals, value = line.partition("=")
+        if not equals or not key.isidentifier():
+            return None
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]  # quoted: spaces are literal, but no quote, escape or $
+            if any(mark in value for mark in "\"'\\$`"):
+                return None
+        elif value.strip(plain):
+            return None  # bare, with spaces or shell syntax: shell rules, distro's to read
+        found[key.lower()] = value
+    return found if found.get("id") else None
+
+
 def _probe_distro(part: int) -> str:
     if not sys.platform.startswith("linux"):
         return get(("os", "os_version")[part])
+    fast = _os_release(DISTRO_ROOT or "/")
+    if fast is not None:  # as distro.id() and distro.version() read os-release
+        distro_id = fast["id"].lower().replace(" ", "_")
+        distro_id = {"ol": "oracle", "opensuse-leap": "opensuse"}.get(distro_id, distro_id)
+        _cache.setdefault("distro", distro_id)
+        if fast.get("version_id"):
+            _cache.setdefault("distro_version", fast["version_id"])
+        if part == 0 or fast.get("version_id"):
+            return _cache[("distro", "distro_version")[part]]
+        # no VERSION_ID (Arch, Debian testing): distro looks in other files for a version
+    _load("io")
     import io
 
+    _load("distro")
     import distro
 
     class Bounded(distro.LinuxDistribution):
@@ -398,6 +475,7 @@ def package_version(package: str) -> str:
         if folder is not None:
             raw = _metadata_version(folder)
         else:  # eggs, zip files, custom finders: importlib.metadata knows them all
+            _load("importlib.metadata")
             from importlib import metadata
 
             raw = _metadata_version(metadata.distribution(package))
@@ -407,6 +485,7 @@ def package_version(package: str) -> str:
         return UNKNOWN
     if _canonical(raw):  # the common case needs no parsing, hence no packaging import
         return raw
+    _load("packaging.version")
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -488,6 +567,7 @@ def is_development(version: str) -> bool:
     """
     if "dev" not in version.lower() and "+" not in version:
         return False  # neither can be: no need to import packaging
+    _load("packaging.version")
     from packaging.version import InvalidVersion, Version
 
     try:

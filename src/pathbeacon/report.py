@@ -1,10 +1,12 @@
 """``report_once()``: once per process (or per interval), in the background, never in the way.
 
-The caller's thread only reads the opt-out variables, claims the key, imports ``threading``
-if the host has not (so that ``threading`` knows the real main thread) and starts a daemon
-thread; that worker idles briefly (so it does not compete with the host's import for the
-GIL), imports what it needs, detects facts, renders, and sends. Nothing else is imported
-until the worker runs.
+The caller's thread only reads the opt-out variables, claims the key and hands the report
+to the process's one worker thread, starting it if none runs (with ``_thread``: before 3.13,
+``threading`` takes whichever thread first imports it for the main thread, so neither the
+caller, which may not be the main thread, nor the worker ever imports it). The worker idles
+briefly (so it does not compete with the host's import for the GIL), then serves every
+pending report in turn: imports what it needs, detects facts, renders, claims the interval
+(with ``interval=``) and sends. Nothing else is imported until the worker runs.
 
     >>> import pathbeacon
     >>> from pathbeacon.testing import capture
@@ -44,7 +46,7 @@ DEFAULT_EXIT_GRACE = 0.5
 MAX_EXIT_GRACE = 5.0
 # How long a worker idles before importing anything, so that it does not slow the host's
 # own import; waiting on a report or interpreter exit cuts it short.
-START_DELAY = 0.2
+START_DELAY = 0.05
 # After that, how much longer it waits while imports are still under way in the process
 # (the host's import is slower than the delay), checking every IMPORT_POLL seconds.
 IMPORT_WAIT = 2.0
@@ -75,7 +77,7 @@ class Report:
         ('failed', None)
     """
 
-    __slots__ = ("_done", "_grace", "_wake", "key", "reason", "status", "url")
+    __slots__ = ("_claim", "_done", "_grace", "key", "reason", "status", "url")
 
     def __init__(self, key: object = None) -> None:
         self.key = key
@@ -83,10 +85,9 @@ class Report:
         self.status = PENDING
         self.reason = ""
         self._grace = DEFAULT_EXIT_GRACE
+        self._claim: tuple[str, str] | None = None  # (state file, token) of an interval claim
         self._done = _thread.allocate_lock()  # held until the outcome is known
-        self._wake = _thread.allocate_lock()  # held while the worker may idle
         self._done.acquire()
-        self._wake.acquire()
 
     def wait(self, timeout: object = None) -> str:
         """Block until the outcome is known or ``timeout`` seconds pass; return the status.
@@ -105,10 +106,12 @@ class Report:
                 self._done.release()
         return self.status
 
-    def _start_now(self) -> None:
-        if self._wake.locked():
+    @staticmethod
+    def _start_now() -> None:
+        # Someone waits for a report: the worker stops idling (one lock for the one worker).
+        if _wake.locked():
             try:
-                self._wake.release()
+                _wake.release()
             except RuntimeError:  # released by another thread meanwhile
                 pass
 
@@ -184,15 +187,43 @@ def redact(text: str) -> str:
 def _say(report: Report) -> None:
     """One debug line on stderr when asked for; a DEBUG log record when logging is in use."""
     detail = f" ({report.reason})" if report.reason else ""
-    line = f"pathbeacon: {report.status} {redact(report.url or '-')}{detail}"
-    logging = sys.modules.get("logging")  # never imported for this: the host's, if any
-    if logging is not None:
-        try:
-            logging.getLogger("pathbeacon").debug("%s", line)
-        except Exception:
-            pass
+    _tell(f"pathbeacon: {report.status} {redact(report.url or '-')}{detail}")
+
+
+def _tell(line: str) -> None:
+    _log(line)
     if optout.debug():
         _to_stderr(line + "\n")
+
+
+def _log(line: str) -> None:
+    """``line`` as a DEBUG record of the ``pathbeacon`` logger, if the host uses logging.
+
+    A record asks ``threading.current_thread()``, which, on a thread ``threading`` does not
+    know (the worker is a ``_thread`` thread), makes a ``_DummyThread`` that stays in
+    ``threading.enumerate()`` for good before 3.13: a leak the host's thread checks would
+    see. So such a thread is lent a name for the record and forgotten right after.
+    """
+    logging = sys.modules.get("logging")  # never imported for this: the host's, if any
+    if logging is None:
+        return
+    try:
+        logger = logging.getLogger("pathbeacon")
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        threading = sys.modules.get("threading")
+        active = getattr(threading, "_active", None)
+        me = _thread.get_ident()
+        stranger = isinstance(active, dict) and me not in active
+        try:
+            if stranger:
+                threading.current_thread().name = "pathbeacon"  # type: ignore[union-attr]
+            logger.debug("%s", line)
+        finally:
+            if stranger:
+                active.pop(me, None)  # type: ignore[union-attr]
+    except Exception:
+        pass
 
 
 def _to_stderr(line: str) -> None:
@@ -297,9 +328,50 @@ def _report_once(
         if _captures:
             _captures[-1].append(report)
         return report
-    report, new = guard.claim(key, lambda: Report(key))
-    if not new:
-        return report
+    made: list[Report] = []
+    handed: list[tuple[object, ...]] = []
+    try:
+        report, new = guard.claim(key, lambda: _make(made, key))
+        if not new:
+            return report
+        _start(report, key, template, text, timeout, retries, exit_grace, skip_dev, skip_ci,
+               interval, facts, handed)
+    except BaseException as error:
+        # Ctrl-C (or anything) between the claim and the hand-over: a claim with no worker
+        # would stay pending for ever, so the report ends and the key is free again.
+        mine = made[-1] if made else Report(key)
+        host = not isinstance(error, Exception)  # KeyboardInterrupt, SystemExit: the host's
+        why = f"interrupted before it started: {error!r}" if host else \
+            f"internal error: {error!r}"
+        if (not handed or _withdraw(handed[0])) and guard.release(key, mine):
+            _finished(mine, FAILED, why)
+        if host:
+            raise  # not ours to swallow
+        return _finished(mine, FAILED, why)
+    return report
+
+
+def _make(made: "list[Report]", key: object) -> Report:
+    made.append(Report(key))
+    return made[-1]
+
+
+def _start(
+    report: Report,
+    key: object,
+    template: object,
+    text: object,
+    timeout: float,
+    retries: int,
+    exit_grace: "float | None",
+    skip_dev: bool,
+    skip_ci: bool,
+    interval: object,
+    facts: "dict[str, object]",
+    handed: "list[tuple[object, ...]]",
+) -> None:
+    """Check the options and hand ``report`` to the worker (the job lands in ``handed``
+    once it is queued)."""
     if _captures:
         _captures[-1].append(report)
     problem = _check_options(text, timeout, retries, exit_grace) or given_problem
@@ -310,41 +382,148 @@ def _report_once(
         every = stamps.seconds(interval)
         problem = problem or (every if isinstance(every, str) else "")
     if problem:
-        return _finished(report, FAILED, problem)
+        _finished(report, FAILED, problem)
+        return
     if _captures:  # pathbeacon.testing.capture(): render now, send nothing, no state
-        _work(report, template, facts, 0.0, 0, True, skip_dev, skip_ci, 0.0, None)
-        return report
-    stamp = None
+        _work(report, template, facts, 0.0, 0, True, skip_dev, skip_ci, None)
+        return
+    state = None
     if isinstance(every, float):
-        stamp = _interval_stamp(key, every)
-        if stamp is None:
-            return _finished(report, SKIPPED,
-                             f"delivered from this machine within the interval ({interval!r})")
+        state = _interval_state(key, every)
+        if state is None:
+            _finished(report, SKIPPED,
+                      f"delivered from this machine within the interval ({interval!r})")
+            return
+    if _exiting or sys.is_finalizing():  # a __del__ or a late atexit hook: no worker would run
+        _finished(report, FAILED, "the interpreter is exiting: no time left to send")
+        return
     if _in_subinterpreter():
-        return _finished(
-            report, DISABLED,
-            "a subinterpreter: its worker thread could outlive it and crash the process")
+        _finished(report, DISABLED,
+                  "a subinterpreter: its worker thread could outlive it and crash the process")
+        return
     report._grace = _exit_grace(exit_grace)
-    if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules:
-        import threading  # noqa: F401  (here, so that it knows the real main thread)
     _register_exit_hook()
     guard.register_fork_hooks()
     guard.track(report)
+    job = (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
+           state or None)
+    _jobs.append(job)
+    handed.append(job)  # after the queue: a job queued but not handed is skipped, not lost
     try:
-        _thread.start_new_thread(
-            _work,
-            (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
-             START_DELAY, stamp or None),
-        )
+        _ensure_worker()
     except Exception as error:  # e.g. no threads left, or the interpreter is shutting down
-        guard.untrack(report)
-        return _finished(report, FAILED, f"could not start a thread: {error}")
-    return report
+        if _withdraw(job):
+            guard.untrack(report)
+            _finished(report, FAILED, f"could not start a thread: {error}")
 
 
-def _interval_stamp(key: object, every: float) -> "str | None":
-    """The state file to write after a delivery (``""`` when there is none to use), or
-    ``None`` when this machine delivered within ``every`` seconds."""
+# ---- the one worker ------------------------------------------------------------------------
+
+# Reports waiting for the worker, oldest first: list.append and list.pop(0) are atomic, so
+# no lock is taken on the caller's thread (a signal handler's call can never deadlock).
+_jobs: "list[tuple[object, ...]]" = []
+# Holds one token while a worker runs; dict.setdefault elects exactly one starter.
+_worker: "dict[str, object]" = {}
+# Locked while the worker may idle; released (by wait() or the exit) to cut the idle short.
+_wake = _thread.allocate_lock()
+_wake.acquire()
+_fork_hook = False
+
+
+def _ensure_worker() -> None:
+    """Start the worker unless one runs; it serves every job queued before it stops."""
+    global _fork_hook
+    token = object()
+    try:
+        if _worker.setdefault("running", token) is not token:
+            return
+        if not _fork_hook and hasattr(os, "register_at_fork"):
+            _fork_hook = True
+            os.register_at_fork(after_in_child=_forget_worker)
+        _thread.start_new_thread(_serve, (token,))
+    except BaseException:
+        if _worker.get("running") is token:
+            del _worker["running"]
+        raise
+
+
+def _forget_worker() -> None:
+    # A forked child has no worker: the parent's queued reports stay the parent's (guard
+    # orphans them here), and the next call in the child starts a worker of its own.
+    del _jobs[:]
+    _worker.clear()
+
+
+def _withdraw(job: "tuple[object, ...]") -> bool:
+    """Take ``job`` back from the queue; ``False`` if the worker already has it."""
+    try:
+        _jobs.remove(job)
+        return True
+    except ValueError:
+        return False
+
+
+def _next_job(token: object) -> "tuple[object, ...] | None":
+    """The oldest job, or ``None`` once the worker may stop: it first gives up its token,
+    then looks once more, so a job queued meanwhile is served by it or by a new worker."""
+    while True:
+        try:
+            return _jobs.pop(0)
+        except IndexError:
+            pass
+        if _worker.get("running") is token:
+            del _worker["running"]
+        if not _jobs:
+            return None
+        if _worker.setdefault("running", token) is not token:
+            return None  # a new worker took over
+
+
+def _serve(token: object) -> None:
+    """The worker: idle briefly, then serve the queue until it is empty."""
+    fence = None
+    try:
+        if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules:
+            # Nobody imported threading: importing it here would make this thread
+            # threading's main thread.
+            fence = _NoThreading(_thread.get_ident())
+            sys.meta_path.insert(0, fence)
+        if START_DELAY and not _wake.acquire(timeout=START_DELAY):
+            _let_imports_finish()
+        job = _next_job(token)
+        while job is not None:
+            _work(*job)  # type: ignore[arg-type]
+            job = _next_job(token)
+    except BaseException:  # the interpreter is tearing down: nothing to tell anyone
+        if _worker.get("running") is token:
+            del _worker["running"]
+    finally:
+        if fence is not None:
+            try:
+                sys.meta_path.remove(fence)
+            except BaseException:
+                pass
+
+
+class _NoThreading:
+    """A finder that refuses ``threading`` to the worker thread alone, while nobody has
+    imported it: a fact that needs it (``distro``, which loads ``logging``, when
+    /etc/os-release is not plain; ``importlib.metadata``, which loads ``zipfile``, for an
+    egg) is then ``unknown``; the host's own imports are untouched."""
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "threading" and _thread.get_ident() == self.thread \
+                and "threading" not in sys.modules:
+            raise ImportError("threading is not imported by pathbeacon's worker thread: it "
+                              "would take itself for the main thread")
+
+
+def _interval_state(key: object, every: float) -> "tuple[str, float] | str | None":
+    """``(state file, interval)`` to claim before sending (``""`` when there is no folder
+    to use), or ``None`` when this machine delivered within ``every`` seconds."""
     import time
 
     from . import stamps
@@ -353,7 +532,7 @@ def _interval_stamp(key: object, every: float) -> "str | None":
     if where is None:
         return ""
     path = os.path.join(where, stamps.file_name(key))
-    return None if stamps.is_recent(path, every, time.time()) else path
+    return None if stamps.is_recent(path, every, time.time()) else (path, every)
 
 
 def _in_subinterpreter() -> bool:
@@ -437,19 +616,19 @@ def _work(
     dry_run: bool,
     skip_dev: bool,
     skip_ci: bool,
-    delay: float,
-    stamp: "str | None",
+    state: "tuple[str, float] | None",
 ) -> None:
-    """The worker: idle, import, render, send. Runs to the end whatever happens."""
+    """One report: import, render, claim the interval, send. Runs to the end whatever happens."""
     try:
-        if delay and not report._wake.acquire(timeout=delay):
-            _let_imports_finish(report)
-        with guard.importing():
+        if report.status != PENDING:  # ended meanwhile (abandoned at exit)
+            return
+        with guard.importing():  # only the imports: a fork waits for nothing else
             if not dry_run:  # a dry run imports no transport at all
                 import encodings.idna  # noqa: F401  (socket's lazy import for host names)
 
                 from . import transport
-            why = _prepare(report, template, facts, skip_dev, skip_ci)
+            from . import catalogue, compose, probes  # noqa: F401  (for _prepare)
+        why = _prepare(report, template, facts, skip_dev, skip_ci)
         if why is not None:
             _finished(report, *why)
             return
@@ -460,21 +639,57 @@ def _work(
         if why_off is not None:
             _finished(report, DISABLED, why_off)
             return
+        if state and not _claim_interval(report, state, timeout, retries):
+            return
         outcome = _send(transport.send, report.url or "", timeout, retries)
-        if outcome.delivered and stamp:
+        claim = report._claim
+        if claim is not None:
             import time
 
             from . import stamps
 
-            stamps.record(stamp, time.time())
+            if outcome.delivered:
+                stamps.record(claim[0], time.time())
+            stamps.release(*claim)  # after the stamp: a failure frees it for the next run
+            report._claim = None
         _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
         try:
+            _release_claim(report)
             _finished(report, FAILED, _explain(error))
         except BaseException:
             pass
     finally:
         guard.untrack(report)
+
+
+def _claim_interval(report: Report, state: "tuple[str, float]", timeout: float,
+                    retries: int) -> bool:
+    """Claim the interval for this machine before sending; ``False`` (the report ended
+    ``skipped``) when another process delivered or is delivering it."""
+    import time
+
+    from . import stamps
+    from .transport import MAX_PAUSE  # imported by the worker already
+
+    path, every = state
+    # The claim outlives the longest delivery the options allow, then goes stale.
+    hold = (retries + 1) * timeout + retries * MAX_PAUSE + 5.0
+    token, why = stamps.claim(path, every, time.time(), hold)
+    if token is None:
+        _finished(report, SKIPPED, why)
+        return False
+    if token:
+        report._claim = (path, token)
+    return True
+
+
+def _release_claim(report: Report) -> None:
+    claim, report._claim = report._claim, None
+    if claim is not None:
+        from . import stamps
+
+        stamps.release(*claim)
 
 
 def _stopping() -> bool:
@@ -508,7 +723,7 @@ def user_agent() -> str:
     return f"pathbeacon/{__version__}"
 
 
-def _let_imports_finish(report: Report) -> None:
+def _let_imports_finish() -> None:
     """Idle while any thread is importing (a host's slow import), at most IMPORT_WAIT."""
     import time
 
@@ -519,7 +734,7 @@ def _let_imports_finish(report: Report) -> None:
         return
     end = time.monotonic() + IMPORT_WAIT
     while busy and time.monotonic() < end:
-        if report._wake.acquire(timeout=IMPORT_POLL):
+        if _wake.acquire(timeout=IMPORT_POLL):
             return
 
 
@@ -562,6 +777,13 @@ def _at_exit() -> None:
     """Give reports in flight at most their grace to finish, then let the interpreter go."""
     global _exiting
     _exiting = True  # from now on: no retry after a failed attempt, no backoff sleep
+    try:
+        _wait_at_exit()
+    except BaseException:  # Ctrl-C during the grace: the user wants out, without a traceback
+        pass
+
+
+def _wait_at_exit() -> None:
     import time
 
     reports = [r for r in guard.in_flight() if isinstance(r, Report) and r.status == PENDING]
@@ -569,11 +791,16 @@ def _at_exit() -> None:
         guard.untrack(report)  # waited for once, however many times this hook runs
     if not reports:
         return
-    for report in reports:
-        report._start_now()
-    deadline = time.monotonic() + max(r._grace for r in reports)
+    Report._start_now()
+    grace = max(r._grace for r in reports)
+    deadline = time.monotonic() + grace
     for report in reports:
         report.wait(max(deadline - time.monotonic(), 0.0))
+    for report in reports:
+        if report.status == PENDING:  # abandoned: the interpreter ends its worker
+            _release_claim(report)  # as a failed delivery would: the next run tries again
+            _tell(f"pathbeacon: abandoned {redact(report.url or '-')} (still in flight after "
+                  f"the {grace:g} s exit grace; the process exits without it)")
 
 
 def _register_exit_hook() -> None:

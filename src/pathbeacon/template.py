@@ -14,13 +14,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from collections import namedtuple
 
 from .encoding import UNRESERVED, decode, encode, text_of
 from .errors import TemplateError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the worker should not import typing
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import NamedTuple
 
 __all__ = ["Slot", "Template", "check_base"]
 
@@ -42,17 +44,25 @@ _NOT_IN_HOST = "a placeholder may not stand in the scheme, host or port"
 _NEVER_ENCODED = frozenset(_LITERAL) - frozenset(UNRESERVED + "%")
 
 
-class Slot(NamedTuple):
-    """One placeholder of a :class:`Template`, in order (a repeated name appears again).
+_SLOT_DOC = """One placeholder of a :class:`Template`, in order (a repeated name appears again).
 
     ``in_query`` says whether it fills a query value rather than a path segment;
     ``shortest`` whether another placeholder follows it in the same segment or value, so
     that a parser takes it as short as possible.
     """
 
-    name: str
-    in_query: bool
-    shortest: bool
+if TYPE_CHECKING:
+
+    class Slot(NamedTuple):
+        name: str
+        in_query: bool
+        shortest: bool
+
+else:
+    # collections.namedtuple, not typing.NamedTuple: importing typing costs a short program
+    # milliseconds of CPU in the worker.
+    Slot = namedtuple("Slot", "name in_query shortest")
+    Slot.__doc__ = _SLOT_DOC
 
 _checked_bases: dict[str, str] = {}
 
