@@ -335,7 +335,7 @@ def _report_once(
         if not new:
             return report
         _start(report, key, template, text, timeout, retries, exit_grace, skip_dev, skip_ci,
-               interval, facts, handed)
+               interval, facts, handed, given_problem)
     except BaseException as error:
         # Ctrl-C (or anything) between the claim and the hand-over: a claim with no worker
         # would stay pending for ever, so the report ends and the key is free again.
@@ -369,6 +369,7 @@ def _start(
     interval: object,
     facts: "dict[str, object]",
     handed: "list[tuple[object, ...]]",
+    given_problem: str = "",
 ) -> None:
     """Check the options and hand ``report`` to the worker (the job lands in ``handed``
     once it is queued)."""
