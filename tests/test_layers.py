@@ -11,11 +11,12 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 LAYERS = [
     {"errors", "probes", "optout", "guard", "wire"},
     {"files", "encoding", "transport"},
-    {"stamps", "template", "pool"},
+    {"stamps", "consent", "template", "pool"},
     {"catalogue"},
     {"compose"},
+    {"notice"},
     {"report"},
-    {"scarf", "notice", "testing"},
+    {"scarf", "testing"},
     {"analysis"},  # the receiving side: only the CLI reaches it
     {"cli"},
     {"__main__", "__init__"},

@@ -282,6 +282,23 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return OK
 
 
+def _cmd_telemetry(args: argparse.Namespace) -> int:
+    """Show or change the user's lasting choice, or print the record of what was sent."""
+    from . import consent
+
+    try:
+        consent.run(args.action, args.packages, as_json=args.json)
+    except OSError as error:
+        if isinstance(error, OutputError):
+            raise
+        message = error.strerror or str(error)
+        if error.filename and str(error.filename) not in message:
+            message = f"{error.filename}: {message}"
+        _error(message)
+        return FAILED
+    return OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The whole loop on loopback: beacons from real processes, a log, stats, a dashboard."""
     from .analysis import demo
@@ -378,6 +395,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", metavar="I",
                    help="the interval given to report_once (seconds, or such as 1d, 12h)")
     p.set_defaults(run=_cmd_explain)
+
+    p = command(sub, "telemetry",
+                "show or change your lasting telemetry choice for every package that reports"
+                " through pathbeacon, or one of them; or print what was sent",
+                usage="pathbeacon telemetry [status|on|off|reset|log] [PACKAGE ...] [--json]",
+                example="pathbeacon telemetry off            # every package\n"
+                        "  pathbeacon telemetry on acme         # acme only\n"
+                        "  pathbeacon telemetry log --json",
+                exits="0 done, 1 the choice could not be written (or the record read), "
+                      "2 usage error")
+    p.add_argument("action", nargs="?", default="status", metavar="ACTION",
+                   help="status (the default), on, off, reset, or log")
+    p.add_argument("packages", nargs="*", metavar="PACKAGE",
+                   help="the packages the choice is for (none: every package)")
+    p.add_argument("--json", action="store_true",
+                   help="print the resulting state (or the record) as JSON")
+    p.set_defaults(run=_cmd_telemetry)
 
     _register_extras(sub)
     return parser

@@ -19,6 +19,7 @@ import _thread
 import os
 import sys
 
+from . import consent as _consent
 from . import guard, optout
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
@@ -194,7 +195,7 @@ def _say(report: Report) -> None:
         _to_stderr(line + "\n")
 
 
-def _to_stderr(line: str) -> None:
+def _to_stderr(line: str) -> bool:
     """Write ``line`` to a usable stderr without ever blocking; else drop it.
 
     ``sys.stderr`` is ``None`` when the process started with it closed (``print`` would
@@ -206,22 +207,22 @@ def _to_stderr(line: str) -> None:
     stream = sys.stderr
     try:
         if stream is None or getattr(stream, "closed", False):
-            return
+            return False
         try:
             fd = stream.fileno()
         except Exception:  # an in-memory stream (StringIO, a test's capture): cannot block
             stream.write(line)
-            return
+            return True
         encoding = getattr(stream, "encoding", None) or "utf-8"
         data = line.encode(encoding, "backslashreplace")[:_LINE_MAX]
         if os.name != "nt":  # select() takes only sockets on Windows
             import select
 
             if not select.select([], [fd], [], 0)[1]:
-                return
-        os.write(fd, data)
+                return False
+        return os.write(fd, data) == len(data)
     except Exception:  # a closed, broken or odd stderr must not matter
-        pass
+        return False
 
 
 def _finished(report: Report, status: str, reason: str = "") -> Report:
@@ -239,6 +240,7 @@ def report_once(
     skip_dev: bool = True,
     skip_ci: bool = False,
     interval: "float | str | None" = None,
+    consent: str = "opt-out",
     **facts: object,
 ) -> Report:
     """Send one telemetry GET for ``template`` once per process, from a background thread.
@@ -253,6 +255,12 @@ def report_once(
     ``"1d"``, ``"12h"``, ``"30m"``, ``"45s"``), reports at most once per interval from this
     user account on this machine: a recent delivery makes the call ``skipped`` at once.
 
+    The user decides too (:mod:`pathbeacon.consent`): ``pathbeacon telemetry off`` (for this
+    package or every package) makes the call ``disabled``, naming that choice. ``consent``
+    is the author's mode when the user has made no choice: ``"opt-out"`` sends,
+    ``"opt-in"`` sends nothing until the user said ``on``, ``"notice"`` prints a short
+    notice once on an interactive stderr and sends from the next run on.
+
         >>> import pathbeacon, os
         >>> os.environ["DO_NOT_TRACK"] = "1"
         >>> pathbeacon.report_once("default", base="https://acme.example/t", package="acme").status
@@ -261,7 +269,7 @@ def report_once(
     """
     try:
         return _report_once(template, timeout, retries, key, exit_grace, skip_dev, skip_ci,
-                            interval, facts)
+                            interval, facts, consent)
     except Exception as error:  # never into the host
         return _finished(Report(key), FAILED, f"internal error: {error!r}")
 
@@ -276,6 +284,7 @@ def _report_once(
     skip_ci: bool,
     interval: object,
     facts: "dict[str, object]",
+    mode: object = "opt-out",
 ) -> Report:
     text = getattr(template, "text", template)
     package = facts.get("package")
@@ -293,7 +302,7 @@ def _report_once(
         return report
     if _captures:
         _captures[-1].append(report)
-    problem = _check_options(text, timeout, retries, exit_grace)
+    problem = _check_options(text, timeout, retries, exit_grace) or _consent.mode_problem(mode)
     every: float | str | None = None
     if interval is not None:
         from . import stamps
@@ -302,6 +311,18 @@ def _report_once(
         problem = problem or (every if isinstance(every, str) else "")
     if problem:
         return _finished(report, FAILED, problem)
+    # The user's choice and the author's mode (after the claim: a notice shown in this run
+    # keeps this key quiet for the rest of it).
+    decide = getattr(_captures[-1], "consent", _consent.decide) if _captures else _consent.decide
+    why = decide(package, str(mode))
+    notice = why == _consent.NOTICE_NEEDED and not _captures
+    if notice and not _consent.interactive():
+        why = _consent.notice_reason(_consent.normalise(package),
+                                     "standard error is not an interactive terminal")
+    elif notice:
+        why = None
+    if why is not None:
+        return _finished(report, DISABLED, why)
     if _captures:  # pathbeacon.testing.capture(): render now, send nothing, no state
         _work(report, template, facts, 0.0, 0, True, skip_dev, skip_ci, 0.0, None)
         return report
@@ -325,7 +346,7 @@ def _report_once(
         _thread.start_new_thread(
             _work,
             (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
-             START_DELAY, stamp or None),
+             START_DELAY, stamp or None, notice, mode),
         )
     except Exception as error:  # e.g. no threads left, or the interpreter is shutting down
         guard.untrack(report)
@@ -401,6 +422,8 @@ def _work(
     skip_ci: bool,
     delay: float,
     stamp: "str | None",
+    notice: bool = False,
+    mode: object = "opt-out",
 ) -> None:
     """The worker: idle, import, render, send. Runs to the end whatever happens."""
     try:
@@ -415,10 +438,14 @@ def _work(
         if why is not None:
             _finished(report, *why)
             return
+        if notice:  # consent="notice", never shown to this account: show it, send nothing
+            _finished(report, DISABLED, _show_notice(template, facts))
+            return
         if dry_run:
             _finished(report, DRY_RUN)
             return
-        why_off = optout.reason(facts.get("package"))  # the user may have opted out since
+        package = facts.get("package")  # the user may have opted out since
+        why_off = optout.reason(package) or _consent.decide(package, str(mode))
         if why_off is not None:
             _finished(report, DISABLED, why_off)
             return
@@ -429,6 +456,8 @@ def _work(
             from . import stamps
 
             stamps.record(stamp, time.time())
+        if outcome.delivered:  # the user's record of what was sent (issue 15)
+            _consent.record(report.url or "", package)
         _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
         try:
@@ -437,6 +466,26 @@ def _work(
             pass
     finally:
         guard.untrack(report)
+
+
+def _show_notice(template: object, facts: "dict[str, object]") -> str:
+    """Show the first-run notice on stderr in one write, once per account; return why
+    nothing is sent in this run."""
+    from . import probes
+    from .notice import first_run_notice
+
+    name = _consent.normalise(facts.get("package"))
+    ci = probes.get("ci")
+    if ci != "none":
+        return _consent.notice_reason(name, f"running on CI ({ci})")
+    text = first_run_notice(template, **facts)  # type: ignore[arg-type]
+    if not _consent.claim_notice(name):
+        return _consent.notice_reason(name, "another process is showing it, or its mark "
+                                      "cannot be written")
+    if not _to_stderr(text):
+        _consent.unclaim_notice(name)
+        return _consent.notice_reason(name, "standard error could not take it")
+    return _consent.mode_reason(name, "notice") or ""
 
 
 def _stopping() -> bool:
