@@ -23,6 +23,12 @@ settings.load_profile("pathbeacon")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The user's lasting choice lives in these folders; a test's own (set by the fixture below)
+# is kept, so that neither the developer's `pathbeacon telemetry off` nor the machine's
+# administrator changes what a test sees, and no test writes into the real home.
+_CONSENT_VARIABLES = ("PATHBEACON_CONFIG_DIR", "PATHBEACON_SYSTEM_CONFIG")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment minus anything that would opt out, proxy, or debug pathbeacon."""
     env = {
@@ -30,6 +36,7 @@ def clean_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not (k.endswith("_NO_ANALYTICS") or k.lower().endswith("_proxy")
                 or k.startswith(("PATHBEACON_", "SCARF_")) or k == "DO_NOT_TRACK")
+        or k in _CONSENT_VARIABLES
     }
     env.update(extra)
     return env
@@ -54,11 +61,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
 
 
 @pytest.fixture(autouse=True)
-def _no_optout_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests start from an environment with no opt-out, proxy or debug variables."""
+def _no_optout_leaks(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                     ) -> None:
+    """Tests start from an environment with no opt-out, proxy or debug variables, and with
+    an empty folder of their own for the user's telemetry choice (and no admin file)."""
     for name in list(os.environ):
-        if name not in clean_env():
+        if name not in clean_env() or name in _CONSENT_VARIABLES:
             monkeypatch.delenv(name, raising=False)
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("PATHBEACON_CONFIG_DIR", str(config / "pathbeacon"))
+    monkeypatch.setenv("PATHBEACON_SYSTEM_CONFIG", str(config / "system-telemetry"))
 
 
 # ---- a real HTTP collector on loopback -------------------------------------------------
