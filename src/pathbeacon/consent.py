@@ -258,7 +258,7 @@ def mode_reason(name: "str | None", mode: str) -> "str | None":
     if mode == "notice":
         key = _notice_key(name)
         if key in _shown_here:
-            return (f"{who} showed its first-run notice in this run (consent='notice'): "
+            return (f"{who} shows its first-run notice in this run (consent='notice'): "
                     "nothing is sent until the next run")
         return None if notice_shown(name) else NOTICE_NEEDED
     command = f"pathbeacon telemetry on {name}" if name else "pathbeacon telemetry on"
@@ -305,6 +305,12 @@ def interactive() -> bool:
         return False
 
 
+def notice_due(name: "str | None") -> None:
+    """Note that this process is about to show ``name``'s notice: its other reports in this
+    run are then not sent either (the worker shows it a moment later)."""
+    _shown_here.add(_notice_key(name))
+
+
 def claim_notice(name: "str | None") -> bool:
     """Record that ``name``'s notice is being shown by this process; ``False`` when another
     process got there first (or the mark cannot be written: then it is not shown)."""
@@ -317,15 +323,12 @@ def claim_notice(name: "str | None") -> bool:
         won = files.create(path, time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()).encode())
     except OSError:
         return False
-    if won:
-        _shown_here.add(_notice_key(name))
     return won
 
 
 def unclaim_notice(name: "str | None") -> None:
     """Take the mark back (the notice could not be written after all)."""
     path = _notice_path(name)
-    _shown_here.discard(_notice_key(name))
     if path is not None:
         files.remove(path)
 

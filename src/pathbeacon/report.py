@@ -321,6 +321,7 @@ def _report_once(
                                      "standard error is not an interactive terminal")
     elif notice:
         why = None
+        _consent.notice_due(_consent.normalise(package))
     if why is not None:
         return _finished(report, DISABLED, why)
     if _captures:  # pathbeacon.testing.capture(): render now, send nothing, no state
