@@ -17,7 +17,7 @@ from pathbeacon import consent
 from pathbeacon.notice import first_run_notice
 from pathbeacon.testing import capture
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 from .test_consent import env
 
 DOCS = ROOT / "docs" / "consent.md"
@@ -172,3 +172,12 @@ def test_command_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert consent.command("off", package="acme", as_json=True) == 0
     state = json.loads(capsys.readouterr().out)
     assert state["packages"] == {"acme": "off"} and state["all"] is None
+
+
+def test_explain_command_takes_the_mode() -> None:
+    args = ("explain", "default", "base=https://g.example", "package=acme", "--consent", "opt-in")
+    result = run_cli(*args)
+    assert result.returncode == 0
+    assert result.stdout == pathbeacon.explain("default", base="https://g.example",
+                                               package="acme", consent="opt-in")
+    assert run_cli(*args[:-1], "later").returncode == 2

@@ -277,7 +277,8 @@ def _cmd_urls(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    text = pathbeacon.explain(args.template, interval=args.interval, **_facts_for(args))
+    text = pathbeacon.explain(args.template, interval=args.interval, consent=args.consent,
+                              **_facts_for(args))
     print(text, end="")
     return OK
 
@@ -388,12 +389,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_urls)
 
     p = command(sub, "explain", "print a Markdown privacy notice for a README",
-                usage="pathbeacon explain TEMPLATE [name=value ...] [--interval I]",
+                usage="pathbeacon explain TEMPLATE [name=value ...] [--interval I] "
+                      "[--consent MODE]",
                 example=f"pathbeacon explain default {base} package=acme")
     p.add_argument("template", help=template_help)
     takes_pairs(p)
     p.add_argument("--interval", metavar="I",
                    help="the interval given to report_once (seconds, or such as 1d, 12h)")
+    p.add_argument("--consent", metavar="MODE", default="opt-out",
+                   choices=("opt-out", "opt-in", "notice"),
+                   help="the consent mode given to report_once (opt-out, opt-in, notice)")
     p.set_defaults(run=_cmd_explain)
 
     p = command(sub, "telemetry",
