@@ -10,7 +10,7 @@ Two measures:
    (a few lines, ``acme = on`` among them); with the choice file saying ``* = off`` (the
    call is then ``disabled``: no thread). With ``--baseline REF`` the same package is also
    imported from REF's ``src`` (``git archive``), so the difference is what consent adds.
-2. In this process, the median time of one ``consent.decide("acme")`` (what
+2. In this process, the median time of one ``choice.decide("acme")`` (what
    ``report_once`` adds to a call on its thread), with and without a choice file.
 
 The worker never does anything during the measure: the collector address is a closed port
@@ -37,8 +37,13 @@ import pathbeacon
 pathbeacon.report_once("<base>/<package>/<os>/<arch>/<runtime>",
                        base="http://127.0.0.1:9/telemetry", package="acme", skip_dev=False)
 """
-TIMED = "import threading, time; t = time.perf_counter(); import {name}; " \
+TIMED = "import threading, time{gc}; t = time.perf_counter(); import {name}; " \
         "print((time.perf_counter() - t) * 1000)"
+# The cyclic garbage collector runs after a count of allocations: a few more objects (two
+# small modules' code) can make a full collection of a small program's start-up objects fall
+# inside the timed import instead of a little later (at the latest, at exit). "gc off"
+# shows the cost without that shift.
+GC = {"gc on": "", "gc off": ", gc; gc.disable()"}
 CHOICE_ON = "# choices\nother = off\nacme = on\nthird-party = off\n"
 CHOICE_OFF = "* = off\n"
 
@@ -52,7 +57,7 @@ def _baseline(ref: str, into: Path) -> Path:
     return into / "src"
 
 
-def measure(runs: int, baseline: str | None) -> dict[str, float]:
+def measure(runs: int, baseline: str | None) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name, body in {"barepkg": "", "beaconpkg": CALL}.items():
@@ -73,35 +78,40 @@ def measure(runs: int, baseline: str | None) -> dict[str, float]:
                     if not (k.endswith("_NO_ANALYTICS") or k.startswith(("PATHBEACON_", "SCARF_"))
                             or k in ("DO_NOT_TRACK", "PYTHONDONTWRITEBYTECODE"))}
         base_env["PATHBEACON_SYSTEM_CONFIG"] = str(root / "no-admin-file")
-        cases: dict[str, tuple[str, dict[str, str]]] = {}
+        cases: dict[str, tuple[str, dict[str, str], str]] = {}
         for source_label, src in sources.items():
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
             path = os.pathsep.join([str(root / "pkgs"), str(src)])
             bare_env = dict(base_env, PYTHONPATH=path, PATHBEACON_CONFIG_DIR=str(root / "none"))
-            cases[f"{source_label}: bare package"] = ("barepkg", bare_env)
-            for label, folder in folders.items():
-                if source_label != "this checkout" and label != "no choice file":
-                    continue  # the baseline knows no choice file
-                env = dict(base_env, PYTHONPATH=path, PATHBEACON_CONFIG_DIR=str(folder))
-                cases[f"{source_label}: report_once, {label}"] = ("beaconpkg", env)
+            for gc_label, gc in GC.items():
+                cases[f"{source_label}, {gc_label}: bare package"] = ("barepkg", bare_env, gc)
+                for label, folder in folders.items():
+                    if source_label != "this checkout" and label != "no choice file":
+                        continue  # the baseline knows no choice file
+                    env = dict(base_env, PYTHONPATH=path, PATHBEACON_CONFIG_DIR=str(folder))
+                    cases[f"{source_label}, {gc_label}: report_once, {label}"] = (
+                        "beaconpkg", env, gc)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "pkgs")], check=True)
-        for name, env in cases.values():  # warm the file system cache and bytecode
+        for name, env, _ in cases.values():  # warm the file system cache and bytecode
             subprocess.run([sys.executable, "-c", f"import {name}"], env=env, check=True)
         samples: dict[str, list[float]] = {label: [] for label in cases}
         for _ in range(runs):
-            for label, (name, env) in cases.items():  # interleaved: drift hits all alike
-                out = subprocess.run([sys.executable, "-c", TIMED.format(name=name)], env=env,
-                                     capture_output=True, text=True)
+            for label, (name, env, gc) in cases.items():  # interleaved: drift hits all alike
+                out = subprocess.run([sys.executable, "-c", TIMED.format(name=name, gc=gc)],
+                                     env=env, capture_output=True, text=True)
                 if out.returncode != 0:
                     raise SystemExit(f"{label}: exit status {out.returncode}\n{out.stderr}")
                 samples[label].append(float(out.stdout))
-    return {label: statistics.median(values) for label, values in samples.items()}
+    # The median, and the lower quartile: on a shared machine a run is only ever slowed
+    # (descheduled), never sped up, so the lower quartile shows the cost with less noise.
+    return {label: (statistics.median(values), statistics.quantiles(values, n=4)[0])
+            for label, values in samples.items()}
 
 
 def in_process(repeat: int = 2000) -> dict[str, float]:
     """Median microseconds of one ``consent.decide("acme")``."""
     sys.path.insert(0, str(ROOT / "src"))
-    from pathbeacon import consent
+    from pathbeacon import choice as consent
 
     result = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,13 +141,15 @@ def main() -> int:
     result = measure(args.runs, args.baseline)
     print(f"Python {sys.version.split()[0]}, {args.runs} fresh interpreters per case, medians;"
           f" load average before: {os.getloadavg()[0]:.2f}")
-    print("| case | import time | over the bare package |")
-    print("|---|---|---|")
-    for label, value in result.items():
-        bare = result[label.split(":")[0] + ": bare package"]
-        print(f"| {label} | {value:.2f} ms | {value - bare:+.2f} ms |")
+    print("| case | import time, median | over the bare package | lower quartile | over the bare"
+          " package |")
+    print("|---|---|---|---|---|")
+    for label, (median, low) in result.items():
+        bare, bare_low = result[label.split(":")[0] + ": bare package"]
+        print(f"| {label} | {median:.2f} ms | {median - bare:+.2f} ms | {low:.2f} ms | "
+              f"{low - bare_low:+.2f} ms |")
     print()
-    print("| one consent.decide('acme'), in process | median |")
+    print("| one choice.decide('acme'), in process | median |")
     print("|---|---|")
     for label, value in in_process().items():
         print(f"| {label} | {value:.1f} us |")

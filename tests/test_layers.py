@@ -11,8 +11,8 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 LAYERS = [
     {"errors", "probes", "optout", "guard", "wire"},
     {"files", "encoding", "transport"},
-    {"stamps", "consent", "template", "pool"},
-    {"catalogue"},
+    {"stamps", "choice", "template", "pool"},
+    {"catalogue", "consent"},
     {"compose"},
     {"notice"},
     {"report"},

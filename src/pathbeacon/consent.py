@@ -31,200 +31,53 @@ a valid file holding both.
     >>> _ = reset()
     >>> del os.environ["PATHBEACON_CONFIG_DIR"]
 
-Only ``os``, ``sys`` and :mod:`pathbeacon.files` are imported: :func:`reason` runs on the
-host's importing thread (no ``__future__``, no ``typing``).
+What ``report_once`` needs on the caller's thread (reading, deciding) is in the lean
+:mod:`pathbeacon.choice`, re-exported here; this module writes (the choice, the notice's
+mark, the record) and is the face every command line shares.
 """
 
 import os
 import sys
 
-from . import files, optout
+from . import choice, files, optout
+from .choice import (
+    CHOICE_FILE,
+    CONFIG_DIR,
+    EVERY,
+    MODES,
+    NOTICE_FOLDER,
+    NOTICE_NEEDED,
+    SYSTEM_CONFIG,
+    decide,
+    folder,
+    interactive,
+    mode_problem,
+    mode_reason,
+    normalise,
+    notice_reason,
+    notice_shown,
+    parse,
+    system_path,
+)
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
 __all__ = [
-    "CONFIG_DIR", "MODES", "SYSTEM_CONFIG", "command", "decide", "folder", "log", "normalise",
-    "off", "on", "reason", "reset", "run", "state",
+    "ACTIONS", "CHOICE_FILE", "CONFIG_DIR", "EVERY", "MODES", "NOTICE_NEEDED", "SYSTEM_CONFIG",
+    "ChoiceError", "command", "decide", "folder", "interactive", "log", "mode_problem",
+    "mode_reason", "normalise", "notice_reason", "notice_shown", "off", "on", "parse",
+    "reason", "record", "reset", "run", "state", "system_path",
 ]
 
-#: Overrides the folder holding the choice file and the record of what was sent.
-CONFIG_DIR = "PATHBEACON_CONFIG_DIR"
-#: Overrides the administrator's file (for tests; the default is ``/etc/pathbeacon/telemetry``).
-SYSTEM_CONFIG = "PATHBEACON_SYSTEM_CONFIG"
-#: The author's modes ``report_once(consent=...)`` takes.
-MODES = ("opt-out", "opt-in", "notice")
-#: The name that stands for every package in the choice file.
-EVERY = "*"
-CHOICE_FILE = "telemetry"
 RECORD_FILE = "sent.log"
-NOTICE_FOLDER = "notices"
-#: What ``reason()`` returns when only an unshown first-run notice stands in the way.
-NOTICE_NEEDED = "the first-run notice has not been shown yet"
-_LIMIT = 64 * 1024  # a choice file is a few lines; anything bigger is not one
 _RECORD_LIMIT = 1 << 20  # what `telemetry log` reads of each generation
 _RECORD_ROTATE = 32 * 1024  # about 250 lines: rotated into sent.log.1, so 250-500 are kept
 _HEADER = (
     "# pathbeacon: your telemetry choices, one `name = on|off` a line (`*` = every package).\n"
     "# Change them with `pathbeacon telemetry off|on|reset [PACKAGE ...]`.\n"
 )
-# Packages whose notice this process has shown: nothing of theirs is sent in this run.
-_shown_here: "set[str]" = set()
-
-
-# ---- names and places ----------------------------------------------------------------------
-
-
-def normalise(name: object) -> "str | None":
-    """A package name as PEP 503 compares them (lower case, runs of ``-_.`` as one ``-``),
-    or ``None`` when ``name`` is no valid distribution name.
-
-        >>> normalise("Acme_Tools"), normalise("a..b"), normalise("no spaces"), normalise(None)
-        ('acme-tools', 'a-b', None, None)
-    """
-    if not isinstance(name, str):
-        return None
-    text = name.strip().lower()
-    if not text or len(text) > 200 or not (text[0].isalnum() and text[-1].isalnum()):
-        return None
-    out: list[str] = []
-    for ch in text:
-        if ch in "-_.":
-            if out[-1] != "-":
-                out.append("-")
-        elif ch.isascii() and ch.isalnum():
-            out.append(ch)
-        else:
-            return None
-    return "".join(out)
-
-
-def folder() -> "str | None":
-    """The folder of the choice file: ``PATHBEACON_CONFIG_DIR``, else the user's config
-    folder's ``pathbeacon`` (``%APPDATA%``, ``~/Library/Application Support``,
-    ``$XDG_CONFIG_HOME`` or ``~/.config``); ``None`` when none can be named."""
-    environ = os.environ
-    chosen = environ.get(CONFIG_DIR)
-    if chosen:
-        return chosen
-    if sys.platform == "win32":
-        root = environ.get("APPDATA")
-    elif sys.platform == "darwin":
-        root = os.path.join(os.path.expanduser("~"), "Library", "Application Support")
-    else:
-        root = environ.get("XDG_CONFIG_HOME")
-        if not (root and os.path.isabs(root)):  # the XDG spec: relative paths are ignored
-            root = os.path.join(os.path.expanduser("~"), ".config")
-    if not root or not os.path.isabs(root):  # no home to speak of
-        return None
-    return os.path.join(root, "pathbeacon")
-
-
-def _choice_path() -> "str | None":
-    where = folder()
-    return None if where is None else os.path.join(where, CHOICE_FILE)
-
-
-def system_path() -> str:
-    """The administrator's file: ``PATHBEACON_SYSTEM_CONFIG``, else
-    ``/etc/pathbeacon/telemetry`` (``%PROGRAMDATA%\\pathbeacon\\telemetry`` on Windows)."""
-    chosen = os.environ.get(SYSTEM_CONFIG)
-    if chosen:
-        return chosen
-    if sys.platform == "win32":
-        return os.path.join(os.environ.get("PROGRAMDATA") or "C:\\ProgramData", "pathbeacon",
-                            CHOICE_FILE)
-    return "/etc/pathbeacon/" + CHOICE_FILE
-
-
-# ---- reading ---------------------------------------------------------------------------------
-
-
-def parse(text: str) -> "dict[str, str] | str":
-    """The choices in a file's text (``{name: "on"|"off"}``, ``*`` for every package), or
-    a message saying why it cannot be understood.
-
-        >>> parse("# mine\\n* = off\\nAcme = on\\n")
-        {'*': 'off', 'acme': 'on'}
-        >>> parse("acme = maybe")
-        "line 1: expected 'NAME = on' or 'NAME = off', not 'acme = maybe'"
-    """
-    choices: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        name, value = name.strip(), value.strip().lower()
-        key = EVERY if name == EVERY else normalise(name)
-        if not sep or key is None or value not in ("on", "off"):
-            shown = line if len(line) <= 60 else line[:57] + "..."
-            return f"line {number}: expected 'NAME = on' or 'NAME = off', not {shown!r}"
-        choices[key] = value
-    return choices
-
-
-def _load(path: str) -> "dict[str, str] | str | None":
-    """``path``'s choices; ``None`` when there is no file; a message when it exists but
-    cannot be read or understood (which counts as ``off``)."""
-    try:
-        raw = files.read(path, _LIMIT)
-        if raw is None:
-            if os.path.lexists(path):  # a link that leads nowhere: not "no file"
-                return "it is a link to nothing"
-            return None
-        text = raw.decode("utf-8")
-    except OSError as error:
-        return error.strerror or str(error)
-    except ValueError:  # UnicodeDecodeError
-        return "it is not UTF-8 text"
-    return parse(text)
-
-
-def _choice_reason(name: "str | None") -> "str | None":
-    """Why the administrator's or the user's file turns ``package`` off, ``""`` when the
-    user turned it on, ``None`` when neither file decides."""
-    system = system_path()
-    found = _load(system)
-    if isinstance(found, str):
-        return f"the administrator's file {system} cannot be used ({found}): counted as off"
-    if found:
-        if found.get(EVERY) == "off":
-            return f"turned off for every package by the administrator ({system})"
-        if name is not None and found.get(name) == "off":
-            return f"turned off for {name} by the administrator ({system})"
-    path = _choice_path()
-    if path is None:
-        return None
-    found = _load(path)
-    if isinstance(found, str):
-        return f"your choice file {path} cannot be used ({found}): counted as off"
-    if not found:
-        return None
-    choice = found.get(name) if name is not None else None
-    if choice == "off":
-        return f"turned off for {name} by your choice (`pathbeacon telemetry on {name}` undoes it)"
-    if choice == "on":
-        return ""
-    every = found.get(EVERY)
-    if every == "off":
-        return ("turned off for every package by your choice "
-                "(`pathbeacon telemetry on` undoes it)")
-    if every == "on":
-        return ""
-    return None
-
-
-def mode_problem(mode: object) -> str:
-    """Name what is wrong with a ``consent=`` value, or return an empty string.
-
-        >>> mode_problem("notice"), mode_problem("yes")
-        ('', "consent must be 'opt-out', 'opt-in' or 'notice', not 'yes'")
-    """
-    if isinstance(mode, str) and mode in MODES:
-        return ""
-    return f"consent must be 'opt-out', 'opt-in' or 'notice', not {mode!r}"
 
 
 def reason(package: object = None, mode: str = "opt-out") -> "str | None":
@@ -237,84 +90,10 @@ def reason(package: object = None, mode: str = "opt-out") -> "str | None":
     return why if why is not None else decide(package, mode)
 
 
-def decide(package: object = None, mode: str = "opt-out") -> "str | None":
-    """:func:`reason` without the environment (``report_once`` reads that first, or
-    ``capture()``'s rule in its place): the administrator, the user, the author's mode."""
-    try:
-        name = normalise(package)
-        why = _choice_reason(name)
-        if why is not None:
-            return why or None  # "" is the user's `on`
-        return mode_reason(name, mode)
-    except Exception as error:  # never into the host; and never a send on a surprise
-        return f"the choice could not be read ({error!r}): counted as off"
-
-
-def mode_reason(name: "str | None", mode: str) -> "str | None":
-    """What the author's ``mode`` says when the user has made no choice."""
-    who = name or "this package"
-    if mode == "opt-out":
-        return None
-    if mode == "notice":
-        key = _notice_key(name)
-        if key in _shown_here:
-            return (f"{who} shows its first-run notice in this run (consent='notice'): "
-                    "nothing is sent until the next run")
-        return None if notice_shown(name) else NOTICE_NEEDED
-    command = f"pathbeacon telemetry on {name}" if name else "pathbeacon telemetry on"
-    return (f"{who} asks first (consent='opt-in'): nothing is sent until you run "
-            f"`{command}`")
-
-
-def notice_reason(name: "str | None", why: str) -> str:
-    """The reason a report gives when the notice could not be shown (``why``)."""
-    who = name or "this package"
-    return (f"{who} shows a notice before its first report (consent='notice') and it has "
-            f"not been shown: {why}; nothing is sent until it has been")
-
-
-# ---- the first-run notice's mark ------------------------------------------------------------
-
-
-def _notice_key(name: "str | None") -> str:
-    if name is not None:
-        return name
-    return "~unnamed"
-
-
-def _notice_path(name: "str | None") -> "str | None":
-    where = folder()
-    if where is None:
-        return None
-    return os.path.join(where, NOTICE_FOLDER, _notice_key(name))
-
-
-def notice_shown(name: "str | None") -> bool:
-    """Whether this account was shown ``name``'s first-run notice (anything at its mark
-    counts: the mark is never opened, so nothing planted there can block)."""
-    path = _notice_path(name)
-    return path is not None and os.path.lexists(path)
-
-
-def interactive() -> bool:
-    """Whether stderr is an interactive terminal (the one place a notice may be shown)."""
-    stream = sys.stderr
-    try:
-        return stream is not None and os.isatty(stream.fileno())
-    except Exception:  # closed, or an in-memory stream
-        return False
-
-
-def notice_due(name: "str | None") -> None:
-    """Note that this process is about to show ``name``'s notice: its other reports in this
-    run are then not sent either (the worker shows it a moment later)."""
-    _shown_here.add(_notice_key(name))
-
-
 def claim_notice(name: "str | None") -> bool:
     """Record that ``name``'s notice is being shown by this process; ``False`` when another
     process got there first (or the mark cannot be written: then it is not shown)."""
-    path = _notice_path(name)
+    path = choice.notice_path(name)
     if path is None:
         return False
     import time
@@ -328,7 +107,7 @@ def claim_notice(name: "str | None") -> bool:
 
 def unclaim_notice(name: "str | None") -> None:
     """Take the mark back (the notice could not be written after all)."""
-    path = _notice_path(name)
+    path = choice.notice_path(name)
     if path is not None:
         files.remove(path)
 
@@ -415,33 +194,33 @@ def _lock(path: str) -> "str | None":
         time.sleep(0.01)
 
 
-def _change(choice: "str | None", packages: "tuple[object, ...]") -> "dict[str, Any]":
+def _change(value: "str | None", packages: "tuple[object, ...]") -> "dict[str, Any]":
     names = []
     for package in packages:
         name = normalise(package)
         if name is None:
             raise ValueError(f"{package!r} is not a package name")
         names.append(name)
-    path = _choice_path()
+    path = choice.choice_path()
     if path is None:
         raise ChoiceError(2, "no config folder: set PATHBEACON_CONFIG_DIR or HOME")
     lock = _lock(path)
     try:
-        found = _load(path)
+        found = choice.load(path)
         if isinstance(found, str):
-            if names or choice == "on":  # the rest of an unreadable file counts as off
+            if names or value == "on":  # the rest of an unreadable file counts as off
                 raise ChoiceError(
                     22, f"{path} cannot be used ({found}); `pathbeacon telemetry reset` "
                         "starts it over", path)
             found = {}
         choices = dict(found or {})
         for key in names:
-            if choice is None:
+            if value is None:
                 choices.pop(key, None)
             else:
-                choices[key] = choice
+                choices[key] = value
         if not names:  # every package: one choice for all, none of their own left
-            choices = {} if choice is None else {EVERY: choice}
+            choices = {} if value is None else {EVERY: value}
         body = "".join(f"{key} = {value}\n" for key, value in
                        sorted(choices.items(), key=lambda item: item[0] != EVERY))
         try:
@@ -478,12 +257,12 @@ def state() -> "dict[str, Any]":
     "on"|"off"}}``, plus ``problem`` (why the file counts as off), ``environment`` (an
     opt-out variable in force), ``system`` (the administrator's file and what it turns
     off), ``notices`` (packages whose first-run notice was shown) and ``record``."""
-    path = _choice_path()
-    found = None if path is None else _load(path)
+    path = choice.choice_path()
+    found = None if path is None else choice.load(path)
     problem = found if isinstance(found, str) else None
     choices = {} if isinstance(found, str) or found is None else found
     system = system_path()
-    ruled = _load(system)
+    ruled = choice.load(system)
     offs = ([] if ruled is None or isinstance(ruled, str)
             else sorted(k for k, v in ruled.items() if v == "off"))
     shown: list[str] = []

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from . import __version__, optout, probes
 from .catalogue import resolve
+from .choice import mode_problem, normalise
 from .compose import fill
-from .consent import mode_problem, normalise
 from .template import Template
 
 __all__ = ["NEVER_SENT", "explain", "first_run_notice"]

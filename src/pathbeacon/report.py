@@ -19,8 +19,7 @@ import _thread
 import os
 import sys
 
-from . import consent as _consent
-from . import guard, optout
+from . import choice, guard, optout
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
@@ -302,7 +301,7 @@ def _report_once(
         return report
     if _captures:
         _captures[-1].append(report)
-    problem = _check_options(text, timeout, retries, exit_grace) or _consent.mode_problem(mode)
+    problem = _check_options(text, timeout, retries, exit_grace) or choice.mode_problem(mode)
     every: float | str | None = None
     if interval is not None:
         from . import stamps
@@ -313,15 +312,15 @@ def _report_once(
         return _finished(report, FAILED, problem)
     # The user's choice and the author's mode (after the claim: a notice shown in this run
     # keeps this key quiet for the rest of it).
-    decide = getattr(_captures[-1], "consent", _consent.decide) if _captures else _consent.decide
+    decide = getattr(_captures[-1], "consent", choice.decide) if _captures else choice.decide
     why = decide(package, str(mode))
-    notice = why == _consent.NOTICE_NEEDED and not _captures
-    if notice and not _consent.interactive():
-        why = _consent.notice_reason(_consent.normalise(package),
+    notice = why == choice.NOTICE_NEEDED and not _captures
+    if notice and not choice.interactive():
+        why = choice.notice_reason(choice.normalise(package),
                                      "standard error is not an interactive terminal")
     elif notice:
         why = None
-        _consent.notice_due(_consent.normalise(package))
+        choice.notice_due(choice.normalise(package))
     if why is not None:
         return _finished(report, DISABLED, why)
     if _captures:  # pathbeacon.testing.capture(): render now, send nothing, no state
@@ -446,7 +445,7 @@ def _work(
             _finished(report, DRY_RUN)
             return
         package = facts.get("package")  # the user may have opted out since
-        why_off = optout.reason(package) or _consent.decide(package, str(mode))
+        why_off = optout.reason(package) or choice.decide(package, str(mode))
         if why_off is not None:
             _finished(report, DISABLED, why_off)
             return
@@ -458,7 +457,9 @@ def _work(
 
             stamps.record(stamp, time.time())
         if outcome.delivered:  # the user's record of what was sent (issue 15)
-            _consent.record(report.url or "", package)
+            from . import consent
+
+            consent.record(report.url or "", package)
         _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
         try:
@@ -472,21 +473,21 @@ def _work(
 def _show_notice(template: object, facts: "dict[str, object]") -> str:
     """Show the first-run notice on stderr in one write, once per account; return why
     nothing is sent in this run."""
-    from . import probes
+    from . import consent, probes
     from .notice import first_run_notice
 
-    name = _consent.normalise(facts.get("package"))
+    name = choice.normalise(facts.get("package"))
     ci = probes.get("ci")
     if ci != "none":
-        return _consent.notice_reason(name, f"running on CI ({ci})")
+        return choice.notice_reason(name, f"running on CI ({ci})")
     text = first_run_notice(template, **facts)  # type: ignore[arg-type]
-    if not _consent.claim_notice(name):
-        return _consent.notice_reason(name, "another process is showing it, or its mark "
+    if not consent.claim_notice(name):
+        return choice.notice_reason(name, "another process is showing it, or its mark "
                                       "cannot be written")
     if not _to_stderr(text):
-        _consent.unclaim_notice(name)
-        return _consent.notice_reason(name, "standard error could not take it")
-    return _consent.mode_reason(name, "notice") or ""
+        consent.unclaim_notice(name)
+        return choice.notice_reason(name, "standard error could not take it")
+    return choice.mode_reason(name, "notice") or ""
 
 
 def _stopping() -> bool:
