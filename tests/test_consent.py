@@ -316,4 +316,4 @@ print(" ".join(sorted(set(sys.modules) - before)))
     loaded = {name.split(".")[0] for name in imported.split()}
     assert not loaded & {"json", "tomllib", "tomli", "configparser", "re", "typing",
                          "__future__"}, imported
-    assert "pathbeacon.consent" in imported.split()
+    assert "pathbeacon.choice" in imported.split() and "pathbeacon.consent" not in imported
