@@ -17,7 +17,7 @@ from pathbeacon import consent
 from pathbeacon.notice import first_run_notice
 from pathbeacon.testing import capture
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, Collector, run_cli
 from .test_consent import env
 
 DOCS = ROOT / "docs" / "consent.md"
@@ -181,3 +181,15 @@ def test_explain_command_takes_the_mode() -> None:
     assert result.stdout == pathbeacon.explain("default", base="https://g.example",
                                                package="acme", consent="opt-in")
     assert run_cli(*args[:-1], "later").returncode == 2
+
+
+def test_the_scarf_drop_in_honours_the_choice_for_every_package(collector: Collector) -> None:
+    from pathbeacon import ScarfEventLogger
+
+    consent.off()
+    assert ScarfEventLogger(collector.url + "/events").log_event({"a": 1}) is False
+    assert collector.settle(0.3) == []
+    consent.reset()
+    consent.off("acme")  # a package's own choice: the drop-in names no package
+    assert ScarfEventLogger(collector.url + "/events").log_event({"a": 1}) is True
+    assert len(collector.settle(0.3)) == 1
