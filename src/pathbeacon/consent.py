@@ -18,7 +18,9 @@ understood (a FIFO, a directory, a huge or garbled file, a link to nowhere) coun
 a valid file holding both.
 
     >>> import os, tempfile
+    >>> saved = dict(os.environ)
     >>> os.environ["PATHBEACON_CONFIG_DIR"] = tempfile.mkdtemp()
+    >>> os.environ["PATHBEACON_SYSTEM_CONFIG"] = os.devnull + ".none"
     >>> print(reason("acme"))
     None
     >>> state = off("acme")
@@ -29,7 +31,7 @@ a valid file holding both.
     >>> print(reason("other", "opt-in"))  # doctest: +ELLIPSIS
     other asks first (consent='opt-in'): nothing is sent until you run ...
     >>> _ = reset()
-    >>> del os.environ["PATHBEACON_CONFIG_DIR"]
+    >>> os.environ.clear(); os.environ.update(saved)
 
 What ``report_once`` needs on the caller's thread (reading, deciding) is in the lean
 :mod:`pathbeacon.choice`, re-exported here; this module writes (the choice, the notice's
