@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pathbeacon
 from pathbeacon import consent
@@ -193,3 +195,34 @@ def test_the_scarf_drop_in_honours_the_choice_for_every_package(collector: Colle
     consent.off("acme")  # a package's own choice: the drop-in names no package
     assert ScarfEventLogger(collector.url + "/events").log_event({"a": 1}) is True
     assert len(collector.settle(0.3)) == 1
+
+
+# ---- properties --------------------------------------------------------------------------------
+
+NAMES = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,12}[A-Za-z0-9])?", fullmatch=True)
+
+
+@given(st.text())
+def test_parse_is_total(text: str) -> None:
+    found = consent.parse(text)
+    assert isinstance(found, (dict, str))
+    if isinstance(found, dict):
+        assert set(found.values()) <= {"on", "off"}
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(NAMES, st.sampled_from(["on", "off", "reset"])), max_size=6))
+def test_what_is_written_reads_back(changes: list[tuple[str, str]]) -> None:
+    consent.reset()
+    expected: dict[str, str] = {}
+    for name, action in changes:
+        getattr(consent, action)(name)
+        key = consent.normalise(name)
+        assert key is not None
+        if action == "reset":
+            expected.pop(key, None)
+        else:
+            expected[key] = action
+    assert consent.state()["packages"] == dict(sorted(expected.items()))
+    for key, value in expected.items():
+        assert (consent.reason(key, "opt-in") is None) == (value == "on")
