@@ -317,3 +317,19 @@ print(" ".join(sorted(set(sys.modules) - before)))
     assert not loaded & {"json", "tomllib", "tomli", "configparser", "re", "typing",
                          "__future__"}, imported
     assert "pathbeacon.choice" in imported.split() and "pathbeacon.consent" not in imported
+
+
+@pytest.mark.parametrize("kind", ["stale directory", "fresh file"])
+def test_a_planted_or_held_lock_delays_a_change_at_most_briefly(kind: str) -> None:
+    config().mkdir(parents=True)
+    lock = config() / "telemetry.lock"
+    if kind == "stale directory":
+        lock.mkdir()
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    else:
+        lock.write_text("12345")
+    started = time.monotonic()
+    result = telemetry("off", "acme")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 15  # a fresh interpreter plus at most 2 s of waiting
+    assert consent.parse((config() / "telemetry").read_text()) == {"acme": "off"}

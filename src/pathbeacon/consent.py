@@ -186,10 +186,10 @@ def _lock(path: str) -> "str | None":
         except OSError:
             return None
         try:
-            if time.time() - os.lstat(lock).st_mtime > 10.0:
-                files.remove(lock)
-                continue
-        except OSError:
+            stale = time.time() - os.lstat(lock).st_mtime > 10.0
+        except OSError:  # gone meanwhile: try again
+            stale = False
+        if stale and files.remove(lock):  # a directory planted there is not removed
             continue
         if time.monotonic() > end:
             return None
