@@ -333,3 +333,12 @@ def test_a_planted_or_held_lock_delays_a_change_at_most_briefly(kind: str) -> No
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 15  # a fresh interpreter plus at most 2 s of waiting
     assert consent.parse((config() / "telemetry").read_text()) == {"acme": "off"}
+
+
+@pytest.mark.parametrize("text", ["off\n", '{"all": "off", "packages": {}}',
+                                  "# the whole machine\n* = off\n"])
+def test_the_admin_file_takes_each_documented_form(collector: Collector, text: str) -> None:
+    admin(text)
+    status, reason = host(collector)
+    assert status == "disabled" and "turned off for every package by the administrator" in reason
+    assert collector.settle(0.3) == []

@@ -96,24 +96,54 @@ def system_path() -> str:
 
 def parse(text: str) -> "dict[str, str] | str":
     """The choices in a file's text (``{name: "on"|"off"}``, ``*`` for every package), or
-    a message saying why it cannot be understood.
+    a message saying why it cannot be understood. A bare ``on`` or ``off`` line is the
+    choice for every package; a text starting with ``{`` is read as the JSON that
+    ``pathbeacon telemetry --json`` prints (``all`` and ``packages``).
 
         >>> parse("# mine\\n* = off\\nAcme = on\\n")
         {'*': 'off', 'acme': 'on'}
+        >>> parse("off"), parse('{"all": "off", "packages": {"acme": "on"}}')
+        ({'*': 'off'}, {'*': 'off', 'acme': 'on'})
         >>> parse("acme = maybe")
         "line 1: expected 'NAME = on' or 'NAME = off', not 'acme = maybe'"
     """
+    if text.lstrip().startswith("{"):
+        return _parse_json(text)
     choices: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
+        if not sep:  # a bare "off": every package
+            name, sep, value = EVERY, "=", name
         name, value = name.strip(), value.strip().lower()
         key = EVERY if name == EVERY else normalise(name)
-        if not sep or key is None or value not in ("on", "off"):
+        if key is None or value not in ("on", "off"):
             shown = line if len(line) <= 60 else line[:57] + "..."
             return f"line {number}: expected 'NAME = on' or 'NAME = off', not {shown!r}"
+        choices[key] = value
+    return choices
+
+
+def _parse_json(text: str) -> "dict[str, str] | str":
+    import json  # only for a file written in this form: never for the usual one
+
+    problem = "expected the JSON that `pathbeacon telemetry --json` prints (all, packages)"
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return problem
+    if not isinstance(found, dict):
+        return problem
+    every, packages = found.get("all"), found.get("packages") or {}
+    if every not in (None, "on", "off") or not isinstance(packages, dict):
+        return problem
+    choices = {} if every is None else {EVERY: every}
+    for name, value in packages.items():
+        key = normalise(name)
+        if key is None or value not in ("on", "off"):
+            return problem
         choices[key] = value
     return choices
 
