@@ -1,8 +1,9 @@
 """The caller's-thread half of :mod:`pathbeacon.consent`: may this package send, and if
 not, why not, from the administrator's file, the user's choice file and the author's mode.
 
-Kept tiny, with only ``os``, ``sys`` and :mod:`pathbeacon.files` imported (no ``__future__``,
-no ``typing``): ``report_once`` imports it on the host's importing thread. Everything that
+Kept tiny, with only ``os`` and ``sys`` imported (no ``__future__``, no ``typing``), and
+:mod:`pathbeacon.files` only when a file is there to read: ``report_once`` imports it on
+the host's importing thread. Everything that
 writes (the choice, the notice's mark, the record) is in :mod:`pathbeacon.consent`.
 
     >>> normalise("Acme_Tools"), parse("* = off")
@@ -11,8 +12,6 @@ writes (the choice, the notice's mark, the record) is in :mod:`pathbeacon.consen
 
 import os
 import sys
-
-from . import files
 
 CONFIG_DIR = "PATHBEACON_CONFIG_DIR"
 SYSTEM_CONFIG = "PATHBEACON_SYSTEM_CONFIG"
@@ -152,6 +151,12 @@ def load(path: str) -> "dict[str, str] | str | None":
     """``path``'s choices; ``None`` when there is no file; a message when it exists but
     cannot be read or understood (which counts as ``off``)."""
     try:
+        # The usual case, no file, costs one lstat (which opens nothing, so cannot block)
+        # and no import of files; anything there is opened only through files.read.
+        if not os.path.lexists(path):
+            return None
+        from . import files
+
         raw = files.read(path, LIMIT)
         if raw is None:
             if os.path.lexists(path):  # a link that leads nowhere: not "no file"
