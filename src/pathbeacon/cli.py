@@ -406,7 +406,7 @@ def _parser() -> argparse.ArgumentParser:
                 " through pathbeacon, or one of them; or print what was sent",
                 usage="pathbeacon telemetry [status|on|off|reset|log] [PACKAGE ...] [--json]",
                 example="pathbeacon telemetry off            # every package\n"
-                        "  pathbeacon telemetry on acme         # acme only\n"
+                        "  pathbeacon telemetry on acme        # acme only\n"
                         "  pathbeacon telemetry log --json",
                 exits="0 done, 1 the choice could not be written (or the record read), "
                       "2 usage error")
