@@ -342,3 +342,12 @@ def test_the_admin_file_takes_each_documented_form(collector: Collector, text: s
     status, reason = host(collector)
     assert status == "disabled" and "turned off for every package by the administrator" in reason
     assert collector.settle(0.3) == []
+
+
+def test_all_is_every_package_in_the_file_and_on_the_command_line(collector: Collector
+                                                                   ) -> None:
+    state = json.loads(telemetry("off", "all", "--json").stdout)
+    assert (state["all"], state["packages"]) == ("off", {})
+    assert host(collector)[0] == "disabled"
+    (config() / "telemetry").write_text("all = on\n")
+    assert host(collector, mode="opt-in")[0] == "sent"

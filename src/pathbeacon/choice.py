@@ -17,6 +17,8 @@ CONFIG_DIR = "PATHBEACON_CONFIG_DIR"
 SYSTEM_CONFIG = "PATHBEACON_SYSTEM_CONFIG"
 MODES = ("opt-out", "opt-in", "notice")
 EVERY = "*"
+# Names that stand for every package, in the file and on the command line.
+EVERY_NAMES = ("*", "all", "ALL", "All")
 CHOICE_FILE = "telemetry"
 NOTICE_FOLDER = "notices"
 NOTICE_NEEDED = "the first-run notice has not been shown yet"
@@ -95,9 +97,9 @@ def system_path() -> str:
 
 def parse(text: str) -> "dict[str, str] | str":
     """The choices in a file's text (``{name: "on"|"off"}``, ``*`` for every package), or
-    a message saying why it cannot be understood. A bare ``on`` or ``off`` line is the
-    choice for every package; a text starting with ``{`` is read as the JSON that
-    ``pathbeacon telemetry --json`` prints (``all`` and ``packages``).
+    a message saying why it cannot be understood. ``all`` is ``*``, and a bare ``on`` or
+    ``off`` line is the choice for every package; a text starting with ``{`` is read as
+    the JSON that ``pathbeacon telemetry --json`` prints (``all`` and ``packages``).
 
         >>> parse("# mine\\n* = off\\nAcme = on\\n")
         {'*': 'off', 'acme': 'on'}
@@ -117,7 +119,7 @@ def parse(text: str) -> "dict[str, str] | str":
         if not sep:  # a bare "off": every package
             name, sep, value = EVERY, "=", name
         name, value = name.strip(), value.strip().lower()
-        key = EVERY if name == EVERY else normalise(name)
+        key = EVERY if name in EVERY_NAMES else normalise(name)
         if key is None or value not in ("on", "off"):
             shown = line if len(line) <= 60 else line[:57] + "..."
             return f"line {number}: expected 'NAME = on' or 'NAME = off', not {shown!r}"

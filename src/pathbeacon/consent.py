@@ -199,6 +199,8 @@ def _lock(path: str) -> "str | None":
 def _change(value: "str | None", packages: "tuple[object, ...]") -> "dict[str, Any]":
     names = []
     for package in packages:
+        if package in choice.EVERY_NAMES:  # `telemetry off all`: every package
+            return _change(value, ())
         name = normalise(package)
         if name is None:
             raise ValueError(f"{package!r} is not a package name")
@@ -307,6 +309,7 @@ def _describe(found: "dict[str, Any]", packages: "tuple[str, ...]") -> "list[str
                      "every package counts as off")
     lines.append(f"every package: {every[found['all']]}")
     chosen = found["packages"]
+    packages = tuple(p for p in packages if p not in choice.EVERY_NAMES)
     names = [normalise(p) or p for p in packages] if packages else sorted(chosen)
     for name in names:
         lines.append(f"  {_escape(name)}: {chosen.get(name, 'no choice of its own')}")
@@ -350,7 +353,7 @@ def run(action: str, packages: "tuple[str, ...] | list[str]" = (), *, as_json: b
                              f"{_escape(entry['url'])}\n")
         return
     for name in names:
-        if normalise(name) is None:
+        if normalise(name) is None and name not in choice.EVERY_NAMES:
             raise ValueError(f"{name!r} is not a package name")
     if action == "status":
         found = state()
