@@ -70,7 +70,7 @@ __all__ = [
     "ACTIONS", "CHOICE_FILE", "CONFIG_DIR", "EVERY", "MODES", "NOTICE_NEEDED", "SYSTEM_CONFIG",
     "ChoiceError", "command", "decide", "folder", "interactive", "log", "mode_problem",
     "mode_reason", "normalise", "notice_reason", "notice_shown", "off", "on", "parse",
-    "reason", "record", "reset", "run", "state", "system_path",
+    "reason", "record", "reset", "run", "state", "status", "system_path",
 ]
 
 RECORD_FILE = "sent.log"
@@ -288,6 +288,11 @@ def state() -> "dict[str, Any]":
         "notices": shown,
         "record": None if where is None else os.path.join(where, RECORD_FILE),
     }
+
+
+def status() -> "dict[str, Any]":
+    """The same as :func:`state` (what ``pathbeacon telemetry status`` prints)."""
+    return state()
 
 
 # ---- a face for any command line -------------------------------------------------------------
