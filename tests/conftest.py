@@ -28,6 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 STRICT = bool(os.environ.get("PATHBEACON_CI_STRICT"))
 
 
+_BEACON_PATH: list[str] = []
+
+
+def beacon_path() -> str:
+    """A ``PYTHONPATH`` for another interpreter (a pyenv Python) that holds this checkout's
+    pathbeacon and its pure-Python run-time dependencies, and nothing else of this
+    environment: another package there (certifi, say) can be imported at start-up by that
+    interpreter's own ``.pth`` files and bring ``threading`` with it."""
+    import importlib
+    import tempfile
+
+    if not _BEACON_PATH:
+        deps = Path(tempfile.mkdtemp(prefix="pathbeacon-deps-"))
+        for name in ("urllib3", "packaging", "distro"):
+            where = Path(importlib.import_module(name).__file__ or "")
+            if where.name == "__init__.py":  # a package: link its folder
+                where = where.parent
+            (deps / where.name).symlink_to(where)
+        _BEACON_PATH.append(os.pathsep.join([str(ROOT / "src"), str(deps)]))
+    return _BEACON_PATH[0]
+
+
 def need_program(program: str, package: str) -> str:
     """The path of ``program`` (a path or a name on ``PATH``), or skip the test saying which
     Debian package brings it (a failure under ``PATHBEACON_CI_STRICT``)."""
@@ -81,6 +103,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
             terminalreporter.write_line(f"{count:4d} skipped: {reason}")
 
 
+# The user's lasting choice lives in these folders; a test's own (set by the fixture below)
+# is kept, so that neither the developer's `pathbeacon telemetry off` nor the machine's
+# administrator changes what a test sees, and no test writes into the real home.
+_CONSENT_VARIABLES = ("PATHBEACON_CONFIG_DIR", "PATHBEACON_SYSTEM_CONFIG")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment minus anything that would opt out, proxy, or debug pathbeacon."""
     env = {
@@ -88,6 +116,7 @@ def clean_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not (k.endswith("_NO_ANALYTICS") or k.lower().endswith("_proxy")
                 or k.startswith(("PATHBEACON_", "SCARF_")) or k == "DO_NOT_TRACK")
+        or k in _CONSENT_VARIABLES
     }
     env.update(extra)
     return env
@@ -112,11 +141,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
 
 
 @pytest.fixture(autouse=True)
-def _no_optout_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests start from an environment with no opt-out, proxy or debug variables."""
+def _no_optout_leaks(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                     ) -> None:
+    """Tests start from an environment with no opt-out, proxy or debug variables, and with
+    an empty folder of their own for the user's telemetry choice (and no admin file)."""
     for name in list(os.environ):
-        if name not in clean_env():
+        if name not in clean_env() or name in _CONSENT_VARIABLES:
             monkeypatch.delenv(name, raising=False)
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("PATHBEACON_CONFIG_DIR", str(config / "pathbeacon"))
+    monkeypatch.setenv("PATHBEACON_SYSTEM_CONFIG", str(config / "system-telemetry"))
 
 
 # ---- a real HTTP collector on loopback -------------------------------------------------

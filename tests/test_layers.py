@@ -11,11 +11,12 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "pathbeacon"
 LAYERS = [
     {"errors", "optout", "guard", "wire"},
     {"files", "encoding", "transport", "probes"},
-    {"stamps", "template", "pool"},
-    {"catalogue"},
+    {"stamps", "choice", "template", "pool"},
+    {"catalogue", "consent"},
     {"compose"},
+    {"notice"},
     {"report"},
-    {"scarf", "notice", "testing"},
+    {"scarf", "testing"},
     {"analysis"},  # the receiving side: only the CLI reaches it
     {"cli"},
     {"__main__", "__init__"},

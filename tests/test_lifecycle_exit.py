@@ -3,13 +3,12 @@ whatever the host imported, the host keeps its main thread and exits within the 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, Collector, clean_env, run_python
+from .conftest import Collector, beacon_path, clean_env, run_python
 from .lifecycle_tools import Trickler, exit_delay, host_env, private_dns_argv, trickler
 
 __all__ = ["trickler"]  # the fixture, imported for pytest
@@ -46,11 +45,9 @@ def _interpreters() -> list[str]:
 def test_host_that_never_imported_threading_keeps_its_main_thread(
     collector: Collector, python: str
 ) -> None:
-    import urllib3
 
     # pathbeacon and its pure-Python dependencies, without this interpreter's stdlib
-    site = str(Path(urllib3.__file__).parent.parent)
-    env = clean_env(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), site]))
+    env = clean_env(PYTHONPATH=beacon_path())
     code = "import sys; assert 'threading' not in sys.modules\n" + MAIN_THREAD.format(
         base=collector.url)
     result = run_python(code, env=env) if python == sys.executable else __import__(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, Collector, clean_env, run_python
+from .conftest import Collector, beacon_path, clean_env, run_python
 
 # Arbitrary host code runs inside the claim when the key's __hash__ runs: the same window a
 # signal or a garbage collection can land in. Each case provokes the re-entrant call there.
@@ -115,10 +114,8 @@ def test_reports_from_a_subinterpreter_are_disabled(collector: Collector, python
          "or u.find_spec('_xxsubinterpreters')))"], capture_output=True, text=True)
     if probe.stdout.strip() != "True":
         pytest.skip(f"{python} exposes no subinterpreters")
-    import urllib3
 
-    site = str(Path(urllib3.__file__).parent.parent)
-    env = clean_env(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), site]))
+    env = clean_env(PYTHONPATH=beacon_path())
     result = subprocess.run([python, "-c", SUBINTERPRETER.format(base=collector.url)],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -3,14 +3,13 @@ first call from a ``_thread`` thread, a host that logs at DEBUG level."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, Collector, clean_env
+from .conftest import Collector, beacon_path, clean_env
 
 PYENV = Path.home() / ".pyenv" / "versions"
 
@@ -27,10 +26,8 @@ def _pythons() -> list[str]:
 
 
 def _run(python: str, code: str) -> subprocess.CompletedProcess[str]:
-    import urllib3
 
-    site = str(Path(urllib3.__file__).parent.parent)
-    env = clean_env(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), site]))
+    env = clean_env(PYTHONPATH=beacon_path())
     return subprocess.run([python, "-c", code], capture_output=True, text=True, env=env,
                           timeout=60)
 

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # Not ``typing.TYPE_CHECKING``: importing typing alone would cost several milliseconds.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from . import consent
     from .compose import expand, parse, render
     from .errors import DeliveryError, TemplateError
     from .notice import explain
@@ -33,6 +34,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "__version__",
+    "consent",
     "expand",
     "explain",
     "facts",
@@ -60,6 +62,7 @@ _LAZY = {
     "pixel_html": ("scarf", "pixel_html"),
     "pixel_markdown": ("scarf", "pixel_markdown"),
     "explain": ("notice", "explain"),
+    "consent": ("consent", ""),  # the module itself: the user's choice, from Python
 }
 
 
@@ -71,7 +74,8 @@ def __getattr__(name: str) -> object:
     try:
         # __import__ rather than importlib.import_module: importlib is not loaded at start-up.
         __import__(f"{__name__}.{module}")
-        value = getattr(_sys.modules[f"{__name__}.{module}"], attribute)
+        loaded = _sys.modules[f"{__name__}.{module}"]
+        value = getattr(loaded, attribute) if attribute else loaded
     except (ImportError, AttributeError):
         if name != "report_once":
             raise

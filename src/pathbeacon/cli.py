@@ -283,8 +283,26 @@ def _cmd_urls(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    text = pathbeacon.explain(args.template, interval=args.interval, **_facts_for(args))
+    text = pathbeacon.explain(args.template, interval=args.interval, consent=args.consent,
+                              **_facts_for(args))
     print(text, end="")
+    return OK
+
+
+def _cmd_telemetry(args: argparse.Namespace) -> int:
+    """Show or change the user's lasting choice, or print the record of what was sent."""
+    from . import consent
+
+    try:
+        consent.run(args.action, args.packages, as_json=args.json)
+    except OSError as error:
+        if isinstance(error, OutputError):
+            raise
+        message = error.strerror or str(error)
+        if error.filename and str(error.filename) not in message:
+            message = f"{error.filename}: {message}"
+        _error(message)
+        return FAILED
     return OK
 
 
@@ -377,13 +395,34 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_urls)
 
     p = command(sub, "explain", "print a Markdown privacy notice for a README",
-                usage="pathbeacon explain TEMPLATE [name=value ...] [--interval I]",
+                usage="pathbeacon explain TEMPLATE [name=value ...] [--interval I] "
+                      "[--consent MODE]",
                 example=f"pathbeacon explain default {base} package=acme")
     p.add_argument("template", help=template_help)
     takes_pairs(p)
     p.add_argument("--interval", metavar="I",
                    help="the interval given to report_once (seconds, or such as 1d, 12h)")
+    p.add_argument("--consent", metavar="MODE", default="opt-out",
+                   choices=("opt-out", "opt-in", "notice"),
+                   help="the consent mode given to report_once (opt-out, opt-in, notice)")
     p.set_defaults(run=_cmd_explain)
+
+    p = command(sub, "telemetry",
+                "show or change your lasting telemetry choice for every package that reports"
+                " through pathbeacon, or one of them; or print what was sent",
+                usage="pathbeacon telemetry [status|on|off|reset|log] [PACKAGE ...] [--json]",
+                example="pathbeacon telemetry off            # every package\n"
+                        "  pathbeacon telemetry on acme        # acme only\n"
+                        "  pathbeacon telemetry log --json",
+                exits="0 done, 1 the choice could not be written (or the record read), "
+                      "2 usage error")
+    p.add_argument("action", nargs="?", default="status", metavar="ACTION",
+                   help="status (the default), on, off, reset, or log")
+    p.add_argument("packages", nargs="*", metavar="PACKAGE",
+                   help="the packages the choice is for (none: every package)")
+    p.add_argument("--json", action="store_true",
+                   help="print the resulting state (or the record) as JSON")
+    p.set_defaults(run=_cmd_telemetry)
 
     _register_extras(sub)
     return parser

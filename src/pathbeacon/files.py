@@ -15,7 +15,8 @@ files, a device, a directory, a file of gigabytes. So:
 - :func:`create` is an exclusive create (a claim that only one process can win);
 - :func:`append` adds to a regular file, never through a link.
 
-Only ``os`` is imported: :func:`read` runs on the host's importing thread.
+Only ``os`` is imported (no ``__future__``, no ``typing``): :func:`read` runs on the host's
+importing thread.
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "sub", "state")
@@ -33,8 +34,6 @@ Only ``os`` is imported: :func:`read` runs on the host's importing thread.
     ...     print(error.strerror)
     not a regular file
 """
-
-from __future__ import annotations
 
 import os
 
@@ -65,7 +64,7 @@ def _regular(fd: int, path: str) -> int:
     return info.st_size
 
 
-def read(path: str, limit: int) -> bytes | None:
+def read(path: str, limit: int) -> "bytes | None":
     """The contents of the regular file ``path`` (at most ``limit`` bytes), or ``None`` when
     there is no such file. ``OSError`` for a file that is not regular (FIFO, device,
     directory), is larger than ``limit``, or cannot be read. Never blocks on a FIFO.
@@ -90,7 +89,7 @@ def read(path: str, limit: int) -> bytes | None:
     return data
 
 
-def _fresh(path: str, mode: int) -> tuple[int, str]:
+def _fresh(path: str, mode: int) -> "tuple[int, str]":
     """A new file beside ``path``, opened for writing; its folder is made (owner-only) if
     missing. The name is random, and ``O_EXCL`` refuses anything already there."""
     folder = os.path.dirname(path) or "."
@@ -198,7 +197,7 @@ class AtomicFile:
         '<p>hello</p>'
     """
 
-    def __init__(self, path: str, binary: bool = False, newline: str | None = None) -> None:
+    def __init__(self, path: str, binary: bool = False, newline: "str | None" = None) -> None:
         self.path = path
         self._binary = binary
         self._newline = newline
@@ -210,7 +209,7 @@ class AtomicFile:
         """The temporary file's path while the block runs (for tools that write by name)."""
         return self._temporary
 
-    def __enter__(self) -> IO[Any]:
+    def __enter__(self) -> "IO[Any]":
         from pathbeacon.errors import OutputError
 
         folder = os.path.dirname(self.path) or "."

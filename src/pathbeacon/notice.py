@@ -15,13 +15,13 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from . import optout, probes
+from . import __version__, optout, probes
 from .catalogue import resolve
+from .choice import mode_problem, normalise
 from .compose import fill
-from .report import user_agent
 from .template import Template
 
-__all__ = ["NEVER_SENT", "explain"]
+__all__ = ["NEVER_SENT", "explain", "first_run_notice"]
 
 #: What pathbeacon never reads or sends, whatever the template.
 NEVER_SENT = (
@@ -37,6 +37,15 @@ _UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 _INTERVAL = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
 # Characters that could end a code span or a line, or hide text: replaced or dropped.
 _UNSAFE = {**dict.fromkeys(range(0x20), " "), 0x7F: None, ord("`"): "'"}
+
+
+def user_agent() -> str:
+    """The header a report sends (``report.user_agent()``, which this module sits below).
+
+        >>> user_agent().startswith("pathbeacon/")
+        True
+    """
+    return f"pathbeacon/{__version__}"
 
 
 def _code(value: object, *, cell: bool = False) -> str:
@@ -63,9 +72,14 @@ def _interval_text(interval: object) -> str:
     return f"{shown} {unit}s"
 
 
-def explain(template: str | Template, /, *, interval: object = None, **facts: object) -> str:
+def explain(template: str | Template, /, *, interval: object = None, consent: object = "opt-out",
+            **facts: object) -> str:
     """A Markdown section naming the endpoint, each field with this machine's value, what
-    is never sent, and every way to opt out (the exact variables for ``package``).
+    is never sent, and every way to opt out (the lasting choice, and the exact variables for
+    ``package``).
+
+    Pass the same ``consent`` as to ``report_once`` (``"opt-in"``, ``"notice"``) to
+    describe when the package starts sending.
 
     Pass the same ``interval`` as to ``report_once`` to describe its at-most-once-per-
     interval state. A template with a ``<pixel_id>`` (such as ``scarf-pixel``) is described
@@ -75,6 +89,9 @@ def explain(template: str | Template, /, *, interval: object = None, **facts: ob
         >>> "browser" in text and "per process" not in text
         True
     """
+    problem = mode_problem(consent)
+    if problem:
+        raise ValueError(problem)
     resolved = resolve(template)
     values = fill(resolved, facts)
     url = resolved.render(values)
@@ -146,11 +163,35 @@ def explain(template: str | Template, /, *, interval: object = None, **facts: ob
         lines.append("")
         lines.append("Development and local builds (such as `1.0.dev1` or `1.0+local`) "
                      "report nothing.")
+    normal = normalise(package)
+    mine = f" {normal}" if normal else ""
+    if consent == "opt-in":
+        lines += [
+            "",
+            f"**Asks first:** nothing is sent until you turn it on with `pathbeacon telemetry "
+            f"on{mine}` (or `pathbeacon telemetry on` for every package that reports through "
+            "pathbeacon).",
+        ]
+    elif consent == "notice":
+        lines += [
+            "",
+            "**Tells you first:** the first time it runs with its error output on a terminal "
+            "(not on CI), it prints a short notice there and sends nothing in that run; later "
+            "runs send unless you turn it off. Where no terminal is attached, no notice is "
+            "shown and nothing is sent until one has been.",
+        ]
     names = ", ".join(f"`{name}=1`" for name in optout.variables(package))
     lines += [
         "",
-        f"**Opting out:** set any of {names} (any value but empty, `0`, `false`, `no` or "
-        f"`off`), or `{optout.SCARF_ANALYTICS}=false`, in the environment. Opting out is "
+        f"**Opting out:** run `pathbeacon telemetry off{mine}` (or `pathbeacon telemetry off` "
+        "for every package that reports through pathbeacon): the choice is kept for your "
+        "user account in a small file under your config folder (`XDG_CONFIG_HOME` or "
+        "`~/.config`, `~/Library/Application Support`, `%APPDATA%`; `PATHBEACON_CONFIG_DIR` "
+        "moves it), beside a record of every report sent from your account "
+        "(`pathbeacon telemetry log`). "
+        f"Or set any of {names} (any value but empty, `0`, `false`, `no` or "
+        f"`off`), or `{optout.SCARF_ANALYTICS}=false`, in the environment, which beats any "
+        "choice. Opting out is "
         "read every time, and then nothing is sent: no thread, no DNS look-up, no connection.",
     ]
     if interval is not None:
@@ -167,5 +208,51 @@ def explain(template: str | Template, /, *, interval: object = None, **facts: ob
         "",
         f"To see what would be sent without sending it: `{optout.DRY_RUN}=1 "
         f"{optout.DEBUG}=1`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# Shown on a terminal, not rendered as Markdown: control and format characters dropped.
+_PLAIN = {**dict.fromkeys(range(0x20), " "), 0x7F: None}
+
+
+def _plain(value: object) -> str:
+    return "".join(ch for ch in str(value).translate(_PLAIN) if ch.isprintable()).strip()
+
+
+def first_run_notice(template: str | Template, /, **facts: object) -> str:
+    """The notice ``report_once(..., consent="notice")`` prints once, on a terminal, before
+    a package's first report: at most 6 lines of plain text saying what is sent, to whom,
+    and how to turn it off (the command and the environment variable).
+
+        >>> text = first_run_notice("<base>/<package>/<os>", base="https://t.example/x",
+        ...                         package="acme")
+        >>> len(text.splitlines()) <= 6 and "pathbeacon telemetry off acme" in text
+        True
+        >>> "ACME_NO_ANALYTICS=1" in text and "t.example" in text
+        True
+    """
+    resolved = resolve(template)
+    values = fill(resolved, facts)
+    url = resolved.render(values)
+    sent = resolved.parse(url)
+    package = facts.get("package")
+    name = normalise(package)
+    who = _plain(package) if package else "This program"
+    host = _plain(urlsplit(url).hostname or "its collector")
+    fields = [n for n in resolved.fields if n != "base"]
+    shown = " ".join(_plain(sent[n]) or "-" for n in fields)
+    mine = f" {name}" if name else ""
+    variables = optout.variables(package)
+    own = f"{variables[-1]}=1 or " if package else ""
+    lines = [
+        f"{who} sends anonymous usage reports (via pathbeacon): at most one request per run to "
+        f"{host}, carrying only: {', '.join(fields) or 'nothing but the address'}.",
+        f"On this machine: {shown or '-'}. Never sent: names, file paths, "
+        "IP or MAC addresses, lasting IDs.",
+        "Nothing was sent this time; later runs send unless you turn it off.",
+        f"Turn it off: `pathbeacon telemetry off{mine}` (every package: `pathbeacon telemetry "
+        f"off`), or set {own}DO_NOT_TRACK=1.",
+        "See what was sent: `pathbeacon telemetry log`. This notice is shown once.",
     ]
     return "\n".join(lines) + "\n"

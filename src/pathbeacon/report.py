@@ -21,7 +21,7 @@ import _thread
 import os
 import sys
 
-from . import guard, optout
+from . import choice, guard, optout
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def _log(line: str) -> None:
         pass
 
 
-def _to_stderr(line: str) -> None:
+def _to_stderr(line: str) -> bool:
     """Write ``line`` to a usable stderr without ever blocking; else drop it.
 
     ``sys.stderr`` is ``None`` when the process started with it closed (``print`` would
@@ -238,22 +238,22 @@ def _to_stderr(line: str) -> None:
     stream = sys.stderr
     try:
         if stream is None or getattr(stream, "closed", False):
-            return
+            return False
         try:
             fd = stream.fileno()
         except Exception:  # an in-memory stream (StringIO, a test's capture): cannot block
             stream.write(line)
-            return
+            return True
         encoding = getattr(stream, "encoding", None) or "utf-8"
         data = line.encode(encoding, "backslashreplace")[:_LINE_MAX]
         if os.name != "nt":  # select() takes only sockets on Windows
             import select
 
             if not select.select([], [fd], [], 0)[1]:
-                return
-        os.write(fd, data)
+                return False
+        return os.write(fd, data) == len(data)
     except Exception:  # a closed, broken or odd stderr must not matter
-        pass
+        return False
 
 
 def _finished(report: Report, status: str, reason: str = "") -> Report:
@@ -271,6 +271,7 @@ def report_once(
     skip_dev: bool = True,
     skip_ci: bool = False,
     interval: "float | str | None" = None,
+    consent: str = "opt-out",
     facts: "Mapping[str, object] | None" = None,
     **more: object,
 ) -> Report:
@@ -291,6 +292,12 @@ def report_once(
     reports at most once per interval from this user account on this machine: a recent
     delivery makes the call ``skipped`` at once.
 
+    The user decides too (:mod:`pathbeacon.consent`): ``pathbeacon telemetry off`` (for this
+    package or every package) makes the call ``disabled``, naming that choice. ``consent``
+    is the author's mode when the user has made no choice: ``"opt-out"`` sends,
+    ``"opt-in"`` sends nothing until the user said ``on``, ``"notice"`` prints a short
+    notice once on an interactive stderr and sends from the next run on.
+
         >>> import pathbeacon, os
         >>> os.environ["DO_NOT_TRACK"] = "1"
         >>> pathbeacon.report_once("default", base="https://acme.example/t", package="acme").status
@@ -300,7 +307,7 @@ def report_once(
     try:
         given, problem = _given(facts, more)
         return _report_once(template, timeout, retries, key, exit_grace, skip_dev, skip_ci,
-                            interval, given, problem)
+                            interval, given, problem, consent)
     except Exception as error:  # never into the host
         return _finished(Report(key), FAILED, f"internal error: {error!r}")
 
@@ -316,6 +323,7 @@ def _report_once(
     interval: object,
     facts: "dict[str, object]",
     given_problem: str = "",
+    mode: object = "opt-out",
 ) -> Report:
     text = getattr(template, "text", template)
     package = facts.get("package")
@@ -335,7 +343,7 @@ def _report_once(
         if not new:
             return report
         _start(report, key, template, text, timeout, retries, exit_grace, skip_dev, skip_ci,
-               interval, facts, handed, given_problem)
+               interval, facts, handed, given_problem, mode)
     except BaseException as error:
         # Ctrl-C (or anything) between the claim and the hand-over: a claim with no worker
         # would stay pending for ever, so the report ends and the key is free again.
@@ -370,12 +378,14 @@ def _start(
     facts: "dict[str, object]",
     handed: "list[tuple[object, ...]]",
     given_problem: str = "",
+    mode: object = "opt-out",
 ) -> None:
     """Check the options and hand ``report`` to the worker (the job lands in ``handed``
     once it is queued)."""
     if _captures:
         _captures[-1].append(report)
-    problem = _check_options(text, timeout, retries, exit_grace) or given_problem
+    problem = (_check_options(text, timeout, retries, exit_grace) or given_problem
+               or choice.mode_problem(mode))
     every: float | str | None = None
     if interval is not None:
         from . import stamps
@@ -384,6 +394,21 @@ def _start(
         problem = problem or (every if isinstance(every, str) else "")
     if problem:
         _finished(report, FAILED, problem)
+        return
+    # The user's choice and the author's mode (after the claim: a notice shown in this run
+    # keeps this key quiet for the rest of it).
+    package = facts.get("package")
+    decide = getattr(_captures[-1], "consent", choice.decide) if _captures else choice.decide
+    why = decide(package, str(mode))
+    notice = why == choice.NOTICE_NEEDED and not _captures
+    if notice and not choice.interactive():
+        why = choice.notice_reason(choice.normalise(package),
+                                   "standard error is not an interactive terminal")
+    elif notice:
+        why = None
+        choice.notice_due(choice.normalise(package))
+    if why is not None:
+        _finished(report, DISABLED, why)
         return
     if _captures:  # pathbeacon.testing.capture(): render now, send nothing, no state
         _work(report, template, facts, 0.0, 0, True, skip_dev, skip_ci, None)
@@ -407,7 +432,7 @@ def _start(
     guard.register_fork_hooks()
     guard.track(report)
     job = (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
-           state or None)
+           state or None, notice, mode)
     _jobs.append(job)
     handed.append(job)  # after the queue: a job queued but not handed is skipped, not lost
     try:
@@ -567,15 +592,10 @@ OPTIONS = ("template", "timeout", "retries", "key", "exit_grace", "skip_dev", "s
            "interval", "facts", "consent")
 #: Facts that mean something beyond the template: accepted even when it has no such field.
 BEYOND_TEMPLATE = ("package", "version")
-#: The values of the ``consent`` option.
-CONSENT_MODES = ("opt-out", "opt-in", "notice")
 
 
 def _given(facts: object, more: "dict[str, object]") -> "tuple[dict[str, object], str]":
     """The facts given as keywords and in ``facts=``, and the first problem with them."""
-    consent = more.pop("consent", None)  # an option (the consent mode), never a fact
-    if consent is not None and (type(consent) is not str or consent not in CONSENT_MODES):
-        return more, f"consent must be 'opt-out', 'opt-in' or 'notice', not {consent!r}"
     if facts is None:
         return more, ""
     try:
@@ -618,6 +638,8 @@ def _work(
     skip_dev: bool,
     skip_ci: bool,
     state: "tuple[str, float] | None",
+    notice: bool = False,
+    mode: object = "opt-out",
 ) -> None:
     """One report: import, render, claim the interval, send. Runs to the end whatever happens."""
     try:
@@ -633,10 +655,14 @@ def _work(
         if why is not None:
             _finished(report, *why)
             return
+        if notice:  # consent="notice", never shown to this account: show it, send nothing
+            _finished(report, DISABLED, _show_notice(template, facts))
+            return
         if dry_run:
             _finished(report, DRY_RUN)
             return
-        why_off = optout.reason(facts.get("package"))  # the user may have opted out since
+        package = facts.get("package")  # the user may have opted out since
+        why_off = optout.reason(package) or choice.decide(package, str(mode))
         if why_off is not None:
             _finished(report, DISABLED, why_off)
             return
@@ -653,6 +679,10 @@ def _work(
                 stamps.record(claim[0], time.time())
             stamps.release(*claim)  # after the stamp: a failure frees it for the next run
             report._claim = None
+        if outcome.delivered:  # the user's record of what was sent
+            from . import consent
+
+            consent.record(report.url or "", package)
         _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
         try:
@@ -691,6 +721,26 @@ def _release_claim(report: Report) -> None:
         from . import stamps
 
         stamps.release(*claim)
+
+
+def _show_notice(template: object, facts: "dict[str, object]") -> str:
+    """Show the first-run notice on stderr in one write, once per account; return why
+    nothing is sent in this run."""
+    from . import consent, probes
+    from .notice import first_run_notice
+
+    name = choice.normalise(facts.get("package"))
+    ci = probes.get("ci")
+    if ci != "none":
+        return choice.notice_reason(name, f"running on CI ({ci})")
+    text = first_run_notice(template, **facts)  # type: ignore[arg-type]
+    if not consent.claim_notice(name):
+        return choice.notice_reason(name, "another process is showing it, or its mark "
+                                      "cannot be written")
+    if not _to_stderr(text):
+        consent.unclaim_notice(name)
+        return choice.notice_reason(name, "standard error could not take it")
+    return choice.mode_reason(name, "notice") or ""
 
 
 def _stopping() -> bool:

@@ -29,6 +29,14 @@ PIXEL_TEMPLATE = "scarf-pixel"
 PIXEL_ID_PARAM = "x-pxid"
 
 
+def _user_choice() -> "str | None":
+    """Why the user's lasting choice for every package (or the administrator's) turns events
+    off; never read inside ``testing.capture()``, which simulates the user."""
+    from . import choice, report
+
+    return None if report._captures else choice.decide(None)
+
+
 def user_agent() -> str:
     """scarf-sdk's User-Agent style: ``pathbeacon/<version> (platform=<os>; arch=<arch>;
     python=<x.y.z>)``.
@@ -171,6 +179,11 @@ class ScarfEventLogger:
                 _say("Analytics are disabled via environment variables")
             if records is not None:
                 records.event(self._shown_url, properties, False)
+            return False
+        why = _user_choice()
+        if why is not None:  # `pathbeacon telemetry off` (every package), or the admin's file
+            if self.verbose:
+                _say(f"Analytics are disabled: {why}")
             return False
         import json
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from . import guard, optout, report
+from . import consent, guard, optout, report
 
 __all__ = ["Event", "capture"]
 
@@ -44,9 +44,12 @@ class _Records(list):  # type: ignore[type-arg]
     """The list ``capture()`` yields; it also decides opt-out for the reports made inside,
     and keeps the ``ScarfEventLogger`` events it intercepted in ``events``."""
 
-    def __init__(self, opted_out: bool) -> None:
+    def __init__(self, opted_out: bool, choice: str | None = None,
+                 notice_shown: bool = False) -> None:
         super().__init__()
         self.opted_out = opted_out
+        self.choice = choice
+        self.notice_shown = notice_shown
         # The environment as the block found it: the contributor's shell, not the test.
         self.ambient = dict(os.environ)
         self.events: list[Event] = []
@@ -67,9 +70,23 @@ class _Records(list):  # type: ignore[type-arg]
             return OPTED_OUT
         return optout.reason_since(package, self.ambient)
 
+    def consent(self, package: object, mode: str) -> str | None:
+        """Why the simulated user's choice or the author's mode keeps a report from being
+        sent, or ``None`` (called by ``report_once`` in place of the real files)."""
+        name = consent.normalise(package)
+        if self.choice == "off":
+            return f"turned off for {name or 'every package'} by capture(choice='off')"
+        if self.choice == "on" or mode == "opt-out":
+            return None
+        if mode == "notice":
+            return None if self.notice_shown else consent.notice_reason(
+                name, "capture(notice_shown=False)")
+        return consent.mode_reason(name, mode)
+
 
 @contextmanager
-def capture(*, opted_out: bool = False) -> Iterator[_Records]:
+def capture(*, opted_out: bool = False, choice: str | None = None,
+            notice_shown: bool = False) -> Iterator[_Records]:
     """Record reports instead of sending them, with a once-per-key guard of the block's own.
 
     Inside the block every ``report_once()`` renders before it returns (``status`` is
@@ -101,6 +118,24 @@ def capture(*, opted_out: bool = False) -> Iterator[_Records]:
         >>> reports.events
         [Event(endpoint_url='https://acme.example/e', properties={'run': 1}, delivered=True)]
 
+    The user's lasting choice (``pathbeacon telemetry ...``) is never read inside the block:
+    it is what ``choice`` says, for every package: ``None`` (no choice: the author's
+    ``consent=`` mode decides), ``"on"`` or ``"off"``. ``notice_shown`` says whether the
+    first-run notice of ``consent="notice"`` was shown in an earlier run; no notice is ever
+    printed inside the block.
+
+        >>> import pathbeacon
+        >>> with capture(choice=None) as reports:
+        ...     r = pathbeacon.report_once("<base>/x", base="https://acme.example",
+        ...                                package="acme", consent="opt-in")
+        >>> reports[0].status
+        'disabled'
+        >>> with capture(choice="on") as reports:
+        ...     r = pathbeacon.report_once("<base>/x", base="https://acme.example",
+        ...                                package="acme", consent="opt-in")
+        >>> reports[0].status
+        'dry_run'
+
         >>> import os, pathbeacon
         >>> with capture(opted_out=True) as reports:
         ...     r = pathbeacon.report_once("<base>/x", base="https://acme.example")
@@ -113,7 +148,9 @@ def capture(*, opted_out: bool = False) -> Iterator[_Records]:
         >>> reports[0].status
         'disabled'
     """
-    records = _Records(bool(opted_out))
+    if choice not in (None, "on", "off"):
+        raise ValueError(f"choice must be None, 'on' or 'off', not {choice!r}")
+    records = _Records(bool(opted_out), choice, bool(notice_shown))
     saved = guard.push_scope()
     report._captures.append(records)
     try:
