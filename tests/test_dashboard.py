@@ -56,7 +56,7 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_log(log)
     out = folder / "report.html"
     result = run_cli("dashboard", TEMPLATE, str(log), "-o", str(out), f"base={BASE}",
-                     "--title", "Acme <telemetry> & co")
+                     "--title", "Acme <telemetry> & co", "--package", "acme")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)
     return out
@@ -72,7 +72,9 @@ def test_the_page_is_self_contained_and_hides_small_groups(page_file: Path) -> N
     for client in [*CLIENTS, "192.0.2.250", "192.0.2.251", "198.51.100"]:
         assert client not in text
     assert "9.9-rare" not in text  # one reporter: below k=5, folded away
-    assert text.count('<svg ') == 1 + 4  # events per day, and one chart per field
+    # totals per day, version uptake, and a chart per field but package (one value: a sentence)
+    assert text.count('<svg ') == 1 + 1 + 3
+    assert "Every event has package <strong>acme</strong>" in text
     # The privacy notice, and the four line counts.
     assert "Never sent:" in text and "ACME_NO_ANALYTICS" in text and "gw.example" in text
     for name in ("matched", "bad_status", "other_path", "malformed"):
@@ -89,9 +91,12 @@ def test_no_shown_count_describes_fewer_than_k_reporters(tmp_path: Path) -> None
 
     for k in (1, 5, 30):
         data = dashboard.collect(TEMPLATE, from_logs, k=k, base=BASE)
-        shown = [row for rows in data.fields.values() for row in rows] + data.trend
-        assert all(row["reporters"] >= k for row in shown)
-        assert data.reporters is None or data.reporters >= k
+        shown = [row for rows in data.fields.values() for row in rows if not row.get("rest")]
+        assert all(row["reporters"] >= k for row in shown + data.uptake)
+        # k hides groups, never the totals; shares are over all events
+        assert data.events == data.lines["matched"]
+        assert all(sum(row["events"] for row in rows) == data.events
+                   for rows in data.fields.values())
         if k == 1:
             assert any(row["version"] == "9.9-rare" for row in data.fields["version"])
     data = dashboard.collect(TEMPLATE, from_logs, base=BASE)
@@ -108,7 +113,7 @@ def test_dashboard_from_the_store_is_the_same_page(tmp_path: Path, page_file: Pa
     assert run_cli("ingest", TEMPLATE, str(log), "--db", str(db), f"base={BASE}").returncode == 0
     out = tmp_path / "from-db.html"
     result = run_cli("dashboard", TEMPLATE, "--db", str(db), "-o", str(out),
-                     "--title", "Acme <telemetry> & co")
+                     "--title", "Acme <telemetry> & co", "--package", "acme")
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == page_file.read_bytes()
 
@@ -119,7 +124,6 @@ def test_dashboard_from_the_store_is_the_same_page(tmp_path: Path, page_file: Pa
     ("dashboard", TEMPLATE, "{log}", "-o", "{out}", "--k", "0"),
     ("dashboard", TEMPLATE, "{log}", "-o", "{out}", "--k", "many"),
     ("dashboard", TEMPLATE, "-", "-o", "{out}"),
-    ("dashboard", TEMPLATE, "{log}", "-o", "/nonexistent/dir/report.html"),
     ("dashboard", TEMPLATE, "{log}"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
