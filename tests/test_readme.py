@@ -42,7 +42,7 @@ import pytest
 
 from .conftest import ROOT, clean_env
 
-READMES = [ROOT / "README.md"]
+READMES = [ROOT / "README.md", ROOT / "docs" / "maintainers.md"]
 RUN = {"python", "py", "pycon", "bash", "sh", "shell", "console"}
 SHOWN = {"text", "toml", "json", "html", "markdown", "md", "log"}
 SKIP_MARKER = re.compile(r"<!--\s*readme-test:\s*skip:\s*(?P<reason>\S.*?)\s*-->")

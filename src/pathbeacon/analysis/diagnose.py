@@ -11,7 +11,7 @@ their targets have against the template's.
     ...     _ = f.write('{"time": 1787313600, "request": "/beacons/acme/1.0", "status": 204}\\n')
     >>> from pathbeacon.analysis import plan
     >>> the_plan = plan("<base>/<package>/<version>", [log], base="/t")
-    >>> print(explain_zero(the_plan, Counts(0, 0, 1, 0)).replace("; ", ";\n"))
+    >>> print(explain_zero(the_plan, Counts(0, 0, 1, 0)).replace("; ", ";\\n"))
     only 0 of 1 lines matched the template;
     the targets' most common path prefix is /beacons (try base=/beacons or --base /beacons)
 """

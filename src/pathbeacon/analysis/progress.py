@@ -116,8 +116,14 @@ class Progress:
         per_line = _bytes_per_line(self.paths)
         if self._stop.wait(_DELAY):
             return
+        try:  # a terminal that reports no size (a bare pty) gets 80 x 24
+            wide = os.get_terminal_size(self.stream.fileno()).columns > 0
+        except (OSError, ValueError, AttributeError):
+            wide = False
         bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True, unit_divisor=1024,
-                   file=self.stream, leave=False, dynamic_ncols=True, mininterval=_EVERY)
+                   file=self.stream, leave=False, dynamic_ncols=wide,
+                   ncols=None if wide else 80, nrows=None if wide else 24,
+                   mininterval=_EVERY)
         try:
             while not self._stop.wait(_EVERY):
                 now = _read_bytes()
