@@ -371,7 +371,8 @@ def _parser() -> argparse.ArgumentParser:
                 "run the whole loop on loopback: reports from real processes, the collector's"
                 " log decoded, a store and a dashboard",
                 example="pathbeacon demo --processes 30",
-                exits="0 every report sent, dry run or opted out, 1 a report failed")
+                exits="0 every report sent, dry run or opted out, 1 a report failed,"
+                      " 2 usage error")
     from .analysis import demo
 
     demo.add_arguments(p)

@@ -29,8 +29,10 @@ __all__ = ["SAMPLE", "THRESHOLD", "explain_zero", "too_few"]
 
 #: Under this share of matched lines, a command says why and exits with its own status.
 THRESHOLD = 0.01
-#: How many lines of the logs the hint reads.
+#: How many unmatched lines of the logs the hint looks at...
 SAMPLE = 2000
+#: ...among at most this many lines.
+LOOK_AT = 200_000
 
 
 def too_few(counts: Counts) -> bool:
@@ -45,9 +47,19 @@ def too_few(counts: Counts) -> bool:
     return total > 0 and counts.matched < THRESHOLD * total
 
 
-def _sample(sources: Sequence[object]) -> Iterator[tuple[str, str]]:
-    """(format, line) pairs from the logs that can be read again (files, not pipes)."""
-    taken = 0
+def _counted(matcher: object, fmt: str, text: str) -> bool:
+    """Whether the line ``text`` of format ``fmt`` is a matched beacon."""
+    record = parser(fmt).parse(text)
+    if record is None or record is HEADER or record[1] is None or record[2] is None:
+        return False
+    return 200 <= record[2] <= 399 and matcher.match(record[1]) is not None  # type: ignore[attr-defined]
+
+
+def _sample(sources: Sequence[object], matcher: object) -> Iterator[tuple[str, str]]:
+    """(format, line) pairs of lines that are not matched beacons, from the logs that can be
+    read again (files, not pipes): up to :data:`SAMPLE` of them, among at most
+    :data:`LOOK_AT` lines."""
+    taken = read = 0
     for source in sources:
         if getattr(source, "is_stdin", True):
             continue
@@ -55,10 +67,17 @@ def _sample(sources: Sequence[object]) -> Iterator[tuple[str, str]]:
             for raw in source.lines():  # type: ignore[attr-defined]
                 if not raw:
                     continue
+                read += 1
+                if read > LOOK_AT:
+                    return
                 try:
-                    yield source.format, raw.decode("utf-8")  # type: ignore[attr-defined]
+                    text = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     continue
+                fmt: str = source.format  # type: ignore[attr-defined]
+                if _counted(matcher, fmt, text):
+                    continue  # the hint is about the others
+                yield fmt, text
                 taken += 1
                 if taken >= SAMPLE:
                     return
@@ -89,7 +108,7 @@ def explain_zero(the_plan: object, counts: Counts) -> str:
     # "/" between the base and the query: one per segment after the base
     segments = "".join(literals[1:]).split("?", 1)[0].count("/") + (not template.has_base)
     base_path = (matcher.base_path or "").rstrip("/")
-    lines = list(_sample(the_plan.sources))  # type: ignore[attr-defined]
+    lines = list(_sample(the_plan.sources, matcher))  # type: ignore[attr-defined]
     hints: list[str] = []
     if counts.malformed * 2 >= total and lines:
         read_by: Counter[str] = Counter()
