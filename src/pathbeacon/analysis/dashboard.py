@@ -185,7 +185,7 @@ def _notice(template: Template, base: str | None, package: str | None) -> str:
     text = explain(template, **facts)
     if not package:
         # the opt-out variables would name the example package: name none
-        text = re.sub(r"`YOUR_PACKAGE_[A-Z_]*=1`, ", "", text)
+        text = text.replace(", `YOUR_PACKAGE_NO_ANALYTICS=1`", "")
     return text.replace("| value on this machine |", "| example value |")
 
 
@@ -264,6 +264,7 @@ def _svg(figure: Any, name: str) -> str:
 
 def _bars(name: str, rows: list[dict[str, Any]], total: int) -> str:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     shown = [row for row in rows if not row.get("rest")][:TOP_BARS]
     shown += [row for row in rows if row.get("rest")]
@@ -277,6 +278,7 @@ def _bars(name: str, rows: list[dict[str, Any]], total: int) -> str:
     axes.bar_label(bars, labels=[f"{100 * row['events'] / total:.1f} %" for row in ordered],
                    padding=3, fontsize=9)
     axes.set_xlabel("events")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(x=0.12, y=0.02)
     return _svg(figure, f"bars-{name}")
@@ -301,6 +303,7 @@ def _window(axes: Any, days: list[date]) -> None:
 def _totals_chart(rows: list[dict[str, Any]], period: str) -> str:
     """Events and reporters per period, one panel each (two series never hide each other)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     days: Any = [date.fromisoformat(row["period"]) for row in rows]
     figure = Figure(figsize=(9.0, 4.4))
@@ -317,6 +320,7 @@ def _totals_chart(rows: list[dict[str, Any]], period: str) -> str:
         axes.fill_between(days, values, color=colour, alpha=0.12)
         axes.set_ylabel(f"{what} / {period}")
         axes.set_ylim(bottom=0)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
         axes.spines[["top", "right"]].set_visible(False)
         _window(axes, days)
     return _svg(figure, "totals")
