@@ -415,3 +415,35 @@ def test_the_cron_line_and_systemd_units_run_the_refresh_script(tmp_path: Path) 
                           timeout=300)
     assert done.returncode == 3 and "try base=/beacons" in done.stderr
     assert (tmp_path / "www" / "index.html").exists()
+
+
+# ---- the dashboard's groupings ------------------------------------------------------------
+
+
+def test_python_by_minor_version_and_versions_in_pep_440_order(tmp_path: Path) -> None:
+    lines = []
+    pythons = ["3.10.12", "3.10.13", "3.12.1"]
+    for day in range(1, 4):
+        for c in range(12):
+            version = ["1.0.0", "1.1.0", "1.10.0"][c % 3]
+            python = pythons[c % 2] if c < 8 else pythons[2]
+            lines.append(json.dumps({
+                "time": f"2026-08-0{day}T10:00:00+00:00", "status": 204, "agent": "a",
+                "request": f"/t/acme/{version}/linux/x86_64/cpython-{python}",
+                "client": f"10.0.{c}.1"}))
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "page.html"
+    done = run_cli("dashboard", f"{T}/<python>", str(log), "--base", "/t", "-o", str(out),
+                   "--package", "acme")
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    python = page.split("<h2>By python (by minor version)</h2>")[1].split("</section>")[0]
+    cells = re.findall(r"<tr><td>([^<]+)</td><td class=n>([\d,]+)</td>", python)
+    # 3.10.12 (12 events) and 3.10.13 (12) are one row; newest minor first
+    assert cells == [("cpython-3.12", "12"), ("cpython-3.10", "24")]
+    version = page.split("<h2>By version</h2>")[1].split("</section>")[0]
+    assert re.findall(r"<tr><td>([^<]+)</td>", version) == ["1.10.0", "1.1.0", "1.0.0"]
+    cross = page.split("<h2>version \N{MULTIPLICATION SIGN} python</h2>")[1].split("</section>")[0]
+    assert "<th class=n>cpython-3.12</th><th class=n>cpython-3.10</th>" in cross
+    assert "cpython-3.10.12" not in page.split('class="notice"')[0]

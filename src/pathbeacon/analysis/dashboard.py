@@ -45,10 +45,12 @@ from .stats import OTHER, StatsQuery
 __all__ = [
     "DEFAULT_K",
     "EXAMPLE_VALUES",
+    "GROUPED",
     "UNDER_K",
     "Dashboard",
     "collect",
     "engine_stats",
+    "minor",
     "passes",
     "render",
     "require",
@@ -157,9 +159,14 @@ def passes(template: Template) -> int:
 def _ordered(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Named rows first (versions newest first, others by events), then ``other``."""
     named = [row for row in rows if row[name] != OTHER]
-    if name == "version":
-        named.sort(key=lambda row: version_key(str(row[name])), reverse=True)
+    if name == "version" or name in GROUPED:
+        named.sort(key=lambda row: _value_key(str(row[name])), reverse=True)
     return named + [row for row in rows if row[name] == OTHER]
+
+
+def _value_key(text: str) -> tuple[int, Any, str]:
+    """:func:`version_key` of a value's version part (``cpython-3.10`` as ``3.10``)."""
+    return version_key(re.sub(r"^[^0-9]*", "", text) or text)
 
 
 def _with_rest(name: str, rows: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
@@ -170,6 +177,47 @@ def _with_rest(name: str, rows: list[dict[str, Any]], total: int) -> list[dict[s
     if rest > 0:
         shown.append({name: UNDER_K, "events": rest, "reporters": None, "rest": True})
     return shown
+
+
+def minor(value: str) -> str:
+    """A version-like value up to its minor version: how the dashboard groups ``python``
+    and ``runtime`` (see :data:`GROUPED`).
+
+        >>> minor("cpython-3.10.13"), minor("3.12.1"), minor("pypy-7.3"), minor("unknown")
+        ('cpython-3.10', '3.12', 'pypy-7.3', 'unknown')
+    """
+    found = _MINOR.match(value)
+    return found.group(1) if found else value
+
+
+_MINOR = re.compile(r"^([^0-9]*[0-9]+\.[0-9]+)")
+
+
+def _grouped(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
+    """Rows of the fields in :data:`GROUPED` merged by their grouped values.
+
+    Only rows ``stats`` published are merged (a patch release too small to show on its
+    own stays in ``other / under k``), so grouping reveals nothing k hid. Events add up;
+    reporters of a merged row are not known (a machine may appear under two patch
+    releases), so they are shown only for a row that merges nothing.
+    """
+    grouped = [name for name in by if name in GROUPED]
+    if not grouped:
+        return rows
+    merged: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[name] if name not in grouped or row[name] == OTHER
+                    else GROUPED[name](str(row[name])) for name in by)
+        if key in merged:
+            merged[key]["events"] += row["events"]
+            merged[key]["reporters"] = None
+        else:
+            merged[key] = {**row, **dict(zip(by, key))}
+    return sorted(merged.values(), key=lambda row: -row["events"])
+
+
+#: Fields whose published values the dashboard groups, and how: Python by minor version.
+GROUPED: dict[str, Callable[[str], str]] = {"python": minor, "runtime": minor}
 
 
 def _notice(template: Template, base: str | None, package: str | None) -> str:
@@ -212,13 +260,16 @@ def collect(template: str | Template, stats: StatsFunction, *, k: int = DEFAULT_
             > WEEKLY_AFTER:
         period = "week"
         totals = sorted(stats([], "week", 1)["rows"], key=lambda row: row["period"])
-    per_field = {name: _with_rest(name, list(stats([name], None, k)["rows"]), events)
+    per_field = {name: _with_rest(name, _grouped(list(stats([name], None, k)["rows"]), [name]),
+                                  events)
                  for name in names}
     uptake = list(stats(["version"], period, k)["rows"]) if "version" in names and daily \
         else []
     cross = None
     if "version" in names and "python" in names:
-        cross = ("version", "python", list(stats(["version", "python"], None, k)["rows"]))
+        cross = ("version", "python",
+                 _grouped(list(stats(["version", "python"], None, k)["rows"]),
+                          ["version", "python"]))
     notice_base = base
     if notice_base and notice_base.startswith("/"):
         notice_base = _STAND_IN_BASE + notice_base
@@ -418,10 +469,10 @@ def _cross_table(cross: tuple[str, str, list[dict[str, Any]]], total: int) -> st
     esc = html.escape
     first, second, rows = cross
     columns = sorted({str(row[second]) for row in rows if row[second] != OTHER},
-                     key=version_key, reverse=True)
+                     key=_value_key, reverse=True)
     if any(row[second] == OTHER for row in rows):
         columns.append(OTHER)
-    lines = sorted({str(row[first]) for row in rows if row[first] != OTHER}, key=version_key,
+    lines = sorted({str(row[first]) for row in rows if row[first] != OTHER}, key=_value_key,
                    reverse=True)
     if any(row[first] == OTHER for row in rows):
         lines.append(OTHER)
@@ -516,7 +567,8 @@ def _page(data: Dashboard) -> str:
         parts += [f"<section><h2>Version uptake (share of each {esc(data.period)}'s events)"
                   "</h2>", _uptake_chart(data.uptake, data.period), "</section>"]
     for name, rows in data.fields.items():
-        parts.append(f"<section><h2>By {esc(name)}</h2>")
+        grouping = " (by minor version)" if name in GROUPED else ""
+        parts.append(f"<section><h2>By {esc(name)}{grouping}</h2>")
         values = [row for row in rows if not row.get("rest")]
         if len(values) == 1 and len(rows) == 1:
             parts.append(f'<p class="fact">Every event has {esc(name)} '
