@@ -33,20 +33,23 @@ BASE = "https://gw.example/t"
 CLIENTS = [f"198.51.100.{n}" for n in range(1, 13)]
 
 
-def write_log(path: Path, *, prefix: str = "/t", days: int = 3, junk: int = 0,
-              rare_client: str = "192.0.2.250") -> Path:
-    """12 clients over ``days`` days on versions 1.0/2.0; one rare version from one client."""
+RARE = [f"192.0.2.{250 + i}" for i in range(5)]
+
+
+def write_log(path: Path, *, prefix: str = "/t", days: int = 3, junk: int = 0) -> Path:
+    """12 clients over ``days`` days on versions 1.0/2.0; five rare versions, each from one
+    client of its own on 2026-08-21 (under k = 5 each, five addresses together)."""
     lines = []
     for day in range(days):
         for i, client in enumerate(CLIENTS):
-            version = "2.0" if (i + day) % 3 else "1.0"
+            version = "2.0" if (i + day) % 2 else "1.0"  # six addresses a day each
             system = "linux" if i % 4 else "macos"
             lines.append({"time": f"2026-08-{20 + day:02d}T{i:02d}:00:00+00:00",
                           "request": f"{prefix}/acme/{version}/{system}/x86_64", "status": 204,
                           "agent": "pathbeacon/0.1.0", "client": client})
-    lines.append({"time": "2026-08-21T10:00:00+00:00", "status": 204,
-                  "request": f"{prefix}/acme/9.9-rare/linux/x86_64", "agent": "x",
-                  "client": rare_client})
+    lines += [{"time": "2026-08-21T10:00:00+00:00", "status": 204,
+               "request": f"{prefix}/acme/9.{i}-rare/linux/x86_64", "agent": "x",
+               "client": client} for i, client in enumerate(RARE)]
     text = "".join(json.dumps(line) + "\n" for line in lines)
     text += "".join(f'{{"time": "2026-08-21T10:00:00+00:00", "request": "/favicon{i}.ico", '
                     '"status": 404}\n' for i in range(junk))
@@ -156,7 +159,7 @@ def test_a_wrong_base_names_the_prefix_and_exits_3(tmp_path: Path) -> None:
                     ["dashboard", T, str(log), "--base", "/t", "-o", str(tmp_path / "d.html")]):
         done = run_cli(*command)
         assert done.returncode == 3, (command, done.stderr)
-        assert "only 0 of 37 lines matched the template" in done.stderr, command
+        assert "only 0 of 41 lines matched the template" in done.stderr, command
         assert "most common path prefix is /beacons (try base=/beacons" in done.stderr
         assert "Traceback" not in done.stderr
     assert (tmp_path / "d.html").exists()  # the page is still written
@@ -168,7 +171,7 @@ def test_a_wrong_format_names_the_format_that_reads_the_lines(tmp_path: Path) ->
     log = write_log(tmp_path / "access.log")
     done = run_cli("stats", T, str(log), "--base", "/t", "--format", "combined")
     assert done.returncode == 3
-    assert "the lines look like --format json (it reads 37 of 37 sampled lines)" in done.stderr
+    assert "the lines look like --format json (it reads 41 of 41 sampled lines)" in done.stderr
 
 
 def test_a_template_of_other_length_names_the_segment_counts(tmp_path: Path) -> None:
@@ -179,13 +182,13 @@ def test_a_template_of_other_length_names_the_segment_counts(tmp_path: Path) -> 
 
 
 def test_one_percent_is_the_line(tmp_path: Path) -> None:
-    # 37 matched of 37 + 3600 lines: just above 1 %
-    log = write_log(tmp_path / "access.log", junk=3600)
+    # 41 matched of 41 + 4000 lines: just above 1 %
+    log = write_log(tmp_path / "access.log", junk=4000)
     done = run_cli("stats", T, str(log), "--base", "/t")
     assert done.returncode == 0, done.stderr
-    log = write_log(tmp_path / "access.log", junk=3700)  # just under
+    log = write_log(tmp_path / "access.log", junk=4100)  # just under
     done = run_cli("stats", T, str(log), "--base", "/t")
-    assert done.returncode == 3 and "only 37 of 3737 lines" in done.stderr
+    assert done.returncode == 3 and "only 41 of 4141 lines" in done.stderr
 
 
 # ---- progress and Ctrl-C ----------------------------------------------------------------
@@ -321,13 +324,13 @@ def test_publish_is_served_and_read_back(store: Path, tmp_path: Path) -> None:
         assert kind == "image/svg+xml" and svg.startswith(b"<svg")
     assert counts["schema"] == "pathbeacon-counts/1" and counts["package"] == "acme"
     assert (counts["start_date"], counts["end_date"]) == ("2026-07-31", "2026-08-29")
-    assert counts["total_count"] == 12 * 10 + 1
+    assert counts["total_count"] == 12 * 10 + 5
     versions = counts["fields"]["version"]["items"]
-    # k = 5: the rare version (one machine) is never named; its events are in other / under k
+    # k = 5: a rare version (one machine) is never named; its events are in other / under k
     assert [item["version"] for item in versions] == ["2.0", "1.0", "other / under k"]
     assert sum(item["events"] for item in versions) == counts["total_count"]
-    assert versions[-1] == {"number": None, "version": "other / under k", "count": "1",
-                            "events": 1, "reporters": None, "percent": "0.83"}
+    assert versions[-1] == {"number": None, "version": "other / under k", "count": "5",
+                            "events": 5, "reporters": None, "percent": "4.00"}
     assert versions[0]["count"] == f"{versions[0]['events']:,}"
     assert all(item["reporters"] >= 5 for item in versions[:-1])
     assert badge == json.dumps({"schemaVersion": 1, "label": "reporters/week",
@@ -336,7 +339,7 @@ def test_publish_is_served_and_read_back(store: Path, tmp_path: Path) -> None:
     for path in site.rglob("*"):
         if path.is_file():
             text = path.read_bytes()
-            for client in [*CLIENTS, "192.0.2.250"]:
+            for client in [*CLIENTS, *RARE]:
                 assert client.encode() not in text, path
 
 
@@ -407,7 +410,7 @@ def test_the_cron_line_and_systemd_units_run_the_refresh_script(tmp_path: Path) 
         assert done.returncode == 0, done.stderr
         assert done.stdout == "" and done.stderr == ""
     counts = json.loads((tmp_path / "www" / "api" / "v1" / "counts-30d.json").read_text())
-    assert counts["total_count"] == 12 * 2 + 1
+    assert counts["total_count"] == 12 * 2 + 5
     # a rotated log and a wrong base: the cause on stderr, status 3, the page still there
     os.rename(log, f"{log}.1")
     write_log(log, prefix="/beacons", days=1)
@@ -424,9 +427,9 @@ def test_python_by_minor_version_and_versions_in_pep_440_order(tmp_path: Path) -
     lines = []
     pythons = ["3.10.12", "3.10.13", "3.12.1"]
     for day in range(1, 4):
-        for c in range(12):
-            version = ["1.0.0", "1.1.0", "1.10.0"][c % 3]
-            python = pythons[c % 2] if c < 8 else pythons[2]
+        for c in range(60):  # each version x python pair: six or eight addresses a day
+            version = ["1.0.0", "1.1.0", "1.10.0"][c // 20]
+            python = pythons[min(c % 20 // 6, 2)]
             lines.append(json.dumps({
                 "time": f"2026-08-0{day}T10:00:00+00:00", "status": 204, "agent": "a",
                 "request": f"/t/acme/{version}/linux/x86_64/cpython-{python}",
@@ -440,8 +443,8 @@ def test_python_by_minor_version_and_versions_in_pep_440_order(tmp_path: Path) -
     page = out.read_text(encoding="utf-8")
     python = page.split("<h2>By python (by minor version)</h2>")[1].split("</section>")[0]
     cells = re.findall(r"<tr><td>([^<]+)</td><td class=n>([\d,]+)</td>", python)
-    # 3.10.12 (12 events) and 3.10.13 (12) are one row; newest minor first
-    assert cells == [("cpython-3.12", "12"), ("cpython-3.10", "24")]
+    # 3.10.12 (54 events) and 3.10.13 (54) are one row; newest minor first
+    assert cells == [("cpython-3.12", "72"), ("cpython-3.10", "108")]
     version = page.split("<h2>By version</h2>")[1].split("</section>")[0]
     assert re.findall(r"<tr><td>([^<]+)</td>", version) == ["1.10.0", "1.1.0", "1.0.0"]
     cross = page.split("<h2>version \N{MULTIPLICATION SIGN} python</h2>")[1].split("</section>")[0]

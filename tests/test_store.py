@@ -7,9 +7,12 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +24,7 @@ from pathbeacon.analysis import store
 pytest.importorskip("duckdb", reason="the analysis extra (pip install '.[analysis]')")
 
 from . import logs
-from .conftest import run_cli
+from .conftest import clean_env, run_cli
 
 TEMPLATE = "<base>/<package>/<version>/<os>"
 BASE = "https://gw.example/t"
@@ -228,14 +231,17 @@ def test_day_keys_live_two_days_and_late_lines_join_their_day(tmp_path: Path) ->
         assert secret not in data and secret.hex().encode() not in data
 
 
-def test_the_store_holds_no_client_address_nor_user_agent(tmp_path: Path) -> None:
+def test_the_store_holds_no_client_address_nor_user_agent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "access.log"
     db = tmp_path / "beacons.duckdb"
     log.write_text("".join(random_lines(random.Random(5), 300)))
     now = datetime.now(timezone.utc).date()
-    leftovers = set(Path(tempfile.gettempdir()).glob("pathbeacon-ingest-*"))
+    scratch = tmp_path / "tmp"  # a TMPDIR of its own: other runs share the system's
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     ingest([log], db, today=now)
-    assert set(Path(tempfile.gettempdir()).glob("pathbeacon-ingest-*")) == leftovers
+    assert list(scratch.iterdir()) == []
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("beacons"))
     for secret in [*CLIENTS, "203.0.113", "2001:db8", "curl/8.0", "platform=linux"]:
         assert secret.encode() not in data, secret
@@ -411,3 +417,214 @@ def test_a_damaged_compressed_log_is_one_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"pathbeacon: error: cannot read {log}")
     assert "Traceback" not in result.stderr
+
+
+# ---- hostile places, full disks and other versions (issue 13, items 4, 5 and 6) ----------
+
+
+def _one_line(result: Any, status: int) -> str:
+    assert result.returncode == status, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("pathbeacon: error: ")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    return str(result.stderr)
+
+
+def _victim(tmp_path: Path) -> tuple[Path, bytes]:
+    """A file the ingest user can write but must never touch (a copy of /etc/passwd)."""
+    victim = tmp_path / "elsewhere" / "passwd"
+    victim.parent.mkdir()
+    shutil.copyfile("/etc/passwd", victim)
+    return victim, victim.read_bytes()
+
+
+@pytest.mark.parametrize("side", [".keys", ".wal"])
+def test_a_link_planted_beside_the_store_is_refused(tmp_path: Path, side: str) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(8), 50)))
+    db = tmp_path / "beacons.duckdb"
+    ingest([log], db)
+    victim, before = _victim(tmp_path)
+    if os.path.exists(str(db) + side):
+        os.unlink(str(db) + side)
+    Path(str(db) + side).symlink_to(victim)
+    log.write_text(log.read_text() + "".join(random_lines(random.Random(9), 50, days=(23,))))
+    result = run_cli("ingest", TEMPLATE, str(log), "--db", str(db), f"base={BASE}")
+    assert "symbolic link" in _one_line(result, 2)
+    assert victim.read_bytes() == before
+    assert os.path.islink(str(db) + side)  # left for its owner to look at
+
+
+def test_day_keys_swapped_for_a_link_during_an_ingest_are_refused(tmp_path: Path) -> None:
+    victim, before = _victim(tmp_path)
+    path = tmp_path / "b.duckdb.keys"
+    keys = store.DayKeys(str(path))
+    keys("2026-08-21")  # the file exists now, as during an ingest
+    os.unlink(path)
+    path.symlink_to(victim)  # swapped in between two saves
+    with pytest.raises(ValueError, match="symbolic link"):
+        keys("2026-08-22")
+    assert victim.read_bytes() == before
+    os.unlink(path)
+    os.link(victim, path)  # a second name for someone else's file
+    with pytest.raises(ValueError, match="not a file of the store's own"):
+        keys("2026-08-23")
+    assert victim.read_bytes() == before
+
+
+def test_day_keys_file_is_owner_only_and_replaced_not_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "b.duckdb.keys"
+    keys = store.DayKeys(str(path))
+    keys("2026-08-21")
+    first = os.stat(path)
+    keys("2026-08-22")
+    second = os.stat(path)
+    assert (second.st_mode & 0o777) == 0o600
+    assert second.st_ino != first.st_ino  # a fresh file renamed into place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.duckdb.keys"]
+
+
+def test_a_store_in_a_folder_anyone_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp: anyone may plant beacons.duckdb.wal there
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(8), 20)))
+    result = run_cli("ingest", TEMPLATE, str(log), "--db", str(shared / "b.duckdb"),
+                     f"base={BASE}")
+    assert "writable by anyone" in _one_line(result, 2)
+    assert list(shared.iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: writes past it fail with ENOSPC, as on a full disk."""
+    place = tmp_path / "small"
+    place.mkdir()
+    mount = shutil.which("mount") or "/bin/mount"
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs",
+                           str(place)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (CAP_SYS_ADMIN): "
+                    + done.stderr.strip()[:80])
+    try:
+        yield place
+    finally:
+        subprocess.run([shutil.which("umount") or "/bin/umount", str(place)], check=True)
+
+
+def _big_log(path: Path) -> Path:
+    path.write_text("".join(beacon(21, n % 24, f"203.0.113.{n % 200}", AGENTS[0],
+                                   f"/t/acme/{n}.{'x' * 40}/linux") for n in range(6000)))
+    return path
+
+
+def test_a_full_temporary_folder_during_ingest_is_one_line_and_leaves_nothing(
+        tmp_path: Path, small_disk: Path) -> None:
+    log = _big_log(tmp_path / "access.log")
+    db = tmp_path / "beacons.duckdb"
+    result = run_cli("ingest", TEMPLATE, str(log), "--db", str(db), f"base={BASE}",
+                     env=clean_env(TMPDIR=str(small_disk)))
+    assert "No space left on device" in _one_line(result, 1)
+    assert list(small_disk.iterdir()) == []  # no pathbeacon-ingest-*.tsv left behind
+    # the store is intact: the next run, with room, reads every line once
+    again = run_cli("ingest", TEMPLATE, str(log), "--db", str(db), f"base={BASE}")
+    assert again.returncode == 0, again.stderr
+    assert store.stats(str(db))["lines"]["matched"] == 6000
+
+
+def test_a_full_disk_under_the_store_is_one_line(tmp_path: Path, small_disk: Path) -> None:
+    log = _big_log(tmp_path / "access.log")
+    result = run_cli("ingest", TEMPLATE, str(log), "--db", str(small_disk / "b.duckdb"),
+                     f"base={BASE}")
+    assert "No space left on device" in _one_line(result, 1)
+    assert not [p for p in small_disk.iterdir() if p.name.startswith(".")]
+
+
+def _schema_store(tmp_path: Path) -> Path:
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(10), 120)))
+    db = tmp_path / "beacons.duckdb"
+    ingest([log], db)
+    return db
+
+
+@pytest.mark.parametrize("change, message", [
+    ("UPDATE meta SET value = '3' WHERE name = 'schema'", "schema 3, written by a newer"),
+    ("DELETE FROM meta WHERE name = 'schema'", "records no schema"),
+    ("ALTER TABLE beacons DROP COLUMN os", "the table beacons was altered"),
+    ("ALTER TABLE beacons ALTER COLUMN status TYPE VARCHAR", "the table beacons was altered"),
+    ("ALTER TABLE sources RENAME COLUMN read_to TO done", "the table sources was altered"),
+    ("DROP TABLE sources", "no table sources"),
+])
+def test_a_store_of_another_schema_or_altered_is_refused_in_one_line(
+        tmp_path: Path, change: str, message: str) -> None:
+    import duckdb
+
+    db = _schema_store(tmp_path)
+    with duckdb.connect(str(db)) as connection:
+        connection.execute(change)
+    before = db.read_bytes()
+    for args in (("stats", TEMPLATE, "--db", str(db), "--by", "os"),
+                 ("ingest", TEMPLATE, str(tmp_path / "access.log"), "--db", str(db))):
+        assert message in _one_line(run_cli(*args), 2)
+    assert db.read_bytes() == before  # never written to
+
+
+def test_a_schema_1_store_is_read_then_migrated_with_one_reporter_a_day(tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "old.duckdb"
+    # what schema 1 held: one hash per (day, client, user agent)
+    with duckdb.connect(str(db)) as connection:
+        connection.execute(store._SCHEMA)
+        connection.execute("CREATE TABLE beacons (source INTEGER NOT NULL, time TIMESTAMP,"
+                           " status SMALLINT NOT NULL, reporter BLOB, package VARCHAR,"
+                           " version VARCHAR, os VARCHAR)")
+        connection.execute("INSERT INTO meta VALUES ('template', ?), ('base', ?),"
+                           " ('schema', '1')", [TEMPLATE, "/t"])
+        rows = [(f"2026-08-{21 + n % 2} 10:00:00", os.urandom(16), "1.0") for n in range(6)]
+        rows += [("2026-08-21 11:00:00", os.urandom(16), "2.0")]
+        connection.executemany("INSERT INTO beacons VALUES (1, ?, 204, ?, 'acme', ?, 'linux')",
+                               rows)
+        connection.execute("INSERT INTO sources VALUES (1, 'old.log', 1, 1, 10, 'x', 10,"
+                           " 'json', 7, 0, 0, 0, NULL, NULL)")
+    want = [{"version": "1.0", "events": 6, "reporters": 2},  # a reporter on each of 2 days
+            {"version": "2.0", "events": 1, "reporters": 1}]
+    assert store.stats(str(db), ["version"])["rows"] == want  # read as it is
+    # their hashes covered the user agent: a day of them proves one machine, not k=2
+    assert store.stats(str(db), ["version"], k=2)["rows"] == []
+    log = tmp_path / "access.log"
+    log.write_text(beacon(21, 12, "203.0.113.1", AGENTS[0], "/t/acme/1.0/linux"))
+    ingest([log], db)  # writing migrates
+    with duckdb.connect(str(db), read_only=True) as connection:
+        assert connection.execute("SELECT value FROM meta WHERE name = 'schema'").fetchall() \
+            == [(str(store.SCHEMA),)]
+    rows = store.stats(str(db), ["version"])["rows"]
+    # the new address on the 21st may be the machine the old mark stands for: still 2
+    assert rows == [{"version": "1.0", "events": 7, "reporters": 2},
+                    {"version": "2.0", "events": 1, "reporters": 1}]
+
+
+def test_a_line_after_its_days_key_is_deleted_adds_no_machine(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    db = tmp_path / "beacons.duckdb"
+    target = "/t/acme/1.0/linux"
+    log.write_text(beacon(21, 12, CLIENTS[0], AGENTS[0], target)
+                   + beacon(21, 13, CLIENTS[1], AGENTS[0], target))
+    ingest([log], db, today=TODAY)
+    # two days on, the key of the 21st is gone; the first client's late line arrives
+    with log.open("a") as out:
+        out.write(beacon(21, 14, CLIENTS[0], AGENTS[0], target))
+    ingest([log], db, today=date(2026, 8, 24))
+    rows = store.stats(str(db), [], every="day")["rows"]
+    assert rows == [{"period": "2026-08-21", "events": 3, "reporters": 2}]  # not 3
+    assert store.stats(str(db), [], k=3)["rows"] == []  # two addresses are not three
+    # a backlog of a day never seen before is counted in full, in one run
+    late = tmp_path / "late.log"
+    late.write_text(beacon(18, 12, CLIENTS[2], AGENTS[0], target)
+                    + beacon(18, 13, CLIENTS[3], AGENTS[0], target))
+    ingest([late], db, today=date(2026, 8, 24))
+    ingest([late], db, today=date(2026, 8, 25))
+    assert store.stats(str(db), [], every="day")["rows"][-1] == {
+        "period": "2026-08-18", "events": 2, "reporters": 2}

@@ -429,8 +429,8 @@ def register(sub: Any) -> None:
     p = _command(
         sub, "stats", "count beacons in access logs (or a store) by fields and period",
         text=("Count the beacons in access logs (or an ingest store, --db), grouped by\n"
-              "template fields (and period), with reporters = distinct client and user agent\n"
-              "per UTC day.\n\n" + _PAIRS_NOTE),
+              "template fields (and period), with reporters = distinct client addresses per\n"
+              "UTC day (IPv6: per /64).\n\n" + _PAIRS_NOTE),
         examples=[f"pathbeacon stats {_EXAMPLE_T} access.log {_EXAMPLE_BASE} --by version,os"
                   " --every week",
                   f"pathbeacon stats {_EXAMPLE_T} --db beacons.duckdb --by version --json"],
@@ -448,7 +448,8 @@ def register(sub: Any) -> None:
     p.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day on")
     p.add_argument("--until", default=None, metavar="YYYY-MM-DD", help="before this UTC day")
     p.add_argument("--k", type=_k, default=1, metavar="N",
-                   help="fold groups of fewer than N reporters into 'other' (default 1)")
+                   help="pool groups with fewer than N client addresses on every UTC day"
+                        " into 'other' (default 1; see docs/privacy.md)")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--json", action="store_true", help="print JSON (with the line counts)")
     style.add_argument("--csv", action="store_true", help="print CSV")

@@ -513,8 +513,10 @@ def require() -> None:
 
 
 def _k_text(k: int) -> str:
-    return (f"A value is named only when the k rule shows at least {k} distinct machines "
-            f"behind it (k = {k}); smaller groups are counted in <em>{UNDER_K}</em>.")
+    from .stats import K_GUARANTEE
+
+    return (f"k = {k}: {html.escape(K_GUARANTEE.format(k=k))} Here they are counted in "
+            f"<em>{UNDER_K}</em>.")
 
 
 def render(data: Dashboard) -> str:
@@ -543,8 +545,8 @@ def _page(data: Dashboard) -> str:
         f"<title>{esc(data.title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(data.title)}</h1>",
         f'<p class="sub">Template <code>{esc(data.template.text)}</code>. The totals count '
-        f"every beacon. {_k_text(data.k)} A reporter is one client and user agent on one "
-        "UTC day.</p>",
+        f"every beacon. {_k_text(data.k)} A reporter is one client address on one UTC day "
+        "(an IPv6 address: its /64).</p>",
         '<div class="cards">',
         *(f'<div class="card"><div class="n">{esc(value)}</div>'
           f'<div class="what">{esc(what)}</div></div>' for what, value in cards),

@@ -13,26 +13,40 @@ The rules (each engine reproduces them exactly):
   dates compared with the line's UTC day. When any of ``since``, ``until`` or ``every`` is
   given, lines without a time are left out of the rows (not of the line counts).
 - **Reporters.** A line *counts towards reporters* when it has both a time and a client.
-  A reporter-day is a distinct ``(UTC day, client, agent)`` (agent ``None`` taken as
-  ``""``); a group's ``reporters`` is the number of distinct reporter-days among its lines
-  that count, or ``None`` when none does (the format has no client). Engines compare a
-  keyed hash of ``day + "\\0" + client + "\\0" + agent`` with a random per-run key
-  (:func:`reporter_key`), never the client itself, and never output it; the python
+  Its *address* is the client text as written, except that an IPv6 address (text of hex
+  digits, colons and dots holding a colon) stands for its ``/64`` network, and an
+  IPv4-mapped one (``::ffff:192.0.2.1``) for its IPv4 address (:func:`address_key`): one
+  host holds a whole ``/64`` and may pick any address in it. The user agent plays no part
+  (a client sending many agents is still one address). A *reporter-day* is a distinct
+  ``(UTC day, address)``; a group's ``reporters`` is the number of distinct reporter-days
+  among its lines that count, or ``None`` when none does (the format has no client), and
+  its *machines* is the largest number of distinct addresses on any one UTC day among
+  them. Engines compare a keyed hash of ``day + "\\0" + address`` with a random per-run
+  key (:func:`reporter_key`), never the client itself, and never output it; the python
   engine keeps them in memory, then in a temporary SQLite file deleted with the run.
-- **k.** A group's *measure* is its ``reporters``, or its ``events`` when that is ``None``.
-  Within each period (or overall without ``every``), groups whose measure is below ``k``,
-  and any group whose ``by`` values are all literally ``other``, are folded into one group
-  with every ``by`` value ``other``: ``events`` summed, ``reporters`` counted over the union
-  of their reporter-days (distinct, not summed; ``None`` when no line counts). A folded
-  group whose own measure is below ``k`` is dropped. With ``k = 1`` nothing is ever folded
-  away (every group has a measure of at least 1).
+- **k.** A group's *measure* is its machines, or its ``events`` when its ``reporters`` is
+  ``None``: a lower bound on the machines behind it, as long as a machine reports from one
+  address (one IPv6 ``/64``) a day, whatever it writes in its requests. Within each period
+  (or overall without ``every``), groups whose measure is below ``k``, and any group whose
+  ``by`` values are all literally ``other``, are folded into one group with every ``by``
+  value ``other``, its ``events``, reporters and machines counted over the union of their
+  lines. If that fold is itself below ``k`` while some group of the period is shown, the
+  shown group of the smallest measure (then fewest events, then values) joins the fold
+  too, until the fold reaches ``k``; so the shown rows of a period always add up to all
+  its events, and no reader can subtract the rows from a total to learn what a group too
+  small to show holds. A fold below ``k`` with nothing left to join is dropped: the
+  whole period then shows no row. With ``k = 1`` nothing is ever folded away (every group
+  has a measure of at least 1).
 - **Order.** Rows by ``events`` descending, then ``period``, then the ``by`` values in
   order, comparing text by code points.
 
     >>> query = StatsQuery.make(("os", "arch", "version"), by=["os"], k=2)
-    >>> days = {"linux": {1, 2}, "aix": {3}, "hp-ux": {4}}  # reporter-days of each group
-    >>> groups = {(None, ("linux",)): (5, 2), (None, ("aix",)): (1, 1), (None, ("hp-ux",)): (1, 1)}
-    >>> def union(keys): return len(set().union(*(days[values[0]] for _, values in keys)))
+    >>> days = {"linux": {1, 2}, "aix": {3}, "hp-ux": {4}}  # each a one-day reporter
+    >>> groups = {(None, ("linux",)): (5, 2, 2), (None, ("aix",)): (1, 1, 1),
+    ...           (None, ("hp-ux",)): (1, 1, 1)}
+    >>> def union(sets):
+    ...     return [(n, n) for n in (len(set().union(*(days[v[0]] for _, v in keys)))
+    ...                              for keys in sets)]
     >>> finish(Counts(7, 0, 0, 0), groups, query, union)["rows"]
     [{'os': 'linux', 'events': 5, 'reporters': 2}, {'os': 'other', 'events': 2, 'reporters': 2}]
 """
@@ -49,24 +63,42 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple, Optional
 
 __all__ = [
+    "K_GUARANTEE",
     "OTHER",
     "PERIODS",
     "Counts",
     "StatsQuery",
+    "address_key",
+    "address_sql",
     "finish",
+    "measure",
     "period_start",
     "reporter_key",
     "shape",
 ]
 
+#: What ``k`` guarantees, in one sentence (``docs/privacy.md``; the dashboard's words).
+K_GUARANTEE = (
+    "Each row counts beacons from at least {k} different client addresses on one UTC day"
+    " (an IPv6 address counting as its /64 network), so at least {k} machines unless one"
+    " machine used several addresses that day, or at least {k} events when the log records"
+    " no client; smaller groups are pooled into 'other', with the smallest shown group"
+    " added when needed so that no pooled count can be worked out by subtracting rows"
+    " from the totals."
+)
 #: The value every ``by`` field takes in the folded group.
 OTHER = "other"
 #: Accepted values of ``every``.
 PERIODS = ("day", "week", "month")
 
-#: (period or None, by values) -> (events, reporters or None)
+#: A group: (period or None, by values).
 GroupKey = tuple[Optional[str], tuple[str, ...]]
-GroupValue = tuple[int, Optional[int]]
+#: What an engine tells of a group: (events, reporters or None, machines or None).
+GroupValue = tuple[int, Optional[int], Optional[int]]
+#: (reporters, machines) over several groups' lines together; None when none counts.
+Reach = Optional[tuple[int, int]]
+#: The engine's count over unions of groups: one :data:`Reach` per list of groups given.
+Union = Callable[[Sequence[Sequence[GroupKey]]], Sequence[Reach]]
 
 
 class Counts(NamedTuple):
@@ -188,20 +220,20 @@ def new_secret() -> bytes:
     return os.urandom(32)
 
 
-def reporter_key(secret: bytes, day: str, client: str, agent: str | None) -> int:
-    """The keyed hash that stands for one reporter on one UTC day: 64 bits, as a signed
-    integer (what SQLite stores).
+def reporter_key(secret: bytes, day: str, address: str) -> int:
+    """The keyed hash that stands for one address (:func:`address_key`) on one UTC day:
+    64 bits, as a signed integer (what SQLite stores).
 
     It is BLAKE2b keyed with ``secret``; or, when CPython's own string hash is keyed at
     random for this process (``PYTHONHASHSEED`` unset or ``random``: SipHash with a
     per-process key), that hash, which is several times faster.
 
         >>> k = new_secret()
-        >>> one = reporter_key(k, "2026-08-21", "192.0.2.1", "ua")
-        >>> one == reporter_key(k, "2026-08-21", "192.0.2.1", "ua"), -2**63 <= one < 2**63
+        >>> one = reporter_key(k, "2026-08-21", "192.0.2.1")
+        >>> one == reporter_key(k, "2026-08-21", "192.0.2.1"), -2**63 <= one < 2**63
         (True, True)
     """
-    text = f"{day}\0{client}\0{agent or ''}"
+    text = f"{day}\0{address}"
     if _RANDOM_STRING_HASH:
         return hash(text)
     digest = hashlib.blake2b(
@@ -210,33 +242,134 @@ def reporter_key(secret: bytes, day: str, client: str, agent: str | None) -> int
     return int.from_bytes(digest, "little", signed=True)
 
 
-def _measure(events: int, reporters: int | None) -> int:
-    return events if reporters is None else reporters
+_ADDRESS_TEXT = frozenset("0123456789abcdefABCDEF:.")
+
+
+def address_key(client: str) -> str:
+    """The address that stands for ``client`` when machines are counted: an IPv6 address
+    as its ``/64`` network, an IPv4-mapped one as its IPv4 address, anything else as written.
+
+    Only text of hex digits, colons and dots holding a colon is read as IPv6; it is
+    expanded (``::`` filled with zero groups) and its first four groups kept without
+    leading zeros, so the many addresses one host may use inside its ``/64`` are one.
+    :func:`address_sql` is the same rule in SQL, for every input.
+
+        >>> address_key("2001:DB8::1"), address_key("2001:db8:0:0:ffff::2")
+        ('2001:db8:0:0::/64', '2001:db8:0:0::/64')
+        >>> address_key("::ffff:192.0.2.1"), address_key("192.0.2.1"), address_key("x")
+        ('192.0.2.1', '192.0.2.1', 'x')
+    """
+    if ":" not in client or not _ADDRESS_TEXT.issuperset(client):
+        return client
+    text = client.lower()
+    if text.startswith("::ffff:") and "." in text[7:] and ":" not in text[7:]:
+        return text[7:]
+    head, double, tail = text.partition("::")
+    first = head.split(":") if head else []
+    last = tail.split(":") if tail else []
+    zeros = max(0, 8 - len(first) - len(last) - ("." in text)) if double else 0
+    groups = (first + ["0"] * zeros + last)[:4]
+    return ":".join(group.lstrip("0") or "0" for group in groups) + "::/64"
+
+
+def address_sql(client: str, dialect: str) -> str:
+    """:func:`address_key` as an SQL expression over the text column ``client``, in the
+    ``duckdb`` or ``spark`` dialect (``NULL`` stays ``NULL``).
+
+        >>> address_sql("client", "duckdb").startswith("CASE WHEN client IS NULL")
+        True
+    """
+    if dialect not in ("duckdb", "spark"):
+        raise ValueError(f"unknown SQL dialect {dialect!r}: duckdb or spark")
+    duck = dialect == "duckdb"
+    text = f"lower({client})"
+    at = f"instr({text}, '::')"
+    head = f"CASE WHEN {at} > 0 THEN substr({text}, 1, {at} - 1) ELSE {text} END"
+    tail = f"CASE WHEN {at} > 0 THEN substr({text}, {at} + 2) ELSE '' END"
+    empty = "CAST([] AS VARCHAR[])" if duck else "CAST(array() AS ARRAY<STRING>)"
+
+    def groups(part: str) -> str:
+        split = f"string_split({part}, ':')" if duck else f"split({part}, ':')"
+        return f"(CASE WHEN {part} = '' THEN {empty} ELSE {split} END)"
+
+    first, last = groups(head), groups(tail)
+    size = "len" if duck else "size"
+    zeros = (f"CASE WHEN {at} > 0 THEN greatest(0, 8 - {size}({first}) - {size}({last})"
+             f" - CASE WHEN instr({text}, '.') > 0 THEN 1 ELSE 0 END) ELSE 0 END")
+    trim = "coalesce(nullif(regexp_replace(g, '^0+', ''), ''), '0')"
+    if duck:
+        filled = (f"list_concat(list_concat({first}, list_transform(range(CAST({zeros} AS"
+                  f" BIGINT)), lambda i: '0')), {last})")
+        prefix = (f"array_to_string(list_transform(list_slice({filled}, 1, 4),"
+                  f" lambda g: {trim}), ':')")
+    else:
+        filled = f"concat({first}, array_repeat('0', {zeros}), {last})"
+        prefix = f"array_join(transform(slice({filled}, 1, 4), g -> {trim}), ':')"
+    rest = f"substr({text}, 8)"
+    return (
+        f"CASE WHEN {client} IS NULL THEN NULL"
+        f" WHEN instr({client}, ':') = 0"
+        f" OR translate({client}, '0123456789abcdefABCDEF:.', '') <> '' THEN {client}"
+        f" WHEN {text} LIKE '::ffff:%' AND instr({rest}, '.') > 0 AND instr({rest}, ':') = 0"
+        f" THEN {rest}"
+        f" ELSE concat({prefix}, '::/64') END"
+    )
+
+
+def measure(value: GroupValue) -> int:
+    """What ``k`` is compared with: the machines, or the events when no line has a client.
+
+        >>> measure((9, 4, 2)), measure((9, None, None))
+        (2, 9)
+    """
+    events, reporters, machines = value
+    return events if reporters is None or machines is None else machines
 
 
 def finish(counts: Counts, groups: Mapping[GroupKey, GroupValue], query: StatsQuery,
-           union: Callable[[Sequence[GroupKey]], int | None]) -> dict[str, Any]:
-    """Fold, order and shape the groups into the ``stats --json`` structure.
+           union: Union) -> dict[str, Any]:
+    """Fold, order and shape the groups into the ``stats --json`` structure: the k rule,
+    for every engine and the store.
 
-    ``groups`` maps ``(period or None, by values)`` to ``(events, reporters or None)``;
-    ``union(keys)`` gives the number of distinct reporter-days over those groups (``None``
-    when none of them has any), for the folded groups only.
+    ``groups`` maps ``(period or None, by values)`` to ``(events, reporters or None,
+    machines or None)``; ``union(sets)`` gives, for each list of group keys in ``sets``,
+    ``(reporters, machines)`` over their lines together (``None`` when none of them counts
+    towards reporters). It is called only for folds, a few times at most, each time with
+    every period's fold at once.
     """
-    width = len(query.by)
-    all_other = (OTHER,) * width
-    kept: list[tuple[str | None, tuple[str, ...], int, int | None]] = []
-    folded: dict[str | None, list[GroupKey]] = {}
-    for key, (events, reporters) in groups.items():
-        if _measure(events, reporters) < query.k or key[1] == all_other:
-            folded.setdefault(key[0], []).append(key)
+    k = query.k
+    all_other = (OTHER,) * len(query.by)
+    shown: dict[str | None, list[GroupKey]] = {}
+    folds: dict[str | None, list[GroupKey]] = {}
+    for key, value in groups.items():
+        if measure(value) < k or key[1] == all_other:
+            folds.setdefault(key[0], []).append(key)
         else:
-            kept.append((key[0], key[1], events, reporters))
-    for period, keys in folded.items():
-        events = sum(groups[key][0] for key in keys)
-        reporters = union(keys) if len(keys) > 1 else groups[keys[0]][1]
-        if _measure(events, reporters) >= query.k:
-            kept.append((period, all_other, events, reporters))
-    return shape(counts, kept, query)
+            shown.setdefault(key[0], []).append(key)
+    for keys in shown.values():  # the order in which shown groups join a fold below k
+        keys.sort(key=lambda g: (measure(groups[g]), groups[g][0], g[1]), reverse=True)
+    folded: dict[str | None, GroupValue] = {}
+    pending = dict(folds)
+    while pending:
+        periods = [p for p in pending if len(pending[p]) > 1]
+        reach = dict(zip(periods, union([pending[p] for p in periods]) if periods else ()))
+        for period, keys in pending.items():
+            if len(keys) == 1:  # a fold of one group: what the engine said of it
+                _, reporters, machines = groups[keys[0]]
+                reach[period] = None if reporters is None or machines is None else (
+                    reporters, machines)
+        pending = {}
+        for period, found in reach.items():
+            events = sum(groups[key][0] for key in folds[period])
+            value = (events, None, None) if found is None else (events, *found)
+            folded[period] = value
+            if measure(value) < k and shown.get(period):
+                folds[period].append(shown[period].pop())
+                pending[period] = folds[period]
+    final = [(key[0], key[1], *groups[key][:2]) for keys in shown.values() for key in keys]
+    final += [(period, all_other, value[0], value[1]) for period, value in folded.items()
+              if measure(value) >= k]
+    return shape(counts, final, query)
 
 
 def shape(counts: Counts, groups: list[tuple[str | None, tuple[str, ...], int, int | None]],

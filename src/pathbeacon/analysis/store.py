@@ -7,7 +7,7 @@ file read before adds only its new complete lines, a rotated file (renamed, or c
 to ``.gz``) is recognised, and a new file with the same name is read from its start.
 
 No client address is ever stored. A line with a time and a client keeps only a keyed hash
-of its UTC day, client and user agent (BLAKE2b, keyed),
+of its UTC day and address (:func:`~pathbeacon.analysis.stats.address_key`; BLAKE2b, keyed),
 under a random key drawn for that UTC day and kept beside the database (``FILE.keys``,
 see :class:`DayKeys`) until the day is two days old; then the key is deleted, and the
 hashes of that day can no longer be linked to anyone (nor were they ever linkable across
@@ -28,6 +28,14 @@ could then be counted twice for that day).
     [0]
     >>> stats(db, ["version"])["rows"]
     [{'version': '1.0', 'events': 1, 'reporters': 1}]
+
+The database records the store's layout as ``meta.schema`` (:data:`SCHEMA`). A store of
+schema 1 (before ``k`` counted machines: its reporter hashes covered the user agent too)
+is read as if each of its days held one reporter, the most its hashes can prove, and
+``ingest`` rewrites it so; a newer schema, or tables altered by hand, are refused in one
+line. The store's side files (``FILE.keys``, and DuckDB's ``FILE.wal`` and ``FILE.tmp``)
+are never reached through a link: a link found there is refused, and so is a folder
+anyone may write to, where one could be planted while DuckDB runs.
 """
 
 from __future__ import annotations
@@ -44,15 +52,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import IO, Any, BinaryIO
 
+from .. import files
 from ..catalogue import resolve
+from ..errors import OutputError
 from ..template import Template
 from .formats import DETECT_LINES, HEADER, detect, parser
 from .matcher import Matcher
-from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish
+from .stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_key, finish
 
 __all__ = [
     "FINGERPRINT",
     "KEEP_DAYS",
+    "SCHEMA",
     "DayKeys",
     "Ingested",
     "Store",
@@ -64,6 +75,26 @@ __all__ = [
 FINGERPRINT = 4096
 #: A day's key is deleted once the day is this many days old.
 KEEP_DAYS = 2
+#: The layout this version writes (``meta.schema``): 2 since reporters are addresses.
+SCHEMA = 2
+# Files beside the database: the day keys (ours) and DuckDB's write-ahead log and spill folder.
+_SIDE = (".keys", ".wal", ".tmp")
+# What the tables hold (besides one VARCHAR column per field in beacons).
+_BEACONS = (("source", "INTEGER"), ("time", "TIMESTAMP"), ("status", "SMALLINT"),
+            ("reporter", "BLOB"))
+_SOURCES = (("id", "INTEGER"), ("path", "VARCHAR"), ("device", "UBIGINT"),
+            ("inode", "UBIGINT"), ("fingerprint_length", "INTEGER"),
+            ("fingerprint", "VARCHAR"), ("read_to", "UBIGINT"), ("format", "VARCHAR"),
+            ("matched", "BIGINT"), ("bad_status", "BIGINT"), ("other_path", "BIGINT"),
+            ("malformed", "BIGINT"), ("first_read", "TIMESTAMP"), ("last_read", "TIMESTAMP"))
+# A schema-1 line's reporter, like that of a line ingested after its day's key was deleted
+# (DayKeys), stands for "one reporter that day": its day as 10 bytes, apart from the 16-byte
+# hashes of schema 2.
+_LEGACY = "encode(strftime(time, '%Y-%m-%d'))"
+# Distinct reporters among the values ``r`` of one day: a day holding both schema-1 marks and
+# schema-2 hashes proves no more than its hashes (the marked reporter may be one of them).
+_DISTINCT = ("count(DISTINCT r) - CASE WHEN min(octet_length(r)) < 16"
+             " AND max(octet_length(r)) >= 16 THEN 1 ELSE 0 END")
 # Rows go to DuckDB through a JSON-lines file in batches of this many.
 _BATCH = 200_000
 # Column names the store uses itself; a template field may not take one of them.
@@ -135,6 +166,38 @@ class Store:
         self.base = base
         self.matcher = Matcher(template, base)
         self.fields = self.matcher.fields
+        self._reporter = "reporter"  # what stands for a line's reporter (see _LEGACY)
+
+    def _check_tables(self, tables: set[str]) -> None:
+        """One line, not a traceback, when the tables are not the ones ingest made."""
+        wanted = {"beacons": (*_BEACONS, *((name, "VARCHAR") for name in self.fields)),
+                  "sources": _SOURCES}
+        for table, columns in wanted.items():
+            if table not in tables:
+                raise ValueError(f"{self.path}: the store has no table {table}: it was"
+                                 " altered, and pathbeacon cannot use it")
+            found = tuple((str(name), str(kind)) for name, kind in self.connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+                [table]).fetchall())
+            if found != columns:
+                have = ", ".join(f"{name} {kind}" for name, kind in found)
+                raise ValueError(f"{self.path}: the table {table} was altered (it has {have};"
+                                 f" pathbeacon made {', '.join(f'{n} {k}' for n, k in columns)})")
+
+    def _migrate(self) -> None:
+        """Schema 1 to 2: a reporter hash that covered the user agent proves one reporter a
+        day, no more, so it becomes the mark of its day (see :data:`_LEGACY`)."""
+        connection = self.connection
+        connection.execute("BEGIN")
+        try:
+            connection.execute(f"UPDATE beacons SET reporter = {_LEGACY}"
+                               " WHERE reporter IS NOT NULL")
+            connection.execute("UPDATE meta SET value = ? WHERE name = 'schema'", [str(SCHEMA)])
+            connection.execute("COMMIT")
+        except BaseException:
+            _rollback(connection)
+            raise
 
     @classmethod
     def open(cls, path: str, template: str | Template | None = None,
@@ -147,12 +210,17 @@ class Store:
         duckdb = _duckdb()
         if not write and not os.path.exists(path):
             raise ValueError(f"no store at {path}: create it with pathbeacon ingest")
+        _check_place(path, write)
         try:
             connection = duckdb.connect(path, read_only=not write)
         except duckdb.Error as error:
             raise ValueError(f"cannot open the store {path}: {_first_line(error)}") from None
         try:
             return cls._bind(connection, path, template, base, write)
+        except duckdb.Error as error:
+            connection.close()
+            raise ValueError(f"{path}: not a store pathbeacon can use:"
+                             f" {_first_line(error)}") from None
         except BaseException:
             connection.close()
             raise
@@ -169,6 +237,7 @@ class Store:
             raise ValueError(f"{path} is a DuckDB database but not a pathbeacon store")
         wanted = resolve(template) if template is not None else None
         if "template" in known:
+            schema = _schema(path, known)
             held = Template(known["template"])
             held_base = known.get("base") or None
             if wanted is not None and wanted != held:
@@ -178,7 +247,13 @@ class Store:
             if base is not None and (Matcher(held, base).base_path
                                      != Matcher(held, held_base).base_path):
                 raise ValueError(f"{path} holds beacons under base={held_base}, not {base}")
-            return cls(connection, held, held_base, path)
+            store = cls(connection, held, held_base, path)
+            store._check_tables(tables)
+            if schema < SCHEMA and write:
+                store._migrate()
+            elif schema < SCHEMA:
+                store._reporter = f"CASE WHEN reporter IS NULL THEN NULL ELSE {_LEGACY} END"
+            return store
         if not write:
             raise ValueError(f"{path} holds no beacons yet: run pathbeacon ingest first")
         if wanted is None:
@@ -196,18 +271,25 @@ class Store:
             f"status SMALLINT NOT NULL, reporter BLOB{columns})"
         )
         connection.execute("INSERT INTO meta VALUES ('template', ?), ('base', ?), "
-                           "('schema', '1')", [wanted.text, base or ""])
+                           "('schema', ?)", [wanted.text, base or "", str(SCHEMA)])
         connection.execute("COMMIT")
         return store
 
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            self.close()
+        except (OSError, ValueError):
+            if kind is None:  # else the error already on its way is the one to tell
+                raise
 
     def close(self) -> None:
-        self.connection.close()
+        try:
+            self.connection.close()
+        except _duckdb().Error as error:
+            raise _store_error(self.path, error) from None
 
     @property
     def keys_path(self) -> str:
@@ -238,40 +320,113 @@ class Store:
             where.append("CAST(time AS DATE) < ?")
             params.append(query.until)
         period = {
-            None: "NULL",
+            None: "CAST(NULL AS VARCHAR)",
             "day": "strftime(CAST(time AS DATE), '%Y-%m-%d')",
             "week": "strftime(date_trunc('week', CAST(time AS DATE)), '%Y-%m-%d')",
             "month": "strftime(date_trunc('month', CAST(time AS DATE)), '%Y-%m-%d')",
         }[query.every]
         columns = "".join(f", {_quote(name)}" for name in query.by)
         condition = " AND ".join(where) or "TRUE"
-        sql = (
-            f"SELECT {period} AS period{columns}, count(*), count(DISTINCT reporter), "
-            f"count(reporter) FROM beacons WHERE {condition} GROUP BY ALL"
-        )
-        groups: dict[GroupKey, GroupValue] = {}
-        for row in self.connection.execute(sql, params).fetchall():
-            events, distinct, counted = row[-3:]
-            groups[(row[0], tuple(row[1:-3]))] = (int(events), int(distinct) if counted else None)
+        names = ", ".join(["pb_period", *(_quote(name) for name in query.by)])
         # A group is told by its period and values joined with U+001F, which no decoded
         # value holds (the fits rule refuses control characters).
         key = "concat_ws(chr(31), " + ", ".join(
-            [f"coalesce({period}, '')", *(_quote(name) for name in query.by)]) + ")"
+            ["coalesce(pb_period, '')", *(_quote(name) for name in query.by)]) + ")"
+        lines = (f"(SELECT {period} AS pb_period{columns}, CAST(time AS DATE) AS pb_day,"
+                 f" {self._reporter} AS r FROM beacons WHERE {condition})")
+        width = len(query.by)
+        groups: dict[GroupKey, GroupValue] = {}
+        for row in self._query(
+                f"SELECT {names}, sum(e), sum(d), max(d), sum(seen) FROM (SELECT {names},"
+                f" pb_day, count(*) AS e, {_DISTINCT} AS d, count(r) AS seen FROM {lines}"
+                f" GROUP BY ALL) GROUP BY ALL", params):
+            events, reporters, machines, seen = row[1 + width:]
+            groups[(row[0], tuple(row[1:1 + width]))] = (
+                (int(events), None, None) if not seen
+                else (int(events), int(reporters), int(machines)))
 
-        def union(keys: Sequence[GroupKey]) -> int | None:
-            wanted = ["\x1f".join([group_period or "", *values]) for group_period, values in keys]
-            distinct, counted = self.connection.execute(
-                "SELECT count(DISTINCT reporter), count(reporter) FROM beacons "
-                f"WHERE {condition} AND {key} IN (SELECT unnest(?::VARCHAR[]))",
-                [*params, wanted],
-            ).fetchone()
-            return int(distinct) if counted else None
+        def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
+            numbers = [number for number, keys in enumerate(sets) for _ in keys]
+            wanted = ["\x1f".join([period or "", *values])
+                      for keys in sets for period, values in keys]
+            reach = {row[0]: row[1:] for row in self._query(
+                f"SELECT pb_set, sum(d), max(d), sum(seen) FROM (SELECT f.pb_set, pb_day,"
+                f" {_DISTINCT} AS d, count(r) AS seen FROM (SELECT *, {key} AS pb_key FROM"
+                f" {lines}) AS l JOIN (SELECT unnest(?::INTEGER[]) AS pb_set,"
+                f" unnest(?::VARCHAR[]) AS pb_key) AS f USING (pb_key)"
+                f" GROUP BY f.pb_set, pb_day) GROUP BY pb_set", [*params, numbers, wanted])}
+            return [None if number not in reach or not reach[number][2]
+                    else (int(reach[number][0]), int(reach[number][1]))
+                    for number in range(len(sets))]
 
         return finish(self.counts(), groups, query, union)
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            rows: list[Any] = self.connection.execute(sql, list(params)).fetchall()
+        except _duckdb().Error as error:
+            raise ValueError(f"{self.path}: cannot read the store: {_first_line(error)}") from None
+        return rows
 
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _schema(path: str, known: dict[str, str]) -> int:
+    """The store's schema number, if this version can read it; else one clear line."""
+    text = known.get("schema", "")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{path}: the store records no schema pathbeacon knows"
+                         f" (meta.schema is {text or 'missing'!r})")
+    if int(text) > SCHEMA:
+        raise ValueError(f"{path} is a store of schema {text}, written by a newer pathbeacon"
+                         f" (this one knows schema {SCHEMA} and older): upgrade pathbeacon")
+    return int(text)
+
+
+def _check_place(path: str, write: bool) -> None:
+    """Refuse a store whose file or side files are links (or not files), and, to write, a
+    folder anyone may write to: DuckDB opens its side files following links, so one planted
+    there while it runs would have it write wherever the link points."""
+    for name in (path, *(path + side for side in _SIDE)):
+        try:
+            info = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise ValueError(f"cannot open the store: {name}: {error.strerror}") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise ValueError(f"{name} is a symbolic link: pathbeacon never follows a link"
+                             " beside its store (remove it if you made it)")
+        spill = name.endswith(".tmp")  # DuckDB's spill folder
+        if not (stat.S_ISDIR if spill else stat.S_ISREG)(info.st_mode):
+            raise ValueError(f"{name} is not a {'folder' if spill else 'regular file'}:"
+                             " pathbeacon does not use it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if write and os.stat(folder).st_mode & stat.S_IWOTH:
+        raise ValueError(f"the store's folder {folder} is writable by anyone: a link planted"
+                         " there could redirect the store's files; keep it in a folder of"
+                         " your own")
+
+
+def _store_error(path: str, error: BaseException) -> Exception:
+    """One line for a DuckDB error while writing the store: a failed write (a full disk)
+    is an :class:`~pathbeacon.errors.OutputError` (exit status 1), anything else a
+    ``ValueError``."""
+    line = _first_line(error)
+    if isinstance(error, _duckdb().IOException) or any(
+            sign in line for sign in ("could not write", "No space left", "quota")):
+        return OutputError(path, line)
+    return ValueError(f"{path}: {_first_line(error)}")
+
+
+def _rollback(connection: Any) -> None:
+    """Roll back, quietly when the failure already ended the transaction."""
+    try:
+        connection.execute("ROLLBACK")
+    except Exception:  # the first error is the one to report
+        pass
 
 
 class DayKeys:
@@ -280,14 +435,16 @@ class DayKeys:
     The keys live apart from the database so that a deleted key is gone for good: a
     database file keeps deleted rows in its free blocks, whereas this file is written
     anew each time (readable by its owner only) and the old one overwritten with zeros
-    before it is replaced.
+    before it is replaced. A day whose key was deleted is *closed*: it never gets another
+    (its late lines could not be told from its earlier ones, and would count one machine
+    twice), and the file keeps only its date.
 
         >>> import os, tempfile
         >>> keys = DayKeys(os.path.join(tempfile.mkdtemp(), "b.duckdb.keys"))
         >>> len(keys("2026-08-21")) == 32 and keys("2026-08-21") == keys("2026-08-21")
         True
-        >>> keys.forget(date(2026, 8, 23)), keys.days()
-        (1, [])
+        >>> keys.forget(date(2026, 8, 23)), keys.days(), keys("2026-08-21")
+        (1, [], None)
     """
 
     def __init__(self, path: str) -> None:
@@ -296,21 +453,30 @@ class DayKeys:
 
     def _load(self) -> dict[str, bytes]:
         try:
-            with open(self.path, encoding="ascii") as stream:
-                data = json.load(stream)
-            return {str(day): bytes.fromhex(key) for day, key in data.items()}
+            if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                raise ValueError(f"{self.path} is a symbolic link: pathbeacon never follows"
+                                 " a link beside its store (remove it if you made it)")
         except FileNotFoundError:
             return {}
+        try:
+            data = files.read(self.path, 1 << 20)
+            if data is None:
+                return {}
+            found = json.loads(data.decode("ascii"))
+            return {str(day): bytes.fromhex(key) for day, key in found.items()}
         except (OSError, ValueError, AttributeError, TypeError) as error:
             raise ValueError(f"cannot read the day keys in {self.path}: {error}") from None
 
     def days(self) -> list[str]:
         """The UTC days that have a key, in order."""
-        return sorted(self._keys)
+        return sorted(day for day, key in self._keys.items() if key)
 
-    def __call__(self, day: str) -> bytes:
-        """The key of ``day`` (``YYYY-MM-DD``), drawn and saved at once when it has none."""
+    def __call__(self, day: str) -> bytes | None:
+        """The key of ``day`` (``YYYY-MM-DD``), drawn and saved at once when it has none;
+        ``None`` for a closed day."""
         key = self._keys.get(day)
+        if key == b"":
+            return None
         if key is None:
             key = self._keys[day] = os.urandom(32)
             self._save()
@@ -320,36 +486,46 @@ class DayKeys:
         """Delete the keys of days at least :data:`KEEP_DAYS` old; return how many."""
         today = today or datetime.now(timezone.utc).date()
         limit = (today - timedelta(days=KEEP_DAYS)).isoformat()
-        old = [day for day in self._keys if day <= limit]
+        old = [day for day, key in self._keys.items() if key and day <= limit]
         for day in old:
-            del self._keys[day]
+            self._keys[day] = b""  # closed
         if old:
             self._save()
         return len(old)
 
     def _save(self) -> None:
-        folder = os.path.dirname(os.path.abspath(self.path))
         text = json.dumps({day: key.hex() for day, key in sorted(self._keys.items())})
-        handle, temporary = tempfile.mkstemp(prefix=".keys-", dir=folder)  # mode 0600
+        self._zero()
         try:
-            with os.fdopen(handle, "w", encoding="ascii") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                with open(self.path, "r+b") as previous:
-                    size = previous.seek(0, os.SEEK_END)
-                    previous.seek(0)
-                    previous.write(b"\0" * size)
-                    previous.flush()
-                    os.fsync(previous.fileno())
-            except FileNotFoundError:
-                pass
-            os.replace(temporary, self.path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+            files.replace(self.path, text.encode("ascii"))  # owner-only, a link replaced
+        except OSError as error:
+            raise OutputError(self.path, error.strerror or str(error)) from None
+
+    def _zero(self) -> None:
+        """Overwrite the old keys with zeros, through a descriptor that cannot be a link
+        (``O_NOFOLLOW``) and must be the owner's own regular file with no other name."""
+        flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                raise ValueError(f"{self.path} is a symbolic link: pathbeacon never follows"
+                                 " a link beside its store (remove it if you made it)") from None
+            raise OutputError(self.path, error.strerror or str(error)) from None
+        try:
+            info = os.fstat(fd)
+            if (not stat.S_ISREG(info.st_mode) or info.st_nlink != 1
+                    or info.st_uid != os.geteuid()):
+                raise ValueError(f"{self.path} is not a file of the store's own (a link, or"
+                                 " another owner's file): pathbeacon does not overwrite it")
+            os.write(fd, b"\0" * info.st_size)
+            os.fsync(fd)
+        except OSError as error:
+            raise OutputError(self.path, error.strerror or str(error)) from None
+        finally:
+            os.close(fd)
 
 
 # ---- sources ----------------------------------------------------------------------------
@@ -434,10 +610,11 @@ def _skip(stream: BinaryIO, count: int) -> int:
 # ---- ingest -----------------------------------------------------------------------------
 
 
-def _reporter(secret: bytes, day: str, client: str, agent: str | None) -> bytes:
-    """The keyed hash that stands for one reporter on one UTC day: BLAKE2b (16 bytes)
+def _reporter(secret: bytes, day: str, client: str) -> bytes:
+    """The keyed hash that stands for one address (see
+    :func:`~pathbeacon.analysis.stats.address_key`) on one UTC day: BLAKE2b (16 bytes)
     keyed with that day's key, so it is the same in every run while the key lives."""
-    text = f"{day}\0{client}\0{agent or ''}".encode("utf-8", "surrogatepass")
+    text = f"{day}\0{address_key(client)}".encode("utf-8", "surrogatepass")
     return hashlib.blake2b(text, key=secret, digest_size=16).digest()
 
 
@@ -480,25 +657,38 @@ class _Batch:
 
     def add(self, time: str | None, status: int, reporter: bytes | None,
             values: dict[str, str]) -> None:
-        if self._file is None:
-            handle, self._path = tempfile.mkstemp(prefix="pathbeacon-ingest-", suffix=".tsv")
-            self._file = os.fdopen(handle, "w", encoding="utf-8", newline="\n")
         stamp = f"{time[:10]} {time[11:19]}" if time else ""
         cells = [stamp, str(status), reporter.hex() if reporter else ""]
         cells += [values[name] for name in self._store.fields]
-        self._file.write("\t".join(cells) + "\n")
+        try:
+            if self._file is None:
+                handle, self._path = tempfile.mkstemp(prefix="pathbeacon-ingest-",
+                                                      suffix=".tsv")
+                self._file = os.fdopen(handle, "w", encoding="utf-8", newline="\n")
+            self._file.write("\t".join(cells) + "\n")
+        except OSError as error:
+            self.discard()
+            raise self._failed(error) from None
         self._size += 1
         if self._size >= _BATCH:
             self.flush()
 
+    def _failed(self, error: OSError) -> OutputError:
+        folder = os.path.dirname(self._path) if self._path else tempfile.gettempdir()
+        return OutputError(f"{folder} (ingest's temporary rows; TMPDIR chooses the folder)",
+                           error.strerror or str(error))
+
     def flush(self) -> None:
         if self._file is None:
             return
-        self._file.close()
         fields = self._store.fields
         names = [f"c{i}" for i in range(3 + len(fields))]
         columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
         try:
+            try:
+                self._file.close()
+            except OSError as error:  # the last rows did not reach the disk
+                raise self._failed(error) from None
             self._store.connection.execute(
                 f"INSERT INTO beacons SELECT {self._source}, CAST(c0 AS TIMESTAMP), "
                 f"CAST(c1 AS SMALLINT), unhex(c2){''.join(', ' + n for n in names[3:])} "
@@ -508,15 +698,26 @@ class _Batch:
                 [self._path],
             )
         finally:
-            os.unlink(self._path)
             self._file = None
             self._size = 0
+            _unlink(self._path)
 
     def discard(self) -> None:
+        """Remove the temporary file, whatever state a failure left it in."""
         if self._file is not None:
-            self._file.close()
-            os.unlink(self._path)
+            try:
+                self._file.close()
+            except OSError:
+                pass
             self._file = None
+            _unlink(self._path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Ingested:
@@ -588,11 +789,14 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
             lines += 1
             counts[category] += 1
             if category == 0:
-                time, _target, status, agent, client = record
+                time, _target, status, _agent, client = record
                 reporter = None
                 if time is not None and client is not None:
                     day = time[:10]
-                    reporter = _reporter(secrets(day), day, client, agent)
+                    secret = secrets(day)
+                    # a closed day's line proves one reporter that day, no more (_LEGACY)
+                    reporter = (day.encode("ascii") if secret is None
+                                else _reporter(secret, day, client))
                 batch.add(time, status, reporter, values)
         batch.flush()
         length = min(len(head), FINGERPRINT)
@@ -613,10 +817,12 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                  position, *counts, now, source],
             )
         connection.execute("COMMIT")
-    except BaseException:
+    except BaseException as error:
         if batch is not None:
             batch.discard()
-        connection.execute("ROLLBACK")
+        _rollback(connection)
+        if isinstance(error, _duckdb().Error):
+            raise _store_error(store.path, error) from None
         raise
     note = _CUT_SHORT if cut_short else ""
     return Ingested(path, lines, Counts(*counts), known is not None, note)
@@ -696,7 +902,10 @@ def ingest(template: str | Template, logs: Sequence[str] | str, db: str, *,
         for name in names:
             results.append(_ingest_one(store, str(name), format, secrets))
         secrets.forget(today)
-        store.connection.execute("CHECKPOINT")
+        try:
+            store.connection.execute("CHECKPOINT")
+        except _duckdb().Error as error:
+            raise _store_error(store.path, error) from None
     return results
 
 

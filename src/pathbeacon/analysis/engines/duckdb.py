@@ -22,7 +22,7 @@ import duckdb
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sql import counted
 from ..sql import query as compile_query
-from ..stats import OTHER, Counts, StatsQuery, shape
+from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_sql, finish
 from . import Decoded, Engine, Plan
 
 __all__ = ["DuckDBEngine", "logs_relation"]
@@ -200,7 +200,7 @@ class DuckDBEngine(Engine):
         else:
             period = "CAST(NULL AS VARCHAR)"
         # two 64-bit hashes keyed by halves of the run's secret: 128 bits, cheaper than MD5
-        values = "day, client, coalesce(agent, '')"
+        values = f"day, {address_sql('client', 'duckdb')}"
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN"
                 f" (hash('{secret[:32]}', {values})::UHUGEINT << 64)"
                 f" + hash('{secret[32:]}', {values}) END")
@@ -208,38 +208,45 @@ class DuckDBEngine(Engine):
         counts = self._materialise(
             plan,
             f"category, CASE WHEN {counted(query)} THEN true ELSE false END AS counted,"
-            f" {period} AS period{selected}, {rkey} AS rkey",
+            f" {period} AS period{selected}, day AS pb_day, {rkey} AS rkey",
         )
         del secret
         con = self._connection()
         group_cols = ", ".join(["period", *by])
-        all_other = " AND ".join(f"{b} = '{OTHER}'" for b in by) or "true"
-        measure = "(CASE WHEN reporters_seen = 0 THEN events ELSE reporters END)"
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE pb_groups AS
-            SELECT {group_cols}, count(*) AS events, count(DISTINCT rkey) AS reporters,
-                   count(rkey) AS reporters_seen
-            FROM pb_lines WHERE counted GROUP BY {group_cols}""")
-        kept = con.execute(f"""SELECT {group_cols}, events,
-                CASE WHEN reporters_seen = 0 THEN NULL ELSE reporters END
-            FROM pb_groups WHERE NOT ({measure} < {query.k} OR ({all_other}))""").fetchall()
-        join = " AND ".join(f"l.{c} IS NOT DISTINCT FROM g.{c}" for c in ["period", *by])
-        g_measure = "(CASE WHEN g.reporters_seen = 0 THEN g.events ELSE g.reporters END)"
-        g_other = " AND ".join(f"g.{b} = '{OTHER}'" for b in by) or "true"
-        folded = con.execute(f"""SELECT l.period, count(*) AS events,
-                count(DISTINCT l.rkey) AS reporters, count(l.rkey) AS reporters_seen
-            FROM pb_lines AS l JOIN pb_groups AS g ON {join}
-            WHERE l.counted AND ({g_measure} < {query.k} OR ({g_other}))
-            GROUP BY l.period""").fetchall()
-        con.execute("DROP TABLE pb_lines")
-        con.execute("DROP TABLE pb_groups")
         width = len(by)
-        groups: list[tuple[str | None, tuple[str, ...], int, int | None]] = [
-            (row[0], tuple(row[1:1 + width]), int(row[1 + width]),
-             None if row[2 + width] is None else int(row[2 + width]))
-            for row in kept
-        ]
-        for period_value, events, reporters, seen in folded:
-            count = None if seen == 0 else int(reporters)
-            if (int(events) if count is None else count) >= query.k:
-                groups.append((period_value, (OTHER,) * width, int(events), count))
-        return shape(counts, groups, query)
+        try:
+            found = con.execute(f"""SELECT {group_cols}, sum(e), sum(r), max(r), sum(seen)
+                FROM (SELECT {group_cols}, pb_day, count(*) AS e, count(DISTINCT rkey) AS r,
+                             count(rkey) AS seen
+                      FROM pb_lines WHERE counted GROUP BY {group_cols}, pb_day)
+                GROUP BY {group_cols}""").fetchall()
+            groups: dict[GroupKey, GroupValue] = {}
+            for row in found:
+                events, reporters, machines, seen = row[1 + width:]
+                groups[(row[0], tuple(row[1:1 + width]))] = (
+                    (int(events), None, None) if not seen
+                    else (int(events), int(reporters), int(machines)))
+            join = " AND ".join(f"l.{c} IS NOT DISTINCT FROM f.{c}" for c in ["period", *by])
+
+            def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
+                names = ", ".join(f"{c} VARCHAR" for c in ["period", *by])
+                con.execute(f"CREATE OR REPLACE TEMP TABLE pb_fold (pb_set INTEGER, {names})")
+                con.executemany(
+                    f"INSERT INTO pb_fold VALUES (?, ?{', ?' * width})",
+                    [[number, key[0], *key[1]] for number, keys in enumerate(sets)
+                     for key in keys])
+                reach = {row[0]: row[1:] for row in con.execute(f"""
+                    SELECT pb_set, sum(r), max(r), sum(seen)
+                    FROM (SELECT f.pb_set, l.pb_day, count(DISTINCT l.rkey) AS r,
+                                 count(l.rkey) AS seen
+                          FROM pb_lines AS l JOIN pb_fold AS f ON {join}
+                          WHERE l.counted GROUP BY f.pb_set, l.pb_day)
+                    GROUP BY pb_set""").fetchall()}
+                return [None if number not in reach or not reach[number][2]
+                        else (int(reach[number][0]), int(reach[number][1]))
+                        for number in range(len(sets))]
+
+            return finish(counts, groups, query, union)
+        finally:
+            con.execute("DROP TABLE IF EXISTS pb_lines")
+            con.execute("DROP TABLE IF EXISTS pb_fold")

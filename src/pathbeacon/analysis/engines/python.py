@@ -19,7 +19,9 @@ from ..stats import (
     Counts,
     GroupKey,
     GroupValue,
+    Reach,
     StatsQuery,
+    address_key,
     finish,
     new_secret,
     period_start,
@@ -82,19 +84,23 @@ def _source_hits(stream: Iterable[bytes], parse: Callable[[str], Record | None],
 
 
 class _ReporterDays:
-    """Distinct reporter-day hashes per group: in memory up to ``limit`` of them, then in a
-    temporary SQLite file (private, deleted on close), so memory stays bounded."""
+    """Distinct reporter-day hashes per group and UTC day: in memory up to ``limit`` of
+    them, then in a temporary SQLite file (private, deleted on close), so memory stays
+    bounded."""
 
     def __init__(self) -> None:
-        self._sets: dict[int, set[int]] = {}
+        self._sets: dict[int, dict[str, set[int]]] = {}
         self._held = 0
         self._limit = SPILL_AFTER
         self._db: sqlite3.Connection | None = None
 
-    def add(self, group: int, key: int) -> None:
-        held = self._sets.get(group)
+    def add(self, group: int, day: str, key: int) -> None:
+        days = self._sets.get(group)
+        if days is None:
+            days = self._sets[group] = {}
+        held = days.get(day)
         if held is None:
-            held = self._sets[group] = set()
+            held = days[day] = set()
         if key not in held:
             held.add(key)
             self._held += 1
@@ -106,32 +112,45 @@ class _ReporterDays:
             self._db = sqlite3.connect("")  # "": a temporary file, removed on close
             self._db.executescript(
                 "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;"
-                "CREATE TABLE r (g INTEGER, h INTEGER, PRIMARY KEY (g, h)) WITHOUT ROWID;"
+                "CREATE TABLE r (g INTEGER, h INTEGER, d TEXT, PRIMARY KEY (g, h))"
+                " WITHOUT ROWID;"
             )
         with self._db:
             self._db.executemany(
-                "INSERT OR IGNORE INTO r VALUES (?, ?)",
-                ((group, key) for group, held in self._sets.items() for key in held),
+                "INSERT OR IGNORE INTO r VALUES (?, ?, ?)",
+                ((group, key, day) for group, days in self._sets.items()
+                 for day, held in days.items() for key in held),
             )
         self._sets.clear()
         self._held = 0
 
-    def counts(self) -> dict[int, int]:
-        """Distinct reporter-days of each group that has any."""
+    def counts(self) -> dict[int, tuple[int, int]]:
+        """(reporter-days, machines) of each group that has any."""
         if self._db is None:
-            return {group: len(held) for group, held in self._sets.items()}
+            return {group: (sum(map(len, days.values())), max(map(len, days.values())))
+                    for group, days in self._sets.items()}
         self._spill()
-        return dict(self._db.execute("SELECT g, count(*) FROM r GROUP BY g").fetchall())
+        return {group: (int(total), int(most)) for group, total, most in self._db.execute(
+            "SELECT g, sum(n), max(n) FROM (SELECT g, d, count(*) AS n FROM r GROUP BY g, d)"
+            " GROUP BY g")}
 
-    def union(self, groups: list[int]) -> int:
-        """Distinct reporter-days over ``groups`` together."""
+    def union(self, groups: list[int]) -> tuple[int, int] | None:
+        """(reporter-days, machines) over ``groups`` together; None when they have none."""
         if self._db is None:
-            return len(set().union(*(self._sets.get(g, ()) for g in groups)))
+            merged: dict[str, set[int]] = {}
+            for group in groups:
+                for day, held in self._sets.get(group, {}).items():
+                    merged.setdefault(day, set()).update(held)
+            if not merged:
+                return None
+            return sum(map(len, merged.values())), max(map(len, merged.values()))
         self._db.execute("CREATE TEMP TABLE IF NOT EXISTS f (g INTEGER PRIMARY KEY)")
         self._db.execute("DELETE FROM f")
         self._db.executemany("INSERT OR IGNORE INTO f VALUES (?)", ((g,) for g in groups))
-        row = self._db.execute("SELECT count(DISTINCT h) FROM r JOIN f USING (g)").fetchone()
-        return int(row[0])
+        total, most = self._db.execute(
+            "SELECT sum(n), max(n) FROM (SELECT d, count(DISTINCT h) AS n"
+            " FROM r JOIN f USING (g) GROUP BY d)").fetchone()
+        return None if total is None else (int(total), int(most))
 
     def close(self) -> None:
         self._sets.clear()
@@ -179,8 +198,9 @@ class PythonEngine(Engine):
             def pick(values: dict[str, str]) -> tuple[str, ...]:
                 return ()
         add = reporters.add
+        addresses: dict[str, str] = {}  # recent clients' addresses, computed once each
         try:
-            for time, _status, agent, client, values in _hits(plan, counts):
+            for time, _status, _agent, client, values in _hits(plan, counts):
                 day = time[:10] if time is not None else None
                 if needs_time and (
                     day is None or (since and day < since) or (until and day >= until)
@@ -197,16 +217,22 @@ class PythonEngine(Engine):
                     group = groups[key] = [0, len(groups)]
                 group[0] += 1
                 if client is not None and day is not None:
-                    add(group[1], reporter_key(secret, day, client, agent))
+                    address = addresses.get(client)
+                    if address is None:
+                        address = addresses[client] = address_key(client)
+                        if len(addresses) > 4096:
+                            addresses.clear()
+                    add(group[1], day, reporter_key(secret, day, address))
             del secret
-            days = reporters.counts()
-            final: dict[GroupKey, GroupValue] = {
-                key: (events, days.get(number)) for key, (events, number) in groups.items()
-            }
+            addresses.clear()
+            reach = reporters.counts()
+            final: dict[GroupKey, GroupValue] = {}
+            for key, (events, number) in groups.items():
+                found = reach.get(number)
+                final[key] = (events, None, None) if found is None else (events, *found)
 
-            def union(keys: Sequence[GroupKey]) -> int | None:
-                numbers = [groups[key][1] for key in keys if final[key][1] is not None]
-                return reporters.union(numbers) if numbers else None
+            def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
+                return [reporters.union([groups[key][1] for key in keys]) for keys in sets]
 
             return finish(Counts(*counts), final, query, union)
         finally:

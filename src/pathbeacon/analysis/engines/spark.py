@@ -18,14 +18,14 @@ import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sources import Source
 from ..sql import counted
 from ..sql import query as compile_query
-from ..stats import OTHER, Counts, StatsQuery, shape
+from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_sql, finish
 from . import Decoded, Engine, Plan
 
 __all__ = ["LocalFiles", "SparkEngine", "cloudfront_layout", "new_session", "view_name"]
@@ -232,48 +232,53 @@ class SparkEngine(Engine):
         else:
             period = "CAST(NULL AS STRING)"
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN md5(concat("
-                f"'{secret}', day, chr(0), client, chr(0), coalesce(agent, ''))) END")
+                f"'{secret}', day, chr(0), {address_sql('client', 'spark')})) END")
         view = view_name("pathbeacon_lines")
+        fold_view = f"{view}_fold"
         lines = lines_frame(spark, plan, self._files).selectExpr(
             "category", f"coalesce({counted(query)}, false) AS counted",
-            f"{period} AS period", *by, f"{rkey} AS rkey").cache()
+            f"{period} AS period", *by, "day AS pb_day", f"{rkey} AS rkey").cache()
         del secret
+        width = len(by)
+        group_cols = ", ".join(["period", *by])
         try:
             lines.createOrReplaceTempView(view)
             counts = _counts(lines)
-            group_cols = ", ".join(["period", *by])
-            groups = spark.sql(f"""SELECT {group_cols}, count(*) AS events,
-                    count(DISTINCT rkey) AS reporters, count(rkey) AS reporters_seen
-                FROM {view} WHERE counted GROUP BY {group_cols}""").cache()
-            gview = f"{view}_groups"
-            groups.createOrReplaceTempView(gview)
-            measure = "(CASE WHEN reporters_seen = 0 THEN events ELSE reporters END)"
-            all_other = " AND ".join(f"{b} = '{OTHER}'" for b in by) or "true"
-            kept = spark.sql(f"""SELECT {group_cols}, events,
-                    CASE WHEN reporters_seen = 0 THEN NULL ELSE reporters END
-                FROM {gview} WHERE NOT ({measure} < {query.k} OR ({all_other}))""").collect()
-            join = " AND ".join(f"l.{c} <=> g.{c}" for c in ["period", *by])
-            g_measure = "(CASE WHEN g.reporters_seen = 0 THEN g.events ELSE g.reporters END)"
-            g_other = " AND ".join(f"g.{b} = '{OTHER}'" for b in by) or "true"
-            folded = spark.sql(f"""SELECT l.period, count(*) AS events,
-                    count(DISTINCT l.rkey) AS reporters, count(l.rkey) AS reporters_seen
-                FROM {view} AS l JOIN {gview} AS g ON {join}
-                WHERE l.counted AND ({g_measure} < {query.k} OR ({g_other}))
-                GROUP BY l.period""").collect()
-            groups.unpersist()
+            found = spark.sql(f"""SELECT {group_cols}, sum(e), sum(r), max(r), sum(seen)
+                FROM (SELECT {group_cols}, pb_day, count(*) AS e, count(DISTINCT rkey) AS r,
+                             count(rkey) AS seen
+                      FROM {view} WHERE counted GROUP BY {group_cols}, pb_day) AS d
+                GROUP BY {group_cols}""").collect()
+            groups: dict[GroupKey, GroupValue] = {}
+            for row in found:
+                events, reporters, machines, seen = row[1 + width:]
+                groups[(row[0], tuple(row[1:1 + width]))] = (
+                    (int(events), None, None) if not seen
+                    else (int(events), int(reporters), int(machines)))
+            join = " AND ".join(f"l.{c} <=> f.{c}" for c in ["period", *by])
+
+            def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
+                from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+                schema = StructType(
+                    [StructField("pb_set", IntegerType()), StructField("period", StringType())]
+                    + [StructField(name, StringType()) for name in query.by])
+                spark.createDataFrame(
+                    [(number, key[0], *key[1]) for number, keys in enumerate(sets)
+                     for key in keys], schema).createOrReplaceTempView(fold_view)
+                reach = {row[0]: row[1:] for row in spark.sql(f"""
+                    SELECT pb_set, sum(r), max(r), sum(seen)
+                    FROM (SELECT f.pb_set, l.pb_day, count(DISTINCT l.rkey) AS r,
+                                 count(l.rkey) AS seen
+                          FROM {view} AS l JOIN {fold_view} AS f ON {join}
+                          WHERE l.counted GROUP BY f.pb_set, l.pb_day) AS d
+                    GROUP BY pb_set""").collect()}
+                return [None if number not in reach or not reach[number][2]
+                        else (int(reach[number][0]), int(reach[number][1]))
+                        for number in range(len(sets))]
+
+            return finish(counts, groups, query, union)
         finally:
             lines.unpersist()
             spark.catalog.dropTempView(view)
-            spark.catalog.dropTempView(f"{view}_groups")
-        width = len(by)
-        final: list[tuple[str | None, tuple[str, ...], int, int | None]] = [
-            (row[0], tuple(row[1:1 + width]), int(row[1 + width]),
-             None if row[2 + width] is None else int(row[2 + width]))
-            for row in kept
-        ]
-        for period_value, events, reporters, seen in folded:
-            count = None if seen == 0 else int(reporters)
-            if (int(events) if count is None else count) >= query.k:
-                final.append((period_value, (OTHER,) * width, int(events), count))
-        return shape(counts, final, query)
-
+            spark.catalog.dropTempView(fold_view)
