@@ -450,3 +450,26 @@ def test_python_by_minor_version_and_versions_in_pep_440_order(tmp_path: Path) -
     cross = page.split("<h2>version \N{MULTIPLICATION SIGN} python</h2>")[1].split("</section>")[0]
     assert "<th class=n>cpython-3.12</th><th class=n>cpython-3.10</th>" in cross
     assert "cpython-3.10.12" not in page.split('class="notice"')[0]
+
+
+def test_a_long_range_counts_per_week(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    lines = []
+    for n in range(0, 200, 2):
+        day = date(2026, 1, 1) + timedelta(days=n)
+        lines += [json.dumps({"time": f"{day}T10:00:00+00:00", "status": 204, "agent": "a",
+                              "request": "/t/acme/1.0/linux/x86_64", "client": f"10.0.0.{c}"})
+                  for c in range(6)]
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "page.html"
+    done = run_cli("dashboard", T, str(log), "--base", "/t", "-o", str(out),
+                   "--package", "acme", "--engine", "python")
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "<title>acme: telemetry</title>" in page
+    assert "<h2>Events and reporters per week</h2>" in page
+    assert "<h2>Version uptake (share of each week's events)</h2>" not in page  # one version
+    assert "Every event has version <strong>1.0</strong> (600 events)." in page
+    assert '<div class="n">600</div><div class="what">events</div>' in page

@@ -274,7 +274,8 @@ def collect(template: str | Template, stats: StatsFunction, *, k: int = DEFAULT_
     if notice_base and notice_base.startswith("/"):
         notice_base = _STAND_IN_BASE + notice_base
     return Dashboard(
-        template=resolved, title=title or f"Telemetry: {resolved.text}", k=k,
+        template=resolved, k=k,
+        title=title or (f"{package}: telemetry" if package else f"Telemetry: {resolved.text}"),
         lines=dict(total["lines"]), events=events, reporters=reporters, first_day=first,
         last_day=last, period=period, totals=totals, uptake=uptake, fields=per_field,
         cross=cross, notice=_notice(resolved, notice_base, package), package=package,
@@ -565,7 +566,7 @@ def _page(data: Dashboard) -> str:
     if data.totals:
         parts += [f"<section><h2>Events and reporters per {esc(data.period)}</h2>",
                   _totals_chart(data.totals, data.period), "</section>"]
-    if data.uptake and any(row["version"] != OTHER for row in data.uptake):
+    if len({row["version"] for row in data.uptake}) > 1:  # one version has no uptake to show
         parts += [f"<section><h2>Version uptake (share of each {esc(data.period)}'s events)"
                   "</h2>", _uptake_chart(data.uptake, data.period), "</section>"]
     for name, rows in data.fields.items():
