@@ -358,18 +358,16 @@ def _totals_chart(rows: list[dict[str, Any]], period: str) -> str:
     from matplotlib.ticker import MaxNLocator
 
     days: Any = [date.fromisoformat(row["period"]) for row in rows]
-    figure = Figure(figsize=(9.0, 4.4))
-    top, bottom = figure.subplots(2, 1, sharex=True)
-    panels = [(top, "events", _COLOURS[0])]
-    if any(row["reporters"] is not None for row in rows):
-        panels.append((bottom, "reporters", _COLOURS[1]))
-    else:
-        bottom.set_visible(False)
+    shown = [("events", _COLOURS[0])]
+    if any(row["reporters"] is not None for row in rows):  # none when the log has no client
+        shown.append(("reporters", _COLOURS[1]))
+    figure = Figure(figsize=(9.0, 0.6 + 1.9 * len(shown)))
+    axes_list = figure.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    panels = [(axes, what, colour) for axes, (what, colour) in zip(axes_list, shown)]
+    width = 5.6 if period == "week" else 0.8  # days: a bar per period, readable at any count
     for axes, what, colour in panels:
         values = [row[what] or 0 for row in rows]
-        axes.plot(days, values, color=colour, marker="o" if len(rows) < 60 else None,
-                  markersize=4, linewidth=1.8)
-        axes.fill_between(days, values, color=colour, alpha=0.12)
+        axes.bar(days, values, width=width, color=colour)
         axes.set_ylabel(f"{what} / {period}")
         axes.set_ylim(bottom=0)
         axes.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
@@ -564,9 +562,13 @@ def _page(data: Dashboard) -> str:
             f"how many machines a value needs before it is shown (<code>--k 1</code> is fine "
             "for a page only you see).</p>")
     if data.totals:
-        parts += [f"<section><h2>Events and reporters per {esc(data.period)}</h2>",
+        what = "Events and reporters" if any(row["reporters"] is not None
+                                             for row in data.totals) else "Events"
+        parts += [f"<section><h2>{what} per {esc(data.period)}</h2>",
                   _totals_chart(data.totals, data.period), "</section>"]
-    if len({row["version"] for row in data.uptake}) > 1:  # one version has no uptake to show
+    # one version, or one period, has no uptake to show
+    if len({row["version"] for row in data.uptake}) > 1 \
+            and len({row["period"] for row in data.uptake}) > 1:
         parts += [f"<section><h2>Version uptake (share of each {esc(data.period)}'s events)"
                   "</h2>", _uptake_chart(data.uptake, data.period), "</section>"]
     for name, rows in data.fields.items():
