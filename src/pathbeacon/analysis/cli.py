@@ -88,7 +88,8 @@ def _k(text: str) -> int:
     return value
 
 
-def _common_logs(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
+def _common_logs(p: argparse.ArgumentParser, *, spark: bool = True,
+                 quiet: str = "no progress bar and no line counts on stderr") -> None:
     from .formats import FORMATS
 
     p.add_argument("--base", default=None, metavar="URL",
@@ -102,8 +103,7 @@ def _common_logs(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
     if spark:
         p.add_argument("--master", default=None, metavar="URL",
                        help="Spark master for --engine spark (default local[*])")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bar and no line counts on stderr (errors still shown)")
+    p.add_argument("--quiet", "-q", action="store_true", help=f"{quiet} (errors still shown)")
 
 
 def _check_choices(args: argparse.Namespace, *, spark: bool = True) -> None:
@@ -547,7 +547,7 @@ def register(sub: Any) -> None:
     p.add_argument("--db", default=None, metavar="FILE", help="read an ingest store instead")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file")
     _dashboard_options(p, DEFAULT_K)
-    _common_logs(p, spark=False)
+    _common_logs(p, spark=False, quiet="no progress bar on stderr")
     gather_positionals(p, "params")
     p.set_defaults(run=_cmd_dashboard)
 
