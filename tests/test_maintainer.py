@@ -473,3 +473,23 @@ def test_a_long_range_counts_per_week(tmp_path: Path) -> None:
     assert "<h2>Version uptake (share of each week's events)</h2>" not in page  # one version
     assert "Every event has version <strong>1.0</strong> (600 events)." in page
     assert '<div class="n">600</div><div class="what">events</div>' in page
+
+
+def test_stats_by_python_minor_groups_the_shown_values(tmp_path: Path) -> None:
+    lines = [json.dumps({"time": f"2026-08-0{day}T10:00:00+00:00", "status": 204, "agent": "a",
+                         "request": f"/t/acme/1.0/linux/x86_64/cpython-3.10.{c % 2 + 12}",
+                         "client": f"10.0.{c}.1"})
+             for day in (1, 2) for c in range(12)]
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    done = run_cli("stats", f"{T}/<python>", str(log), "--base", "/t", "--by", "python=minor",
+                   "--k", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == [
+        {"python": "cpython-3.10", "events": 24, "reporters": None}]
+    exact = run_cli("stats", f"{T}/<python>", str(log), "--base", "/t", "--by", "python",
+                    "--k", "5", "--json")
+    assert [row["python"] for row in json.loads(exact.stdout)["rows"]] == [
+        "cpython-3.10.12", "cpython-3.10.13"]
+    wrong = run_cli("stats", f"{T}/<python>", str(log), "--by", "python=minr")
+    assert wrong.returncode == 2 and "did you mean 'minor'?" in wrong.stderr

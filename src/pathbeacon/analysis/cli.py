@@ -132,7 +132,7 @@ def _engine(args: argparse.Namespace) -> Any:
 
 def _by(fields: Sequence[str], text: str) -> list[str]:
     """``--by`` names, each a field of the template (with a did-you-mean when not)."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip().partition("=")[0] for name in text.split(",") if name.strip()]
     usable = [f for f in fields if f != "base"]
     for name in names:
         if name not in usable:
@@ -141,6 +141,18 @@ def _by(fields: Sequence[str], text: str) -> list[str]:
             raise ValueError(f"--by {name}: the template has no field {name!r}{hint}"
                              f" (its fields: {', '.join(usable) or 'none'})")
     return names
+
+
+def _groupings(text: str) -> dict[str, Any]:
+    """``--by`` items written ``field=grouping`` (``python=minor``): field -> function."""
+    from .dashboard import GROUPINGS
+
+    found = {}
+    for item in text.split(","):
+        name, sep, how = item.strip().partition("=")
+        if sep:
+            found[name] = GROUPINGS[choose(f"grouping for --by {name}", how, tuple(GROUPINGS))]
+    return found
 
 
 def _say(text: str) -> None:
@@ -207,6 +219,11 @@ def _print_stats(args: argparse.Namespace, result: dict[str, Any], query: Any) -
     from .output import write_csv, write_table
     from .stats import Counts
 
+    groupings = _groupings(args.by)
+    if groupings:
+        from .dashboard import group_rows
+
+        result = {**result, "rows": group_rows(list(result["rows"]), groupings)}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     elif args.csv:
@@ -442,7 +459,9 @@ def register(sub: Any) -> None:
     _common_logs(p)
     p.add_argument("--db", default=None, metavar="FILE",
                    help="read an ingest store instead of logs")
-    p.add_argument("--by", default="", metavar="F1,F2", help="fields to group by")
+    p.add_argument("--by", default="", metavar="F1,F2",
+                   help="fields to group by; python=minor groups a field's shown values by"
+                        " minor version (3.10.12 and 3.10.13 as 3.10)")
     p.add_argument("--every", default=None, choices=("day", "week", "month"),
                    help="also group by period (a 'period' column: the date it starts)")
     p.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day on")

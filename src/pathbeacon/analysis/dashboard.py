@@ -46,10 +46,12 @@ __all__ = [
     "DEFAULT_K",
     "EXAMPLE_VALUES",
     "GROUPED",
+    "GROUPINGS",
     "UNDER_K",
     "Dashboard",
     "collect",
     "engine_stats",
+    "group_rows",
     "minor",
     "passes",
     "render",
@@ -193,29 +195,40 @@ def minor(value: str) -> str:
 _MINOR = re.compile(r"^([^0-9]*[0-9]+\.[0-9]+)")
 
 
-def _grouped(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
-    """Rows of the fields in :data:`GROUPED` merged by their grouped values.
+def group_rows(rows: list[dict[str, Any]], groupings: Mapping[str, Callable[[str], str]]
+               ) -> list[dict[str, Any]]:
+    """``stats`` rows with the values of the fields in ``groupings`` grouped (as
+    ``stats --by python=minor`` asks), merged by period and values.
 
     Only rows ``stats`` published are merged (a patch release too small to show on its
-    own stays in ``other / under k``), so grouping reveals nothing k hid. Events add up;
-    reporters of a merged row are not known (a machine may appear under two patch
-    releases), so they are shown only for a row that merges nothing.
+    own stays in ``other``), so grouping reveals nothing k hid. Events add up; reporters of
+    a merged row are not known (a machine may appear under two patch releases), so they
+    are given only for a row that merges nothing.
+
+        >>> group_rows([{"python": "3.10.1", "events": 4, "reporters": 3},
+        ...             {"python": "3.10.2", "events": 5, "reporters": 5}], {"python": minor})
+        [{'python': '3.10', 'events': 9, 'reporters': None}]
     """
-    grouped = [name for name in by if name in GROUPED]
-    if not grouped:
-        return rows
-    merged: dict[tuple[str, ...], dict[str, Any]] = {}
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        key = tuple(row[name] if name not in grouped or row[name] == OTHER
-                    else GROUPED[name](str(row[name])) for name in by)
+        new = {name: (value if name not in groupings or value == OTHER
+                      else groupings[name](str(value)))
+               for name, value in row.items() if name not in ("events", "reporters")}
+        key = tuple(new.items())
         if key in merged:
             merged[key]["events"] += row["events"]
             merged[key]["reporters"] = None
         else:
-            merged[key] = {**row, **dict(zip(by, key))}
-    return sorted(merged.values(), key=lambda row: -row["events"])
+            merged[key] = {**new, "events": row["events"], "reporters": row["reporters"]}
+    return sorted(merged.values(), key=lambda row: (-row["events"], str(row.get("period"))))
 
 
+def _grouped(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
+    return group_rows(rows, {name: GROUPED[name] for name in by if name in GROUPED})
+
+
+#: How a field's values may be grouped (``--by python=minor``).
+GROUPINGS: dict[str, Callable[[str], str]] = {"minor": minor}
 #: Fields whose published values the dashboard groups, and how: Python by minor version.
 GROUPED: dict[str, Callable[[str], str]] = {"python": minor, "runtime": minor}
 
