@@ -493,3 +493,18 @@ def test_stats_by_python_minor_groups_the_shown_values(tmp_path: Path) -> None:
         "cpython-3.10.12", "cpython-3.10.13"]
     wrong = run_cli("stats", f"{T}/<python>", str(log), "--by", "python=minr")
     assert wrong.returncode == 2 and "did you mean 'minor'?" in wrong.stderr
+
+
+def test_publish_before_the_first_beacon(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    (tmp_path / "empty.log").write_text("")
+    db, site = tmp_path / "b.duckdb", tmp_path / "site"
+    assert run_cli("ingest", T, str(tmp_path / "empty.log"), "--db", str(db),
+                   "--base", "/t").returncode == 0
+    done = run_cli("publish", "--db", str(db), "-o", str(site), "--quiet")
+    assert done.returncode == 0, done.stderr
+    counts = json.loads((site / "api" / "v1" / "counts-90d.json").read_text())
+    assert (counts["total_count"], counts["fields"], counts["schema"]) == (
+        0, {}, "pathbeacon-counts/1")
+    assert json.loads((site / "badge.json").read_text())["message"] == "0"
+    assert "No beacon has been counted yet" in (site / "index.html").read_text()

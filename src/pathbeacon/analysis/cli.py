@@ -594,8 +594,9 @@ def register(sub: Any) -> None:
 
 def _dashboard_options(p: argparse.ArgumentParser, default_k: int) -> None:
     p.add_argument("--k", type=_k, default=default_k, metavar="N",
-                   help="show a group only when the k rule proves at least N machines"
-                        f" (default {default_k}; --k 1 is fine for a private page)")
+                   help="name a value only when the k rule of stats lets it through with N"
+                        f" (default {default_k}; see docs/privacy.md; --k 1 is fine for a"
+                        " private page); the totals are always shown")
     p.add_argument("--title", default=None, metavar="TEXT", help="the page title")
     p.add_argument("--package", default=None, metavar="NAME",
                    help="the package the privacy notice names (default: the template's"
