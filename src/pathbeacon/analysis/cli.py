@@ -169,10 +169,18 @@ def _too_few(the_plan: Any, counts: Any) -> int:
     return NOTHING_MATCHED
 
 
-def _progress(args: argparse.Namespace, label: str, paths: Sequence[str], passes: int = 1) -> Any:
+def _progress(args: argparse.Namespace, label: str, paths: Sequence[str], passes: int = 1,
+              *, streaming: bool = False) -> Any:
+    """The progress bar of a command; none when rows stream to the same terminal."""
     from .progress import Progress, wanted
 
-    return Progress(label, paths, passes=passes, enabled=wanted(args.quiet))
+    quiet = args.quiet
+    if streaming:
+        try:
+            quiet = quiet or sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            pass
+    return Progress(label, paths, passes=passes, enabled=wanted(quiet))
 
 
 def _no_overwrite(the_plan: Any, output: str | None) -> None:
@@ -197,7 +205,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     _no_overwrite(the_plan, args.output)
     engine = _engine(args)
     try:
-        with _progress(args, "decode", logs):
+        with _progress(args, "decode", logs, streaming=not args.output):
             if kind == "parquet":
                 counts = engine.write_parquet(the_plan, args.output)
             else:
