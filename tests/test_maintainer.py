@@ -508,3 +508,11 @@ def test_publish_before_the_first_beacon(tmp_path: Path) -> None:
         0, {}, "pathbeacon-counts/1")
     assert json.loads((site / "badge.json").read_text())["message"] == "0"
     assert "No beacon has been counted yet" in (site / "index.html").read_text()
+
+
+def test_beacons_answered_with_an_error_name_the_status(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "access.log")
+    log.write_text(log.read_text().replace('"status": 204', '"status": 404'))
+    done = run_cli("stats", T, str(log), "--base", "/t")
+    assert done.returncode == 3
+    assert "the beacons fit but were answered with status 404" in done.stderr
