@@ -28,3 +28,10 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 # The documentation describes the installed package; nothing is fetched while building.
 suppress_warnings: list[str] = []
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    """Sample logs are shown in ```log blocks: plain text to the highlighter."""
+    from pygments.lexers.special import TextLexer
+
+    app.add_lexer("log", TextLexer)

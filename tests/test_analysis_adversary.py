@@ -328,7 +328,7 @@ def test_dashboard_refuses_to_write_over_a_log_it_reads(tmp_path: Path) -> None:
     done = run(tmp_path, "dashboard", T, "access.log", "base=/t", "--engine", "python",
                "-o", "./access.log")
     assert done.returncode == 2
-    assert done.stderr == "pathbeacon: error: -o ./access.log is one of the logs being read\n"
+    assert done.stderr == "pathbeacon: error: --output ./access.log is one of the logs being read\n"
     assert log.read_text() == text
 
 
@@ -349,4 +349,4 @@ def test_dashboard_draws_days_at_the_ends_of_the_calendar(tmp_path: Path,
     done = run(tmp_path, "dashboard", T, str(log), "base=/t", "--engine", "python",
                "--k", "1", "-o", str(page))
     assert done.returncode == 0, done.stderr
-    assert 'aria-label="trend-version"' in page.read_text()
+    assert 'aria-label="totals"' in page.read_text()  # the per-day chart

@@ -55,7 +55,7 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_log(log)
     out = folder / "report.html"
     result = run_cli("dashboard", TEMPLATE, str(log), "-o", str(out), f"base={BASE}",
-                     "--title", "Acme <telemetry> & co")
+                     "--title", "Acme <telemetry> & co", "--package", "acme")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)
     return out
@@ -71,7 +71,9 @@ def test_the_page_is_self_contained_and_hides_small_groups(page_file: Path) -> N
     for client in [*CLIENTS, "192.0.2.250", "192.0.2.251", "198.51.100"]:
         assert client not in text
     assert "9.9-rare" not in text  # one reporter: below k=5, folded away
-    assert text.count('<svg ') == 1 + 4  # events per day, and one chart per field
+    # totals per day, version uptake, and a chart per field but package (one value: a sentence)
+    assert text.count('<svg ') == 1 + 1 + 3
+    assert "Every event has package <strong>acme</strong>" in text
     # The privacy notice, and the four line counts.
     assert "Never sent:" in text and "ACME_NO_ANALYTICS" in text and "gw.example" in text
     for name in ("matched", "bad_status", "other_path", "malformed"):
@@ -88,9 +90,12 @@ def test_no_shown_count_describes_fewer_than_k_reporters(tmp_path: Path) -> None
 
     for k in (1, 5, 30):
         data = dashboard.collect(TEMPLATE, from_logs, k=k, base=BASE)
-        shown = [row for rows in data.fields.values() for row in rows] + data.trend
-        assert all(row["reporters"] >= k for row in shown)
-        assert data.reporters is None or data.reporters >= k
+        shown = [row for rows in data.fields.values() for row in rows if not row.get("rest")]
+        assert all(row["reporters"] >= k for row in shown + data.uptake)
+        # k hides groups, never the totals; shares are over all events
+        assert data.events == data.lines["matched"]
+        assert all(sum(row["events"] for row in rows) == data.events
+                   for rows in data.fields.values())
         if k == 1:
             assert any(row["version"] == "9.9-rare" for row in data.fields["version"])
     data = dashboard.collect(TEMPLATE, from_logs, base=BASE)
@@ -107,7 +112,7 @@ def test_dashboard_from_the_store_is_the_same_page(tmp_path: Path, page_file: Pa
     assert run_cli("ingest", TEMPLATE, str(log), "--db", str(db), f"base={BASE}").returncode == 0
     out = tmp_path / "from-db.html"
     result = run_cli("dashboard", TEMPLATE, "--db", str(db), "-o", str(out),
-                     "--title", "Acme <telemetry> & co")
+                     "--title", "Acme <telemetry> & co", "--package", "acme")
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == page_file.read_bytes()
 
@@ -118,7 +123,6 @@ def test_dashboard_from_the_store_is_the_same_page(tmp_path: Path, page_file: Pa
     ("dashboard", TEMPLATE, "{log}", "-o", "{out}", "--k", "0"),
     ("dashboard", TEMPLATE, "{log}", "-o", "{out}", "--k", "many"),
     ("dashboard", TEMPLATE, "-", "-o", "{out}"),
-    ("dashboard", TEMPLATE, "{log}", "-o", "/nonexistent/dir/report.html"),
     ("dashboard", TEMPLATE, "{log}"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
@@ -194,3 +198,128 @@ def test_without_the_analysis_extra_it_names_the_install(tmp_path: Path) -> None
     assert result.returncode == 2
     assert result.stderr == ("pathbeacon: error: the dashboard needs matplotlib:"
                              " pip install 'pathbeacon[analysis]'\n")
+
+
+# ---- what a person sees, at two widths (issue 14) -----------------------------------------
+
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def _small_log(path: Path, package: str = "acme") -> Path:
+    """A new project's first three beacons, from three machines."""
+    lines = [{"time": f"2026-08-2{i}T10:00:00+00:00", "status": 204, "agent": "pathbeacon/0.1",
+              "request": f"/t/{package}/1.{i}/linux/x86_64", "client": f"192.0.2.{i}"}
+             for i in range(3)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _look(page_path: Path, tmp_path: Path, check: Any) -> dict[str, bytes]:
+    """Open the page in Chromium at each width, run ``check(page, width)``, and return the
+    full-page screenshots (PNG), also saved beside the page for a person to look at."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the test extra's playwright")
+    need_program(CHROMIUM, "chromium")
+    shots = {}
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+            headless=True, offline=True)
+        try:
+            for name, (width, height) in WIDTHS.items():
+                page = context.new_page()
+                page.set_viewport_size({"width": width, "height": height})
+                page.goto(page_path.as_uri(), wait_until="load")
+                # nothing wider than the screen but the charts, which scroll in their box
+                assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+                check(page, width)
+                shots[name] = page.screenshot(full_page=True)
+                (page_path.parent / f"{page_path.stem}-{name}.png").write_bytes(shots[name])
+                page.close()
+        finally:
+            context.close()
+    return shots
+
+
+def _inked(png: bytes, width: int) -> None:
+    from matplotlib import image
+
+    pixels = image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[1] == width
+    rgb = pixels[..., :3]
+    assert 0.01 < (rgb.sum(axis=2) < 2.4).mean() < 0.6
+
+
+def test_the_page_at_desktop_and_phone_widths(page_file: Path, tmp_path: Path) -> None:
+    def check(page: Any, width: int) -> None:
+        cards = page.locator(".card")
+        assert cards.count() == 4
+        for i in range(4):
+            box = cards.nth(i).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+        assert cards.nth(0).inner_text().split()[0] == "235"  # every matched beacon
+        assert cards.nth(2).inner_text().startswith("2026-08-20")
+        headings = page.locator("h2").all_inner_texts()
+        assert headings[:3] == ["Events and reporters per day",
+                                "Version uptake (share of each day's events)", "By package"]
+        assert "By version" in headings and "By arch" in headings
+        assert page.get_by_text("Every event has package acme").is_visible()
+        rest = page.locator("tr.rest").first
+        assert rest.is_visible() and rest.inner_text().startswith("other / under k")
+        versions = page.locator("section", has_text="By version").locator("tbody tr td:first-child")
+        named = versions.all_inner_texts()[:-1]
+        assert named[:2] == ["2.0", "1.0"] and named == sorted(  # PEP 440, newest first
+            named, key=dashboard.version_key, reverse=True)
+        chart = page.locator("svg.chart").first.bounding_box()
+        assert chart is not None
+        if width > 1000:  # full width: the chart spans the page but its margins
+            assert chart["width"] > 0.85 * width
+        notice = page.locator(".notice")
+        assert "example value" in notice.inner_text()
+        assert "value on this machine" not in notice.inner_text()
+
+    shots = _look(page_file, tmp_path, check)
+    for name, png in shots.items():
+        _inked(png, WIDTHS[name][0])
+
+
+def test_a_small_project_sees_its_totals_and_a_hint(tmp_path: Path) -> None:
+    log = _small_log(tmp_path / "access.log")
+    page_path = tmp_path / "small.html"
+    done = run_cli("dashboard", TEMPLATE, str(log), "--base", BASE, "-o", str(page_path),
+                   "--package", "acme")
+    assert done.returncode == 0, done.stderr
+
+    def check(page: Any, width: int) -> None:
+        numbers = page.locator(".card .n").all_inner_texts()
+        assert numbers == ["3", "3", "2026-08-20", "2026-08-22"]
+        hint = page.locator(".hint")
+        assert hint.is_visible()
+        assert "--k 1" in hint.inner_text() and "k = 5" in hint.inner_text()
+        assert page.locator("svg.chart").count() == 1  # the totals per day, from beacon one
+
+    _look(page_path, tmp_path, check)
+
+
+def test_the_notice_names_the_package_of_the_command_never_of_the_log(tmp_path: Path) -> None:
+    # Every beacon claims to come from "evil"; the maintainer's package is acme.
+    log = _small_log(tmp_path / "access.log", package="evil")
+    out = tmp_path / "page.html"
+    for given, variable in ((["--package", "acme"], "ACME_NO_ANALYTICS"), ([], None)):
+        done = run_cli("dashboard", TEMPLATE, str(log), "--base", BASE, "-o", str(out),
+                       "--k", "1", *given)
+        assert done.returncode == 0, done.stderr
+        page = out.read_text(encoding="utf-8")
+        assert "package <strong>evil</strong>" in page  # the data is shown as data...
+        notice = page.split('class="notice"')[1]
+        assert "evil" not in notice.lower()  # ...never as the package
+        names = set(re.findall(r"<code>([A-Z_]+)=1</code>", notice))
+        assert names >= {"DO_NOT_TRACK", "PATHBEACON_NO_ANALYTICS"}
+        assert names - {"DO_NOT_TRACK", "PATHBEACON_NO_ANALYTICS", "SCARF_NO_ANALYTICS"} == (
+            {variable} if variable else set())
+        assert "value on this machine" not in notice and "example value" in notice
+    # This machine's facts are never shown as anyone's: the values are labelled examples.
+    done = run_cli("dashboard", "<base>/<package>/<version>/<python>", str(log), "--base",
+                   BASE, "-o", str(out), "--package", "acme")
+    assert done.returncode == 3  # four segments in the log, three in this template
+    notice = out.read_text(encoding="utf-8").split('class="notice"')[1]
+    assert f"<code>{dashboard.EXAMPLE_VALUES['python']}</code>" in notice

@@ -65,13 +65,13 @@ ANALYSIS = SRC / "analysis"
 CORE_FOR_ANALYSIS = {"errors", "files", "encoding", "template", "catalogue", "compose", "notice"}
 # Inside the subpackage, lower layers first; engines/* count as "engines".
 ANALYSIS_LAYERS = [
-    {"formats", "matcher", "stats", "output", "arguments"},
-    {"sources", "sql", "store", "gateway"},
+    {"formats", "matcher", "stats", "output", "arguments", "progress"},
+    {"sources", "sql", "store", "gateway", "diagnose"},
     {"engines"},
     {"spark"},
     {"__init__"},
     {"dashboard"},
-    {"demo"},
+    {"demo", "publish"},
     {"cli"},
 ]
 ANALYSIS_LAYER = {name: i for i, layer in enumerate(ANALYSIS_LAYERS) for name in layer}

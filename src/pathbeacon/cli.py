@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
@@ -49,8 +50,10 @@ from pathbeacon.errors import OutputError
 
 __all__ = ["UsageError", "command", "main", "takes_pairs"]
 
-#: Exit statuses shared by every command.
-OK, FAILED, USAGE = 0, 1, 2
+#: Exit statuses shared by every command (the README's table): 0 done, 1 failed (a report
+#: not delivered, an output not written), 2 usage error, 3 under 1 % of the lines read
+#: matched the template, 130 interrupted.
+OK, FAILED, USAGE, NOTHING_MATCHED, INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UsageError(ValueError):
@@ -98,10 +101,32 @@ class _GuardedStdout:
         return getattr(self._stream, name)
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '?([^'()]*?)'? \(choose from (.*)\)$")
+
+
+def _did_you_mean(message: str) -> str:
+    """argparse's "invalid choice" message with the closest choice suggested.
+
+        >>> _did_you_mean("invalid choice: 'stat' (choose from 'stats', 'sql')")
+        "invalid choice: 'stat' (did you mean 'stats'?) (choose from 'stats', 'sql')"
+    """
+    import difflib
+
+    found = _INVALID_CHOICE.search(message)
+    if found is None:
+        return message
+    choices = [c.strip().strip("'") for c in found.group(2).split(",")]
+    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.5)
+    if not close:
+        return message
+    at = found.start(2) - len("(choose from ")
+    return f"{message[:at]}(did you mean {close[0]!r}?) {message[at:]}"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One clear line instead of argparse's usage block.
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{_did_you_mean(message)} (see {self.prog} --help)")
 
 
 def command(
@@ -360,7 +385,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("template", help=template_help)
     takes_pairs(p)
     p.add_argument("--timeout", type=float, default=3.0, metavar="S",
-                   help="seconds for each connect and read (default 3)")
+                   help="seconds for the whole attempt: look-up, connect, send and answer"
+                        " (default 3)")
     p.add_argument("--dry-run", action="store_true", help="render only, send nothing")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(run=_cmd_send)
@@ -369,7 +395,8 @@ def _parser() -> argparse.ArgumentParser:
                 "run the whole loop on loopback: reports from real processes, the collector's"
                 " log decoded, a store and a dashboard",
                 example="pathbeacon demo --processes 30",
-                exits="0 every report sent, dry run or opted out, 1 a report failed")
+                exits="0 every report sent, dry run or opted out, 1 a report failed,"
+                      " 2 usage error")
     from .analysis import demo
 
     demo.add_arguments(p)
@@ -465,29 +492,70 @@ def _run(argv: Sequence[str] | None) -> int:
     return status
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    """SIGINT while a command runs: remember it, then raise KeyboardInterrupt as usual (a
+    library that catches it, such as DuckDB, may turn it into its own error)."""
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    raise KeyboardInterrupt
+
+
+_INTERRUPTED = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 1 failed, 2 usage)."""
+    """Run the command line; return the exit status (0 ok, 1 failed, 2 usage, 3 under 1 %
+    of the lines read matched the template, 130 interrupted)."""
+    import signal
+    import threading
+
+    global _INTERRUPTED
     real = sys.stdout
     if real is None:  # started with stdout closed (`pathbeacon ... >&-`)
         _error("standard output is closed")
         return FAILED
+    _INTERRUPTED = False
+    previous = None
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous = signal.signal(signal.SIGINT, _interrupted)
     sys.stdout = _GuardedStdout(real)
+    try:
+        status = _guarded(argv, real)
+    except KeyboardInterrupt:
+        _INTERRUPTED = True
+        status = INTERRUPTED
+    finally:
+        sys.stdout = real
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if _INTERRUPTED:
+        _error("interrupted")
+        _silence(real)
+        return INTERRUPTED
+    return status
+
+
+def _guarded(argv: Sequence[str] | None, real: TextIO) -> int:
+    """Run the command; turn each kind of failure into its line on stderr and status."""
     try:
         status = _run(argv)
         sys.stdout.flush()
-    except ValueError as error:
-        _error(str(error))
-        status = USAGE
-    except OutputError as error:  # a file named on the command line (nothing half-written)
-        _error(str(error))
-        status = FAILED
-    except (_OutputError, BrokenPipeError) as error:
-        cause = error.error if isinstance(error, _OutputError) else error
-        _error(f"cannot write the output: {getattr(cause, 'strerror', None) or cause}")
-        _silence(real)
-        status = FAILED
-    finally:
-        sys.stdout = real
+    except Exception as error:
+        if _INTERRUPTED:  # whatever a library (DuckDB, Spark) made of the interrupt
+            return INTERRUPTED
+        if isinstance(error, ValueError):
+            _error(str(error))
+            return USAGE
+        if isinstance(error, OutputError):  # a file named on the command line
+            _error(str(error))
+            return FAILED
+        if isinstance(error, (_OutputError, BrokenPipeError)):
+            cause = error.error if isinstance(error, _OutputError) else error
+            _error(f"cannot write the output: {getattr(cause, 'strerror', None) or cause}")
+            _silence(real)
+            return FAILED
+        raise
     return status
 
 

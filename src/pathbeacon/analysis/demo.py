@@ -235,7 +235,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         say(f"{step}. ({str(missing).replace('the dashboard', 'A dashboard')})\n")
     else:
         write(page, collect(TEMPLATE, from_log, title=f"{PACKAGE}: demo telemetry",
-                            base=collector.base))
+                            base=collector.base, package=PACKAGE))
         say(f"{step}. A dashboard for it (one self-contained HTML file, k=5):")
         say(f"   {page}\n")
     say(f"Done in {time.monotonic() - started:.1f} s.")

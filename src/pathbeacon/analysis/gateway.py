@@ -16,19 +16,15 @@ decodes.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..catalogue import resolve
 from ..template import Template, check_base, check_path
-from .arguments import gather_positionals
 
-__all__ = ["Route", "caddy", "nginx", "register", "route"]
+__all__ = ["CADDY_LOG", "NGINX_LOG", "Route", "caddy", "nginx", "route"]
 
 # One field: what encode() can produce (RFC 3986 unreserved characters and %XX escapes).
 # Written without "{n}" so that neither nginx nor Caddy reads a brace in it.
@@ -385,57 +381,3 @@ def _site_keys(server: str) -> tuple[str, str]:
     if host and port and port not in ("80", "443"):
         return f"{server}, {scheme}://:{port}", host
     return server, host
-
-
-# ---- command line ----------------------------------------------------------------------
-
-
-def _base_arg(pairs: Sequence[str]) -> str | None:
-    base = None
-    for item in pairs:
-        name, sep, value = item.partition("=")
-        if not sep or name != "base":
-            raise ValueError(f"expected base=URL, got {item!r}")
-        base = value
-    return base
-
-
-def _cmd_gateway(args: argparse.Namespace) -> int:
-    base = _base_arg(args.params)
-    if args.server_kind == "nginx":
-        text = nginx(args.template, base, download_to=args.download_to,
-                     client=not args.no_client, log=args.log or NGINX_LOG,
-                     server=args.server, listen=args.listen)
-    else:
-        text = caddy(args.template, base, download_to=args.download_to,
-                     client=not args.no_client, log=args.log or CADDY_LOG, server=args.server)
-    print(text, end="")
-    return 0
-
-
-def register(sub: Any) -> None:
-    """Add ``gateway nginx|caddy`` to a ``pathbeacon`` subcommand set."""
-    gateway = sub.add_parser("gateway", help="print an nginx or Caddy config for a template")
-    kinds = gateway.add_subparsers(dest="server_kind", metavar="SERVER", required=True)
-    for kind, what in (("nginx", "an nginx log_format and location (or server) block"),
-                       ("caddy", "a Caddyfile snippet (or site block)")):
-        p = kinds.add_parser(kind, help=f"print {what}")
-        p.add_argument("template", help="template text or a shipped template's name")
-        p.add_argument("params", nargs="*", metavar="base=URL",
-                       help="the base URL (or path) the beacons arrive under")
-        p.add_argument("--download-to", metavar="URL",
-                       help="answer fitting requests with a 302 to the same path under URL")
-        p.add_argument("--no-client", action="store_true",
-                       help="leave the client address out of the log")
-        default_log = NGINX_LOG if kind == "nginx" else CADDY_LOG
-        p.add_argument("--log", metavar="PATH",
-                       help=f"the access log file (default {default_log})")
-        p.add_argument("--server", metavar="NAME",
-                       help="print a whole server (site) block for this name (site address)")
-        if kind == "nginx":
-            p.add_argument("--listen", default="80", metavar="ADDR",
-                           help="with --server: the listen address and/or port (default 80)")
-        else:
-            p.set_defaults(listen=None)
-        p.set_defaults(run=_cmd_gateway)
-        gather_positionals(p, "params")

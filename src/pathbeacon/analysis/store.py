@@ -40,13 +40,11 @@ anyone may write to, where one could be planted while DuckDB runs.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
 import os
 import stat
-import sys
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -58,7 +56,6 @@ from .. import files
 from ..catalogue import resolve
 from ..errors import OutputError
 from ..template import Template
-from .arguments import gather_positionals, split_pairs
 from .formats import DETECT_LINES, HEADER, detect, parser
 from .matcher import Matcher
 from .stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_key, finish
@@ -71,7 +68,6 @@ __all__ = [
     "Ingested",
     "Store",
     "ingest",
-    "register",
     "stats",
 ]
 
@@ -925,86 +921,3 @@ def stats(db: str, by: Iterable[str] | str = (), *, template: str | Template | N
         query = StatsQuery.make(store.template.fields, by=by, every=every, since=since,
                                 until=until, k=k)
         return store.stats(query)
-
-
-# ---- command line ----------------------------------------------------------------------
-
-
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    logs, pairs = split_pairs(args.logs)
-    if not logs:
-        raise ValueError("no log given: name one or more files")
-    results = ingest(args.template, logs, args.db, base=pairs.get("base"),
-                     format=args.format)
-    for result in results:
-        print(result)
-    return 0
-
-
-def _stats_from_db(args: argparse.Namespace) -> int:
-    from .output import json_text, write_csv, write_table
-
-    logs, pairs = split_pairs(args.logs)
-    if logs:
-        raise ValueError("stats reads either logs or --db FILE, not both")
-    if args.format != "auto" or args.engine != "auto" or args.master is not None:
-        raise ValueError("--format, --engine and --master apply to logs, not to --db")
-    with Store.open(args.db, args.template, pairs.get("base")) as store:
-        query = StatsQuery.make(store.template.fields, by=args.by or (), every=args.every,
-                                since=args.since, until=args.until, k=args.k)
-        result = store.stats(query)
-    if args.json:
-        print(json_text(result, indent=2))  # the one JSON rule (output.json_text)
-    elif args.csv:
-        columns = (["period"] if query.every else []) + list(query.by) + ["events", "reporters"]
-        write_csv(result["rows"], columns, sys.stdout)
-    else:
-        write_table(result, sys.stdout)
-    if not args.json:
-        sys.stdout.flush()
-        print(str(Counts(**result["lines"])), file=sys.stderr)
-    return 0
-
-
-def register(sub: Any) -> None:
-    """Add ``ingest``, and ``--db FILE`` to an existing ``stats``, to ``pathbeacon``."""
-    p = sub.add_parser(
-        "ingest", help="append the beacons of access logs to a DuckDB store",
-        description=(
-            "Append the new lines of access logs to a DuckDB store: run it as often as you\n"
-            "like on growing and rotated logs; each line is counted once.\n\n"
-            "  pathbeacon ingest '<base>/<package>/<version>/<os>' /var/log/nginx/pathbeacon.log"
-            " --db beacons.duckdb base=https://g.example/t"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("template", help="template text or a shipped template's name")
-    p.add_argument("logs", nargs="*", metavar="LOG|base=URL",
-                   help="log files (plain or gzip) and base=URL")
-    p.add_argument("--db", required=True, metavar="FILE", help="the DuckDB store")
-    p.add_argument("--format", default="auto", metavar="F",
-                   help="log format (default: detected per new file)")
-    p.set_defaults(run=_cmd_ingest)
-    gather_positionals(p, "logs")
-
-    stats_parser = sub.choices.get("stats")
-    if stats_parser is not None:
-        # stats --db FILE: the logs become optional, and a --db run never reaches the
-        # engines; without --db the command is exactly as it was.
-        for action in stats_parser._actions:
-            if action.dest == "logs":
-                action.nargs = "*"
-        stats_parser.add_argument("--db", default=None, metavar="FILE",
-                                  help="read an ingest store instead of logs")
-        from_logs = stats_parser.get_default("run")
-
-        def run(args: argparse.Namespace) -> int:
-            if args.db is not None:
-                return _stats_from_db(args)
-            if not args.logs:
-                raise ValueError("stats needs logs (or --db FILE)")
-            result: int = from_logs(args)
-            return result
-
-        stats_parser.set_defaults(run=run)
-        gather_positionals(stats_parser, "logs")
