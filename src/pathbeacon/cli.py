@@ -50,9 +50,9 @@ from pathbeacon.errors import OutputError
 
 __all__ = ["UsageError", "command", "main", "takes_pairs"]
 
-#: Exit statuses shared by every command (the README's table): 0 done, 1 failed (a report
-#: not delivered, an output not written), 2 usage error, 3 under 1 % of the lines read
-#: matched the template, 130 interrupted.
+#: Exit statuses shared by every command (docs/reference/exit-statuses.md): 0 done,
+#: 1 failed (a report not delivered, an output not written), 2 usage error, 3 under 1 %
+#: of the lines read matched the template, 130 interrupted.
 OK, FAILED, USAGE, NOTHING_MATCHED, INTERRUPTED = 0, 1, 2, 3, 130
 
 

@@ -6,7 +6,7 @@ never see argparse.
     $ pathbeacon stats '<base>/<package>/<version>/<os>' access.log.gz \\
           --base https://g.example/t --by version
 
-Exit statuses (the same table as the README's, :data:`EXIT_STATUSES`): 0 done; 1 an output
+Exit statuses (docs/reference/exit-statuses.md, :data:`EXIT_STATUSES`): 0 done; 1 an output
 could not be written; 2 a usage error; 3 under 1 % of the lines read matched the template
 (the likely cause on stderr); 130 interrupted (Ctrl-C). Each is one line on stderr, never
 a traceback.
