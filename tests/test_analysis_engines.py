@@ -431,6 +431,8 @@ HOSTILE_CASES: list[tuple[bytes, str]] = [
     # a line of any length (DuckDB's reader drops lines over 2 MB by default)
     (json.dumps({**GOOD_NGINX, "agent": "a" * 3_000_000}).encode(), "matched"),
     (GOOD_COMBINED.encode().replace(b'"ua"', b'"' + b"a" * 3_000_000 + b'"'), "matched"),
+    (json.dumps({**GOOD_NGINX, "agent": "é" * 1_500_000}, ensure_ascii=False).encode(),
+     "matched"),
     # U+10FFFF: DuckDB's reader splits lines at it; other noncharacters are text
     (json.dumps({**GOOD_NGINX, "agent": "a\U0010ffffb"}, ensure_ascii=False).encode(),
      "malformed"),
@@ -450,8 +452,6 @@ def _engine_counts(engines: dict[str, Any], paths: list[str],
 
 
 def _check_hostile_cases(engines: dict[str, Any], tmp: Path) -> None:
-    from pathbeacon.analysis.formats import line_text, parser
-
     combined = [line for line, _ in HOSTILE_CASES if line.startswith(b"192.")]
     json_lines = [line for line, _ in HOSTILE_CASES if not line.startswith(b"192.")]
     (tmp / "hostile.json.log").write_bytes(b"\n".join(json_lines) + b"\n")
@@ -466,6 +466,8 @@ def _check_hostile_cases(engines: dict[str, Any], tmp: Path) -> None:
         for engine, (_rows, counts) in got.items():
             assert counts._asdict() == {c: expect.count(c) for c in want}, engine
     # the rule line by line, in the python engine's own parser
+    from pathbeacon.analysis.formats import line_text, parser
+
     for line, category in HOSTILE_CASES:
         fmt = "combined" if line.startswith(b"192.") else "json"
         text = line_text(line)

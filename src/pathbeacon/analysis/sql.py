@@ -744,8 +744,13 @@ def query(matcher: Matcher, dialect: str, format: str,
     ident = d.ident
     # valid UTF-8 without U+10FFFF (DuckDB's line reader splits at it); in valid UTF-8
     # its bytes F4 8F BF BF cannot appear but as that character
-    utf8 = (f"(CASE WHEN {d.non_ascii('line')} THEN {d.matches('hex(line)', valid_utf8_hex())}"
-            " AND hex(line) NOT LIKE '%F48FBFBF%' ELSE true END)")
+    if d.spark:  # Spark keeps a line's bytes as read: is_valid_utf8 checks them in one pass
+        # (a regex over hex(line) recurses per character in Java: a long line overflows)
+        utf8 = "(is_valid_utf8(line) AND instr(line, '\\uDBFF\\uDFFF') = 0)"
+    else:
+        utf8 = (f"(CASE WHEN {d.non_ascii('line')} THEN"
+                f" {d.matches('hex(line)', valid_utf8_hex())}"
+                " AND hex(line) NOT LIKE '%F48FBFBF%' ELSE true END)")
     plain = f"NOT {d.has('line', chr(92))}"  # no backslash: no escape in a quoted field
     gate = fmt.gate
     line_fast = None

@@ -47,12 +47,13 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects")
     """
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
     # A line holding the delimiter is cut there: it keeps one U+10FFFF, which makes it
-    # malformed (see sql.query). Lines of any length are read (2 GiB is DuckDB's most).
+    # malformed (see sql.query); "cut" is NULL only when missing (no field holds the
+    # nullstr "\n"). Lines of any length are read (2 GiB is DuckDB's most).
     return (
         "(SELECT coalesce(line, '') || (CASE WHEN cut IS NULL THEN '' ELSE chr(1114111) END)"
         f" AS line FROM read_csv({files}, columns={{'line': 'VARCHAR', 'cut': 'VARCHAR'}},"
         " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
-        " strict_mode=false, null_padding=true,"
+        " strict_mode=false, null_padding=true, nullstr=chr(10),"
         # any line up to 2 GiB: a longer max line needs a larger buffer (given, as
         # DuckDB's default is 16 times the line: 32 GiB), which is allocated as it fills
         " max_line_size=2147483647, buffer_size=2147483648,"
