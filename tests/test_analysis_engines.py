@@ -421,6 +421,9 @@ HOSTILE_CASES: list[tuple[bytes, str]] = [
     # a key given twice is ambiguous (engines keep the first or the last)
     (b'{"uri": "/x", ' + json.dumps(GOOD_NGINX).encode()[1:], "malformed"),
     (json.dumps(GOOD_CADDY).encode().replace(b'"uri"', b'"uri": "/x", "uri"'), "malformed"),
+    # a key that is not read may repeat (Spark's variant would refuse it by default)
+    (json.dumps(GOOD_CADDY).encode()[:-1] + b', "resp_headers": {"Server": ["a"],'
+     b' "Server": ["b"]}, "level": "info", "level": 1}', "matched"),
     # nesting: at most 500 "[" and "{" in a JSON line (deeper than some parsers read)
     (json.dumps({**GOOD_NGINX, "x": "[" * 250}).encode()[:-1]
      + b', "y": ' + b"[" * 248 + b"]" * 248 + b"}", "matched"),
