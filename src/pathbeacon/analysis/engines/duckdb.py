@@ -2,8 +2,9 @@
 
 DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: one
 ``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
-so a line arrives whole. A line that is not valid UTF-8 is set aside by the reader and
-counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
+so a line arrives whole, whatever its length (a line holding that noncharacter is
+``malformed`` on every engine). A line that is not valid UTF-8 is set aside by the reader
+and counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
 and ``stats`` groups and counts reporter-days and machines in SQL (a keyed hash of the day
 and address with a random per-run key, never the client itself); the k rule itself is
 :func:`~pathbeacon.analysis.stats.finish`, which asks SQL only about the folds.
@@ -46,10 +47,18 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects")
         True
     """
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    # A line holding the delimiter is cut there: it keeps one U+10FFFF, which makes it
+    # malformed (see sql.query); "cut" is NULL only when missing (no field holds the
+    # nullstr "\n"). Lines of any length are read (2 GiB is DuckDB's most).
     return (
-        f"(SELECT coalesce(line, '') AS line FROM read_csv({files}, columns={{'line': 'VARCHAR'}},"
+        "(SELECT coalesce(line, '') || (CASE WHEN cut IS NULL THEN '' ELSE chr(1114111) END)"
+        f" AS line FROM read_csv({files}, columns={{'line': 'VARCHAR', 'cut': 'VARCHAR'}},"
         " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
-        " strict_mode=false, ignore_errors=true, store_rejects=true,"
+        " strict_mode=false, null_padding=true, nullstr=chr(10),"
+        # any line up to 2 GiB: a longer max line needs a larger buffer (given, as
+        # DuckDB's default is 16 times the line: 32 GiB), which is allocated as it fills
+        " max_line_size=2147483647, buffer_size=2147483648,"
+        " ignore_errors=true, store_rejects=true,"
         f" rejects_table={_quote(rejects)}, rejects_scan={_quote(rejects + '_scans')},"
         f" compression={_quote('gzip' if gzip else 'none')}))"
     )
