@@ -80,6 +80,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (config.getoption("--slow") or config.getoption("markexpr") or STRICT):
         config.option.markexpr = "not slow"
         config.stash[_SLOW_LEFT_OUT] = 1
+    else:
+        _SLOW_RUN.append(True)
+
+
+_SLOW_RUN: list[bool] = []
+
+
+def slow_run() -> bool:
+    """Whether this run includes the slow end-to-end groups (a test that compares engines
+    adds Spark, the slowest, only then)."""
+    return bool(_SLOW_RUN)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,

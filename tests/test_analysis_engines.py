@@ -28,7 +28,7 @@ from pathbeacon.analysis import decode, stats
 from pathbeacon.analysis.engines import get
 from pathbeacon.catalogue import resolve
 
-from .conftest import STRICT
+from .conftest import STRICT, slow_run
 from .logs import FLAVOURS, FORMAT_OF, Hit, expected_row, lines, write_log
 from .test_analysis_nginx import nginx  # noqa: F401 - a fixture
 
@@ -37,7 +37,9 @@ REQUIRED = STRICT
 duckdb = importlib.import_module("duckdb") if REQUIRED else pytest.importorskip("duckdb")
 sql_module = importlib.import_module("pathbeacon.analysis.sql")
 
-HAVE_SPARK = REQUIRED or (importlib.util.find_spec("pyspark") is not None
+# Spark is the slow end-to-end group of these tests: its own tests are marked slow, and the
+# tests comparing every engine add it only when the slow groups run (--slow, CI).
+HAVE_SPARK = slow_run() and (REQUIRED or importlib.util.find_spec("pyspark") is not None
                           and shutil.which("java") is not None)
 SPARK_REASON = ("needs pyspark and Java: pip install -e '.[spark]' and "
                 "apt-get install openjdk-17-jre-headless")
@@ -184,6 +186,7 @@ def test_python_and_duckdb_agree_on_rendered_facts(template_text: str, reports: 
         _check_parity(_engines(None), template_text, reports, Path(tmp))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
 def test_spark_agrees_on_rendered_facts(spark: Any) -> None:
     """Few examples, each a batch of facts in every log format at once: Spark is slow to
@@ -304,6 +307,7 @@ def test_printed_duckdb_sql_runs_in_a_warehouse_of_ones_own(tmp_path: Path, fmt:
     assert got == want
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
 def test_spark_decode_gives_a_dataframe(tmp_path: Path, spark: Any) -> None:
     from pathbeacon.analysis.spark import decode as spark_decode
@@ -483,6 +487,7 @@ def test_python_and_duckdb_count_hostile_lines_alike(tmp_path: Path) -> None:
     _check_hostile_cases(_engines(None), tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
 def test_spark_counts_hostile_lines_alike(tmp_path: Path, spark: Any) -> None:
     _check_hostile_cases(_engines(spark), tmp_path)
@@ -577,6 +582,7 @@ def test_python_and_duckdb_agree_on_hostile_lines(drawn: dict[str, Any]) -> None
         _check_hostile_parity(_engines(None), drawn, Path(tmp))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
 def test_spark_agrees_on_hostile_lines(spark: Any) -> None:
     import tempfile
