@@ -289,3 +289,8 @@ def notice_due(name: "str | None") -> None:
     """Note that this process is about to show ``name``'s notice: its other reports in this
     run are then not sent either (the worker shows it a moment later)."""
     _shown_here.add(notice_key(name))
+
+
+def forget_notice(name: "str | None") -> None:
+    """Undo :func:`notice_due`: the report that was to show the notice was taken back."""
+    _shown_here.discard(notice_key(name))

@@ -352,6 +352,8 @@ def _report_once(
         why = f"interrupted before it started: {error!r}" if host else \
             f"internal error: {error!r}"
         if (not handed or _withdraw(handed[0])) and guard.release(key, mine):
+            if handed:
+                _unhand(handed[0])
             _finished(mine, FAILED, why)
         if host:
             raise  # not ours to swallow
@@ -406,7 +408,6 @@ def _start(
                                    "standard error is not an interactive terminal")
     elif notice:
         why = None
-        choice.notice_due(choice.normalise(package))
     if why is not None:
         _finished(report, DISABLED, why)
         return
@@ -414,7 +415,7 @@ def _start(
         _work(report, template, facts, 0.0, 0, True, skip_dev, skip_ci, None)
         return
     state = None
-    if isinstance(every, float):
+    if isinstance(every, float) and not notice:  # a notice sends nothing: no interval to claim
         state = _interval_state(key, every)
         if state is None:
             _finished(report, SKIPPED,
@@ -433,14 +434,25 @@ def _start(
     guard.track(report)
     job = (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
            state or None, notice, mode)
+    if notice:  # only now that it will be shown: the package's other reports keep quiet
+        choice.notice_due(choice.normalise(package))
     _jobs.append(job)
     handed.append(job)  # after the queue: a job queued but not handed is skipped, not lost
     try:
         _ensure_worker()
     except Exception as error:  # e.g. no threads left, or the interpreter is shutting down
         if _withdraw(job):
-            guard.untrack(report)
+            _unhand(job)
             _finished(report, FAILED, f"could not start a thread: {error}")
+
+
+def _unhand(job: "tuple[object, ...]") -> None:
+    """Undo what handing ``job`` over did, once it is taken back from the queue: its report
+    is no longer waited for at exit, and a notice it was to show is not shown in this run."""
+    guard.untrack(job[0])
+    facts = job[2]
+    if job[9] and isinstance(facts, dict):  # the notice
+        choice.forget_notice(choice.normalise(facts.get("package")))
 
 
 # ---- the one worker ------------------------------------------------------------------------

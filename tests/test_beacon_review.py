@@ -1,0 +1,43 @@
+"""An adversary's review of the merged beacon side (issues 15 and 16): the seams between the
+one worker, the interval claim, the user's choice, the notice and the record, in real
+processes against a loopback collector (a pseudo-terminal where the notice matters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import Collector
+from .test_consent_notice import notices, run
+
+INTERVAL_THEN_ANOTHER = """
+import sys, pathbeacon
+base, mode = sys.argv[1], sys.argv[2]
+a = pathbeacon.report_once("<base>/<package>/<os>", base=base, package="acme", consent=mode,
+                           skip_dev=False, interval="1d")
+b = pathbeacon.report_once("<base>/other/<package>", base=base, package="acme",
+                           consent="notice", skip_dev=False)
+print(a.wait(20), b.wait(20))
+print(a.reason + " | " + b.reason)
+"""
+
+
+def test_a_notice_is_shown_even_when_the_interval_was_delivered(
+    collector: Collector, tmp_path: Path
+) -> None:
+    # An author moves from opt-out to consent="notice": the old version delivered within the
+    # interval, the notice was never shown. The first run on a terminal shows it (nothing is
+    # sent); no report may claim the notice is shown in this run when it is not.
+    cache = str(tmp_path / "cache")
+    first = run(collector, tty=False, mode="opt-out", code=INTERVAL_THEN_ANOTHER,
+                PATHBEACON_CACHE_DIR=cache)
+    assert first.status.startswith("sent"), first.reason
+    sent = len(collector.settle(0.3))
+    result = run(collector, tty=True, code=INTERVAL_THEN_ANOTHER, PATHBEACON_CACHE_DIR=cache)
+    assert "anonymous usage reports" in result.terminal, (result.reason, result.terminal)
+    assert notices() == ["acme"]
+    assert result.status == "disabled disabled"
+    assert result.reason.count("shows its first-run notice in this run") == 2, result.reason
+    assert len(collector.settle(0.3)) == sent
+    # The next run: the interval (not the notice) keeps the first quiet, the second sends.
+    after = run(collector, tty=False, code=INTERVAL_THEN_ANOTHER, PATHBEACON_CACHE_DIR=cache)
+    assert after.status == "skipped sent", after.reason
