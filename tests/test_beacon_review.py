@@ -41,3 +41,28 @@ def test_a_notice_is_shown_even_when_the_interval_was_delivered(
     # The next run: the interval (not the notice) keeps the first quiet, the second sends.
     after = run(collector, tty=False, code=INTERVAL_THEN_ANOTHER, PATHBEACON_CACHE_DIR=cache)
     assert after.status == "skipped sent", after.reason
+
+
+MIXED_MODES = """
+import sys, pathbeacon
+base = sys.argv[1]
+a = pathbeacon.report_once("<base>/<package>/<os>", base=base, package="acme", skip_dev=False)
+b = pathbeacon.report_once("<base>/cmd/<package>", base=base, package="Acme",
+                           consent=sys.argv[2], skip_dev=False)
+print(a.wait(20), b.wait(20))
+print(a.reason + " | " + b.reason)
+"""
+
+
+def test_the_notice_says_nothing_was_sent_and_nothing_of_the_package_is(
+    collector: Collector,
+) -> None:
+    # The notice says "Nothing was sent this time": a report of the same package queued
+    # before it (an opt-out call elsewhere in the package) must not be sent in that run.
+    first = run(collector, tty=True, code=MIXED_MODES)
+    assert "Nothing was sent this time" in first.terminal, first.terminal
+    assert first.status == "disabled disabled", first.reason
+    assert collector.settle(0.3) == []
+    assert first.reason.count("shows its first-run notice in this run") == 2, first.reason
+    second = run(collector, tty=True, code=MIXED_MODES)
+    assert second.status == "sent sent" and second.terminal == ""

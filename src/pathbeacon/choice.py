@@ -233,13 +233,13 @@ def decide(package: object = None, mode: str = "opt-out") -> "str | None":
 def mode_reason(name: "str | None", mode: str) -> "str | None":
     """What the author's ``mode`` says when the user has made no choice."""
     who = name or "this package"
+    if mode in ("opt-out", "notice") and notice_key(name) in _shown_here:
+        # The notice says nothing was sent this time: true of every report of the package.
+        return (f"{who} shows its first-run notice in this run (consent='notice'): "
+                "nothing is sent until the next run")
     if mode == "opt-out":
         return None
     if mode == "notice":
-        key = notice_key(name)
-        if key in _shown_here:
-            return (f"{who} shows its first-run notice in this run (consent='notice'): "
-                    "nothing is sent until the next run")
         return None if notice_shown(name) else NOTICE_NEEDED
     command = f"pathbeacon telemetry on {name}" if name else "pathbeacon telemetry on"
     return (f"{who} asks first (consent='opt-in'): nothing is sent until you run "
