@@ -4,9 +4,13 @@ processes against a loopback collector (a pseudo-terminal where the notice matte
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import Collector
+from .test_consent import host, telemetry
 from .test_consent_notice import notices, run
 
 INTERVAL_THEN_ANOTHER = """
@@ -66,3 +70,19 @@ def test_the_notice_says_nothing_was_sent_and_nothing_of_the_package_is(
     assert first.reason.count("shows its first-run notice in this run") == 2, first.reason
     second = run(collector, tty=True, code=MIXED_MODES)
     assert second.status == "sent sent" and second.terminal == ""
+
+
+@pytest.mark.parametrize("answers", [[404], [503, 503, 503], [500, 204]])
+def test_the_record_holds_every_report_the_collector_received_whatever_it_answered(
+    collector: Collector, answers: list[int]
+) -> None:
+    # A request answered 404 or 503 left the machine and sits in the gateway's log all the
+    # same: the user's record must show it (what was sent equals what the user can see).
+    collector.statuses = answers
+    status, _ = host(collector, "acme")
+    assert status == ("sent" if answers[-1] < 300 else "failed")
+    requests = collector.settle(0.3)
+    assert requests
+    entries = json.loads(telemetry("log", "--json").stdout)
+    assert {e["url"] for e in entries} == {collector.url + r.path for r in requests}
+    assert len(entries) == 1, entries  # one line per report, however many attempts

@@ -119,7 +119,8 @@ def unclaim_notice(name: "str | None") -> None:
 
 def record(url: str, package: object, now: "float | None" = None) -> bool:
     """Append one line (UTC time, package, URL) to the record of what this account sent;
-    ``False`` (never an exception) when it cannot. Called by the worker after a delivery.
+    ``False`` (never an exception) when it cannot. Called by the worker once the collector
+    answered the report's request, whatever the answer.
     Past ~32 KiB the file becomes ``sent.log.1`` (replacing the older one), so the newest
     few hundred lines are kept, and no line is lost to a process appending meanwhile."""
     try:

@@ -691,7 +691,8 @@ def _work(
                 stamps.record(claim[0], time.time())
             stamps.release(*claim)  # after the stamp: a failure frees it for the next run
             report._claim = None
-        if outcome.delivered:  # the user's record of what was sent
+        if outcome.status is not None:  # the user's record of what was sent: whatever the
+            # collector answered (a 404, a 503), the request reached it and sits in its log
             from . import consent
 
             consent.record(report.url or "", package)
