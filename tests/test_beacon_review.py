@@ -86,3 +86,18 @@ def test_the_record_holds_every_report_the_collector_received_whatever_it_answer
     entries = json.loads(telemetry("log", "--json").stdout)
     assert {e["url"] for e in entries} == {collector.url + r.path for r in requests}
     assert len(entries) == 1, entries  # one line per report, however many attempts
+
+
+@pytest.mark.parametrize("option", ["interval", "consent", "timeout", "key"])
+def test_an_option_passed_in_facts_is_named_as_an_option_not_a_typo(option: str) -> None:
+    # facts={"consent": "opt-in"} is the author's slip: the reason must say where the option
+    # goes, not "did you mean 'consent'?" about the very name given.
+    import pathbeacon
+    from pathbeacon.testing import capture
+
+    with capture(choice="on"):
+        report = pathbeacon.report_once("<base>/<os>", base="https://acme.example/t",
+                                        facts={option: "1d"}, key=("review", option))
+    assert report.wait(10) == "failed"
+    assert f"did you mean {option!r}" not in report.reason, report.reason
+    assert f"{option}= is an option of report_once" in report.reason, report.reason
