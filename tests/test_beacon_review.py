@@ -5,6 +5,7 @@ processes against a loopback collector (a pseudo-terminal where the notice matte
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,15 @@ def test_an_option_passed_in_facts_is_named_as_an_option_not_a_typo(option: str)
     assert report.wait(10) == "failed"
     assert f"did you mean {option!r}" not in report.reason, report.reason
     assert f"{option}= is an option of report_once" in report.reason, report.reason
+
+
+def test_a_choice_file_with_a_byte_order_mark_is_understood(collector: Collector) -> None:
+    # Windows PowerShell 5.1's `Set-Content -Encoding utf8` starts the file with a BOM: the
+    # user's `on` must not turn into "cannot be used: counted as off".
+    folder = Path(os.environ["PATHBEACON_CONFIG_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "telemetry").write_bytes("\ufeffacme = on\r\n".encode())
+    status, reason = host(collector, "acme", "opt-in")
+    assert (status, reason) == ("sent", "HTTP 204")
+    state = json.loads(telemetry("--json").stdout)
+    assert state["problem"] is None and state["packages"] == {"acme": "on"}

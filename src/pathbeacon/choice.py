@@ -164,6 +164,8 @@ def load(path: str) -> "dict[str, str] | str | None":
             if os.path.lexists(path):  # a link that leads nowhere: not "no file"
                 return "it is a link to nothing"
             return None
+        if raw.startswith(b"\xef\xbb\xbf"):  # a BOM (PowerShell 5.1's utf8): no choice
+            raw = raw[3:]  # (and no utf-8-sig codec to import on the caller's thread)
         text = raw.decode("utf-8")
     except OSError as error:
         return error.strerror or str(error)
