@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from .conftest import Collector
-from .test_consent import host, telemetry
+from .test_consent import env, host, telemetry
 from .test_consent_notice import notices, run
 
 INTERVAL_THEN_ANOTHER = """
@@ -114,3 +116,63 @@ def test_a_choice_file_with_a_byte_order_mark_is_understood(collector: Collector
     assert (status, reason) == ("sent", "HTTP 204")
     state = json.loads(telemetry("--json").stdout)
     assert state["problem"] is None and state["packages"] == {"acme": "on"}
+
+
+FORK_DURING_A_LATE_IMPORT = """
+import importlib.machinery, os, sys, time
+MODULE = sys.argv[2]
+started = []
+
+class Slow:  # a host's import hook that makes one module's first import take a while
+    def find_spec(self, name, path=None, target=None):
+        if name != MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        real = spec.loader.exec_module
+        def exec_module(module):
+            started.append(time.monotonic())
+            time.sleep(1.0)
+            real(module)
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Slow())
+import pathbeacon
+r = pathbeacon.report_once("<base>/<package>", base=sys.argv[1], package="acme",
+                           skip_dev=False, interval="1d")
+r.wait(0)  # the worker starts at once
+end = time.monotonic() + 20
+while not started and time.monotonic() < end:
+    time.sleep(0.002)
+assert started, "the worker never imported " + MODULE
+pid = os.fork()
+if pid == 0:  # the child imports the module its parent's worker was importing at the fork
+    __import__(MODULE)
+    os._exit(0)
+for _ in range(1000):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.01)
+else:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    print("child hung")
+    sys.exit(0)
+print("child", os.waitstatus_to_exitcode(status), r.wait(20))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+@pytest.mark.parametrize("module", ["pathbeacon.consent"])
+def test_a_fork_never_copies_a_module_the_worker_is_half_way_through_importing(
+    collector: Collector, tmp_path: Path, module: str
+) -> None:
+    # The worker imported the record's module after the fork lock: a fork meanwhile copied
+    # the half-made module and its held import lock, and the child's own import of it hung.
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", FORK_DURING_A_LATE_IMPORT,
+         collector.url + "/t", module], capture_output=True, text=True, timeout=60,
+        env=env(PATHBEACON_CACHE_DIR=str(tmp_path / "cache"), PATHBEACON_DEBUG="1"))
+    assert result.stdout.strip() == "child 0 sent", result.stdout + result.stderr
+    assert result.stderr.startswith("pathbeacon: sent "), result.stderr

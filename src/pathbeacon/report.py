@@ -658,11 +658,21 @@ def _work(
         if report.status != PENDING:  # ended meanwhile (abandoned at exit)
             return
         with guard.importing():  # only the imports: a fork waits for nothing else
+            # Every module this job will need, here: one imported later, outside the lock,
+            # could be copied half-made into a forked child, whose own import of it then
+            # waits for ever on the import lock of a thread the child does not have.
+            import time
+
             if not dry_run:  # a dry run imports no transport at all
                 import encodings.idna  # noqa: F401  (socket's lazy import for host names)
 
-                from . import transport
+                from . import consent, stamps, transport
             from . import catalogue, compose, probes  # noqa: F401  (for _prepare)
+            if notice:  # for _show_notice
+                from . import consent
+                from . import notice as _notice  # noqa: F401
+            if os.name != "nt" and (notice or optout.debug()):
+                import select  # noqa: F401  (for _to_stderr)
         why = _prepare(report, template, facts, skip_dev, skip_ci)
         if why is not None:
             _finished(report, *why)
@@ -683,18 +693,12 @@ def _work(
         outcome = _send(transport.send, report.url or "", timeout, retries)
         claim = report._claim
         if claim is not None:
-            import time
-
-            from . import stamps
-
             if outcome.delivered:
                 stamps.record(claim[0], time.time())
             stamps.release(*claim)  # after the stamp: a failure frees it for the next run
             report._claim = None
         if outcome.status is not None:  # the user's record of what was sent: whatever the
             # collector answered (a 404, a 503), the request reached it and sits in its log
-            from . import consent
-
             consent.record(report.url or "", package)
         _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
