@@ -176,3 +176,61 @@ def test_a_fork_never_copies_a_module_the_worker_is_half_way_through_importing(
         env=env(PATHBEACON_CACHE_DIR=str(tmp_path / "cache"), PATHBEACON_DEBUG="1"))
     assert result.stdout.strip() == "child 0 sent", result.stdout + result.stderr
     assert result.stderr.startswith("pathbeacon: sent "), result.stderr
+
+
+INTERRUPTED_NOTICE = """
+import os, pty, shutil, sys, threading, time
+master, slave = pty.openpty()
+threading.Thread(target=lambda: [os.read(master, 65536) for _ in iter(int, 1)],
+                 daemon=True).start()
+sys.stderr = open(slave, "w", closefd=False)  # an interactive stderr
+import pathbeacon, pathbeacon.report
+from pathbeacon import choice
+OURS = os.path.dirname(pathbeacon.__file__)
+MARKS = os.path.join(os.environ["PATHBEACON_CONFIG_DIR"], "notices")
+pathbeacon.report_once("<base>/warm", base=sys.argv[1], key="warm").wait(10)
+
+def interrupt_at(n):
+    seen = [0]
+    def trace(frame, event, arg):
+        if not frame.f_code.co_filename.startswith(OURS):
+            return None
+        if event == "line":
+            seen[0] += 1
+            if seen[0] == n:
+                raise KeyboardInterrupt
+        return trace
+    return trace
+
+interrupted = lies = 0
+for n in range(1, 300):
+    choice._shown_here.clear()
+    shutil.rmtree(MARKS, ignore_errors=True)
+    sys.settrace(interrupt_at(n))
+    try:
+        r = pathbeacon.report_once("<base>/<package>", base=sys.argv[1], package="acme",
+                                   consent="notice", key=n)
+    except KeyboardInterrupt:
+        interrupted += 1
+    finally:
+        sys.settrace(None)
+    r = pathbeacon.report_once("<base>/<package>", base=sys.argv[1], package="acme",
+                               consent="notice", key=n)
+    r.wait(10)
+    # "shows its first-run notice in this run" must be true: the notice was shown.
+    if "acme" in choice._shown_here and not os.path.lexists(os.path.join(MARKS, "acme")):
+        lies += 1
+print(interrupted, lies)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_an_interrupt_at_any_line_of_a_notice_call_never_leaves_a_notice_claimed_unshown(
+    collector: Collector,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_NOTICE, collector.url + "/t"], capture_output=True,
+        text=True, timeout=120, env=env(PATHBEACON_DRY_RUN="1"))
+    interrupted, lies = result.stdout.split()
+    assert int(interrupted) > 30, result.stdout + result.stderr
+    assert lies == "0", result.stdout + result.stderr

@@ -351,9 +351,10 @@ def _report_once(
         host = not isinstance(error, Exception)  # KeyboardInterrupt, SystemExit: the host's
         why = f"interrupted before it started: {error!r}" if host else \
             f"internal error: {error!r}"
-        if (not handed or _withdraw(handed[0])) and guard.release(key, mine):
-            if handed:
-                _unhand(handed[0])
+        job = handed[0] if handed else _queued(mine)
+        if (job is None or _withdraw(job)) and guard.release(key, mine):
+            if job is not None:
+                _unhand(job)
             _finished(mine, FAILED, why)
         if host:
             raise  # not ours to swallow
@@ -434,16 +435,24 @@ def _start(
     guard.track(report)
     job = (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
            state or None, notice, mode)
-    if notice:  # only now that it will be shown: the package's other reports keep quiet
-        choice.notice_due(choice.normalise(package))
     _jobs.append(job)
-    handed.append(job)  # after the queue: a job queued but not handed is skipped, not lost
+    if notice:  # only once queued, to be shown: the package's other reports keep quiet
+        choice.notice_due(choice.normalise(package))
+    handed.append(job)  # after the queue: a job queued but not handed is found by its report
     try:
         _ensure_worker()
     except Exception as error:  # e.g. no threads left, or the interpreter is shutting down
         if _withdraw(job):
             _unhand(job)
             _finished(report, FAILED, f"could not start a thread: {error}")
+
+
+def _queued(report: Report) -> "tuple[object, ...] | None":
+    """``report``'s job if it is in the queue (queued, then interrupted before handed)."""
+    for job in list(_jobs):
+        if job[0] is report:
+            return job
+    return None
 
 
 def _unhand(job: "tuple[object, ...]") -> None:
