@@ -234,3 +234,24 @@ def test_an_interrupt_at_any_line_of_a_notice_call_never_leaves_a_notice_claimed
     interrupted, lies = result.stdout.split()
     assert int(interrupted) > 30, result.stdout + result.stderr
     assert lies == "0", result.stdout + result.stderr
+
+
+NOTICE_THEN_OPT_OUT = """
+import sys, pathbeacon
+base = sys.argv[1]
+b = pathbeacon.report_once("<base>/cmd/<package>", base=base, package="acme",
+                           consent=sys.argv[2], skip_dev=False)
+a = pathbeacon.report_once("<base>/<package>/<os>", base=base, package="acme", skip_dev=False)
+print(b.wait(20), a.wait(20))
+print(b.reason + " | " + a.reason)
+"""
+
+
+def test_on_ci_with_a_terminal_no_report_claims_a_notice_is_shown(collector: Collector) -> None:
+    # On CI (a terminal or not) the notice is never shown: the notice-mode call says so,
+    # and the package's opt-out calls are not silenced by a notice that never appears.
+    result = run(collector, tty=True, code=NOTICE_THEN_OPT_OUT, GITLAB_CI="true")
+    assert result.terminal == "" and notices() == []
+    assert "shows its first-run notice in this run" not in result.reason, result.reason
+    assert result.status == "disabled sent", result.reason
+    assert "running on CI (gitlab)" in result.reason

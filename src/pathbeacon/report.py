@@ -404,9 +404,12 @@ def _start(
     decide = getattr(_captures[-1], "consent", choice.decide) if _captures else choice.decide
     why = decide(package, str(mode))
     notice = why == choice.NOTICE_NEEDED and not _captures
+    ci = optout.ci_provider(os.environ) if notice else "none"
     if notice and not choice.interactive():
         why = choice.notice_reason(choice.normalise(package),
                                    "standard error is not an interactive terminal")
+    elif notice and ci != "none":  # decided here: no report may wait for a notice never shown
+        why = choice.notice_reason(choice.normalise(package), f"running on CI ({ci})")
     elif notice:
         why = None
     if why is not None:
