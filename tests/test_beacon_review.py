@@ -255,3 +255,30 @@ def test_on_ci_with_a_terminal_no_report_claims_a_notice_is_shown(collector: Col
     assert "shows its first-run notice in this run" not in result.reason, result.reason
     assert result.status == "disabled sent", result.reason
     assert "running on CI (gitlab)" in result.reason
+
+
+DEV_NOTICE_THEN_RELEASE = """
+import sys, pathbeacon
+base = sys.argv[1]
+b = pathbeacon.report_once("<base>/cmd/<package>", base=base, package="acme",
+                           version="1.0.dev1", consent=sys.argv[2])
+b.wait(20)
+a = pathbeacon.report_once("<base>/<package>/<os>", base=base, package="acme",
+                           consent=sys.argv[2], skip_dev=False)
+print(b.status, a.wait(20))
+print(b.reason + " | " + a.reason)
+"""
+
+
+def test_a_notice_not_shown_after_all_is_not_claimed_by_the_next_report(
+    collector: Collector,
+) -> None:
+    # The worker finds a development version: no notice. The package's next report must not
+    # be told the notice shows in this run: it shows the notice itself.
+    result = run(collector, tty=True, code=DEV_NOTICE_THEN_RELEASE)
+    assert result.status == "disabled disabled", result.reason
+    assert "development version" in result.reason.split(" | ")[0], result.reason
+    assert "shows its first-run notice in this run" in result.reason.split(" | ")[1]
+    assert "anonymous usage reports" in result.terminal, (result.reason, result.terminal)
+    assert notices() == ["acme"]
+    assert collector.settle(0.3) == []

@@ -687,6 +687,8 @@ def _work(
                 import select  # noqa: F401  (for _to_stderr)
         why = _prepare(report, template, facts, skip_dev, skip_ci)
         if why is not None:
+            if notice:  # not shown after all (a development version, skip_ci, a bad fact)
+                choice.forget_notice(choice.normalise(facts.get("package")))
             _finished(report, *why)
             return
         if notice:  # consent="notice", never shown to this account: show it, send nothing
@@ -754,11 +756,22 @@ def _release_claim(report: Report) -> None:
 
 def _show_notice(template: object, facts: "dict[str, object]") -> str:
     """Show the first-run notice on stderr in one write, once per account; return why
-    nothing is sent in this run."""
+    nothing is sent in this run. Not shown after all: the package's later reports are no
+    longer told it is (they are decided afresh)."""
+    name = choice.normalise(facts.get("package"))
+    shown: list[bool] = []
+    try:
+        return _try_notice(name, template, facts, shown)
+    finally:
+        if not shown:
+            choice.forget_notice(name)
+
+
+def _try_notice(name: "str | None", template: object, facts: "dict[str, object]",
+                shown: "list[bool]") -> str:
     from . import consent, probes
     from .notice import first_run_notice
 
-    name = choice.normalise(facts.get("package"))
     ci = probes.get("ci")
     if ci != "none":
         return choice.notice_reason(name, f"running on CI ({ci})")
@@ -769,6 +782,7 @@ def _show_notice(template: object, facts: "dict[str, object]") -> str:
     if not _to_stderr(text):
         consent.unclaim_notice(name)
         return choice.notice_reason(name, "standard error could not take it")
+    shown.append(True)
     return choice.mode_reason(name, "notice") or ""
 
 
