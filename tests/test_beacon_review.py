@@ -282,3 +282,32 @@ def test_a_notice_not_shown_after_all_is_not_claimed_by_the_next_report(
     assert "anonymous usage reports" in result.terminal, (result.reason, result.terminal)
     assert notices() == ["acme"]
     assert collector.settle(0.3) == []
+
+
+def test_a_rotation_raced_by_another_process_never_drops_the_older_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Process B appends and sees the file past the limit; before B renames it, process A
+    # rotates the same file and process C starts a fresh one. B's rename must not move C's
+    # one-line file over A's full generation (the newest few hundred reports, lost).
+    from pathbeacon import consent, files
+
+    folder = Path(os.environ["PATHBEACON_CONFIG_DIR"])
+    path = folder / "sent.log"
+    line = "x" * 100
+    while not path.exists() or path.stat().st_size < consent._RECORD_ROTATE - 250:
+        assert consent.record("https://t.example/" + line, "acme")
+    real_append = files.append
+
+    def raced(target: str, data: bytes, mode: int = 0o600) -> int:
+        size = real_append(target, data, mode)  # B's line: the file is now past the limit
+        os.replace(target, target + ".1")  # A rotates it first
+        real_append(target, b"2026-01-01T00:00:00Z\tc\thttps://t.example/c\n")  # C appends
+        return size
+
+    monkeypatch.setattr(files, "append", raced)
+    b = "https://t.example/b/" + "y" * 300  # takes the file past the limit
+    assert consent.record(b, "acme")
+    older = (folder / "sent.log.1").read_text()
+    assert older.count("\n") > 200, older[:200]
+    assert [e["url"] for e in consent.log()][-2:] == [b, "https://t.example/c"]

@@ -134,7 +134,9 @@ def record(url: str, package: object, now: "float | None" = None) -> bool:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         clean = "".join(ch for ch in url if ch.isprintable() and not ch.isspace())
         size = files.append(path, f"{stamp}\t{name}\t{clean}\n".encode())
-        if size >= _RECORD_ROTATE:
+        # Past the limit: rotate, if the file there still is (another process may have
+        # rotated it and a third begun a new one since our append: that one stays).
+        if size >= _RECORD_ROTATE and _size(path) >= _RECORD_ROTATE:
             try:
                 os.replace(path, path + ".1")  # whoever wins; a loser finds it gone
             except OSError:
@@ -142,6 +144,13 @@ def record(url: str, package: object, now: "float | None" = None) -> bool:
         return True
     except Exception:
         return False
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
 
 
 def log(package: object = None) -> "list[dict[str, str]]":
