@@ -311,3 +311,36 @@ def test_a_rotation_raced_by_another_process_never_drops_the_older_generation(
     older = (folder / "sent.log.1").read_text()
     assert older.count("\n") > 200, older[:200]
     assert [e["url"] for e in consent.log()][-2:] == [b, "https://t.example/c"]
+
+
+WAIT_ON_THE_WORKER = """
+import logging, sys, time, pathbeacon
+base = sys.argv[1]
+seen = []
+
+class Forward(logging.Handler):  # a host's handler: it reports, and waits, on the worker
+    def emit(self, record):
+        if not seen:
+            seen.append(pathbeacon.report_once("<base>/inner", base=base, key="inner"))
+            seen.append(seen[0].wait())
+
+log = logging.getLogger("pathbeacon")
+log.addHandler(Forward())
+log.setLevel(logging.DEBUG)
+print(pathbeacon.report_once("<base>/outer", base=base).wait(10), flush=True)
+end = time.monotonic() + 10
+while len(seen) < 2 and time.monotonic() < end:
+    time.sleep(0.01)
+print(seen[1:], seen[0].wait(10), flush=True)
+"""
+
+
+def test_a_wait_on_the_worker_thread_itself_never_hangs_the_host(collector: Collector) -> None:
+    # Code the worker runs for the host (a logging handler of pathbeacon's records) that
+    # waits for a report: that report is the worker's to serve after it, so waiting there
+    # hung the worker for ever, and logging's shutdown, waiting on the handler, the host.
+    result = subprocess.run([sys.executable, "-c", WAIT_ON_THE_WORKER, collector.url],
+                            capture_output=True, text=True, timeout=30, env=env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["sent", "['pending'] sent"], result.stdout
+    assert sorted(r.path for r in collector.settle(0.3)) == ["/inner", "/outer"]

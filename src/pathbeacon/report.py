@@ -100,7 +100,9 @@ class Report:
             ('pending', 'pending', 'pending')
         """
         if self.status == PENDING:
-            seconds = _wait_seconds(timeout)
+            # On the worker's own thread (a host's logging handler of our records, say)
+            # the outcome comes only after it returns: waiting would hang the worker.
+            seconds = 0.0 if _thread.get_ident() in _serving else _wait_seconds(timeout)
             self._start_now()
             if seconds and self._done.acquire(timeout=seconds):
                 self._done.release()
@@ -474,6 +476,8 @@ def _unhand(job: "tuple[object, ...]") -> None:
 _jobs: "list[tuple[object, ...]]" = []
 # Holds one token while a worker runs; dict.setdefault elects exactly one starter.
 _worker: "dict[str, object]" = {}
+# The threads serving the queue now (one, and briefly two while one hands over).
+_serving: "set[int]" = set()
 # Locked while the worker may idle; released (by wait() or the exit) to cut the idle short.
 _wake = _thread.allocate_lock()
 _wake.acquire()
@@ -502,6 +506,7 @@ def _forget_worker() -> None:
     # orphans them here), and the next call in the child starts a worker of its own.
     del _jobs[:]
     _worker.clear()
+    _serving.clear()
 
 
 def _withdraw(job: "tuple[object, ...]") -> bool:
@@ -532,6 +537,8 @@ def _next_job(token: object) -> "tuple[object, ...] | None":
 def _serve(token: object) -> None:
     """The worker: idle briefly, then serve the queue until it is empty."""
     fence = None
+    me = _thread.get_ident()
+    _serving.add(me)
     try:
         if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules:
             # Nobody imported threading: importing it here would make this thread
@@ -548,11 +555,12 @@ def _serve(token: object) -> None:
         if _worker.get("running") is token:
             del _worker["running"]
     finally:
-        if fence is not None:
-            try:
+        try:
+            _serving.discard(me)
+            if fence is not None:
                 sys.meta_path.remove(fence)
-            except BaseException:
-                pass
+        except BaseException:  # the interpreter is tearing down
+            pass
 
 
 class _NoThreading:
