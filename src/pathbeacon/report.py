@@ -94,7 +94,9 @@ class Report:
 
         ``None``, ``inf`` or any number too large to wait for (above
         ``_thread.TIMEOUT_MAX``, 1e300) waits until the outcome is known; NaN, zero, a
-        negative number or anything that is not a number does not wait at all. Never raises.
+        negative number or anything that is not a number does not wait at all, and neither
+        does a call on the worker's own thread (a host's handler of our log records), whose
+        report it could only serve after returning. Never raises.
 
             >>> Report().wait(float("nan")), Report().wait(-1), Report().wait("3")
             ('pending', 'pending', 'pending')
