@@ -164,6 +164,8 @@ def load(path: str) -> "dict[str, str] | str | None":
             if os.path.lexists(path):  # a link that leads nowhere: not "no file"
                 return "it is a link to nothing"
             return None
+        if raw.startswith(b"\xef\xbb\xbf"):  # a BOM (PowerShell 5.1's utf8): no choice
+            raw = raw[3:]  # (and no utf-8-sig codec to import on the caller's thread)
         text = raw.decode("utf-8")
     except OSError as error:
         return error.strerror or str(error)
@@ -233,13 +235,13 @@ def decide(package: object = None, mode: str = "opt-out") -> "str | None":
 def mode_reason(name: "str | None", mode: str) -> "str | None":
     """What the author's ``mode`` says when the user has made no choice."""
     who = name or "this package"
+    if mode in ("opt-out", "notice") and notice_key(name) in _shown_here:
+        # The notice says nothing was sent this time: true of every report of the package.
+        return (f"{who} shows its first-run notice in this run (consent='notice'): "
+                "nothing is sent until the next run")
     if mode == "opt-out":
         return None
     if mode == "notice":
-        key = notice_key(name)
-        if key in _shown_here:
-            return (f"{who} shows its first-run notice in this run (consent='notice'): "
-                    "nothing is sent until the next run")
         return None if notice_shown(name) else NOTICE_NEEDED
     command = f"pathbeacon telemetry on {name}" if name else "pathbeacon telemetry on"
     return (f"{who} asks first (consent='opt-in'): nothing is sent until you run "
@@ -289,3 +291,8 @@ def notice_due(name: "str | None") -> None:
     """Note that this process is about to show ``name``'s notice: its other reports in this
     run are then not sent either (the worker shows it a moment later)."""
     _shown_here.add(notice_key(name))
+
+
+def forget_notice(name: "str | None") -> None:
+    """Undo :func:`notice_due`: the report that was to show the notice was taken back."""
+    _shown_here.discard(notice_key(name))

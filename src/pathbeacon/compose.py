@@ -60,6 +60,11 @@ def check_names(template: Template, facts: Mapping[str, object], options: Iterab
     options = list(options)
     known = set(fields).union(also)
     for name in facts:
+        if name in options and name not in known:  # only facts={...} can carry it here
+            raise TemplateError(
+                f"facts={{{name!r}: ...}}: {name}= is an option of report_once, not a field "
+                f"of the template (its fields: {', '.join(fields) or 'none'}); pass it as "
+                f"{name}=... itself")
         if name not in known:
             import difflib
 

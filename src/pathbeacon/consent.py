@@ -119,7 +119,8 @@ def unclaim_notice(name: "str | None") -> None:
 
 def record(url: str, package: object, now: "float | None" = None) -> bool:
     """Append one line (UTC time, package, URL) to the record of what this account sent;
-    ``False`` (never an exception) when it cannot. Called by the worker after a delivery.
+    ``False`` (never an exception) when it cannot. Called by the worker once the collector
+    answered the report's request, whatever the answer.
     Past ~32 KiB the file becomes ``sent.log.1`` (replacing the older one), so the newest
     few hundred lines are kept, and no line is lost to a process appending meanwhile."""
     try:
@@ -133,7 +134,9 @@ def record(url: str, package: object, now: "float | None" = None) -> bool:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         clean = "".join(ch for ch in url if ch.isprintable() and not ch.isspace())
         size = files.append(path, f"{stamp}\t{name}\t{clean}\n".encode())
-        if size >= _RECORD_ROTATE:
+        # Past the limit: rotate, if the file there still is (another process may have
+        # rotated it and a third begun a new one since our append: that one stays).
+        if size >= _RECORD_ROTATE and _size(path) >= _RECORD_ROTATE:
             try:
                 os.replace(path, path + ".1")  # whoever wins; a loser finds it gone
             except OSError:
@@ -141,6 +144,13 @@ def record(url: str, package: object, now: "float | None" = None) -> bool:
         return True
     except Exception:
         return False
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
 
 
 def log(package: object = None) -> "list[dict[str, str]]":

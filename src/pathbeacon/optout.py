@@ -115,3 +115,40 @@ def exit_grace(default: "float | None" = None) -> "float | None":
     except ValueError:
         return default
     return min(max(value, 0.0), 5.0) if value == value else default
+
+
+#: Environment variables that name a CI provider, checked in order; ``CI`` alone is generic.
+CI_VARIABLES = (
+    ("GITHUB_ACTIONS", "github-actions"),
+    ("GITLAB_CI", "gitlab"),
+    ("JENKINS_URL", "jenkins"),
+    ("JENKINS_HOME", "jenkins"),
+    ("CIRCLECI", "circleci"),
+    ("TF_BUILD", "azure-pipelines"),
+    ("BUILDKITE", "buildkite"),
+    ("TRAVIS", "travis"),
+    ("BITBUCKET_BUILD_NUMBER", "bitbucket"),
+    ("TEAMCITY_VERSION", "teamcity"),
+    ("APPVEYOR", "appveyor"),
+    ("CODEBUILD_BUILD_ID", "aws-codebuild"),
+    ("DRONE", "drone"),
+    ("BUILD_ID", "generic"),
+    ("CI", "generic"),
+    ("CONTINUOUS_INTEGRATION", "generic"),
+)
+
+
+def ci_provider(environ: "object") -> str:
+    """The CI provider slug that ``environ`` (a mapping like ``os.environ``) names, or
+    ``none``.
+
+        >>> ci_provider({"GITLAB_CI": "true"}), ci_provider({"CI": "false"})
+        ('gitlab', 'none')
+    """
+    get = getattr(environ, "get", None)
+    if get is None:
+        return "none"
+    for variable, slug in CI_VARIABLES:
+        if truthy(get(variable)):
+            return slug
+    return "none"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from . import optout as _optout
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
     from typing import Callable
@@ -50,26 +52,9 @@ ARCH_ALIASES = {
 }
 #: ``sys.platform`` prefixes and the OS name they stand for.
 OS_NAMES = (("linux", "linux"), ("darwin", "macos"), ("win32", "windows"), ("cygwin", "windows"))
-#: Environment variables that name a CI provider, checked in order; ``CI`` alone is generic.
-CI_VARIABLES = (
-    ("GITHUB_ACTIONS", "github-actions"),
-    ("GITLAB_CI", "gitlab"),
-    ("JENKINS_URL", "jenkins"),
-    ("JENKINS_HOME", "jenkins"),
-    ("CIRCLECI", "circleci"),
-    ("TF_BUILD", "azure-pipelines"),
-    ("BUILDKITE", "buildkite"),
-    ("TRAVIS", "travis"),
-    ("BITBUCKET_BUILD_NUMBER", "bitbucket"),
-    ("TEAMCITY_VERSION", "teamcity"),
-    ("APPVEYOR", "appveyor"),
-    ("CODEBUILD_BUILD_ID", "aws-codebuild"),
-    ("DRONE", "drone"),
-    ("BUILD_ID", "generic"),
-    ("CI", "generic"),
-    ("CONTINUOUS_INTEGRATION", "generic"),
-)
-_FALSY = ("", "0", "false", "no", "off")
+#: Environment variables that name a CI provider (in :mod:`optout`, which the caller's thread
+#: reads to know whether a first-run notice may be shown).
+CI_VARIABLES = _optout.CI_VARIABLES
 
 #: What each detected fact means, for people (used by ``pathbeacon explain``).
 DESCRIPTIONS = {
@@ -122,11 +107,7 @@ def ci_provider(environ: dict[str, str] | os._Environ[str]) -> str:
         >>> ci_provider({"GITHUB_ACTIONS": "true"}), ci_provider({})
         ('github-actions', 'none')
     """
-    for variable, slug in CI_VARIABLES:
-        value = environ.get(variable)
-        if value is not None and value.strip().lower() not in _FALSY:
-            return slug
-    return "none"
+    return _optout.ci_provider(environ)
 
 
 def container_kind(environ: dict[str, str] | os._Environ[str], markers: set[str],

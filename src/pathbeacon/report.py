@@ -94,13 +94,17 @@ class Report:
 
         ``None``, ``inf`` or any number too large to wait for (above
         ``_thread.TIMEOUT_MAX``, 1e300) waits until the outcome is known; NaN, zero, a
-        negative number or anything that is not a number does not wait at all. Never raises.
+        negative number or anything that is not a number does not wait at all, and neither
+        does a call on the worker's own thread (a host's handler of our log records), whose
+        report it could only serve after returning. Never raises.
 
             >>> Report().wait(float("nan")), Report().wait(-1), Report().wait("3")
             ('pending', 'pending', 'pending')
         """
         if self.status == PENDING:
-            seconds = _wait_seconds(timeout)
+            # On the worker's own thread (a host's logging handler of our records, say)
+            # the outcome comes only after it returns: waiting would hang the worker.
+            seconds = 0.0 if _thread.get_ident() in _serving else _wait_seconds(timeout)
             self._start_now()
             if seconds and self._done.acquire(timeout=seconds):
                 self._done.release()
@@ -351,7 +355,10 @@ def _report_once(
         host = not isinstance(error, Exception)  # KeyboardInterrupt, SystemExit: the host's
         why = f"interrupted before it started: {error!r}" if host else \
             f"internal error: {error!r}"
-        if (not handed or _withdraw(handed[0])) and guard.release(key, mine):
+        job = handed[0] if handed else _queued(mine)
+        if (job is None or _withdraw(job)) and guard.release(key, mine):
+            if job is not None:
+                _unhand(job)
             _finished(mine, FAILED, why)
         if host:
             raise  # not ours to swallow
@@ -401,12 +408,14 @@ def _start(
     decide = getattr(_captures[-1], "consent", choice.decide) if _captures else choice.decide
     why = decide(package, str(mode))
     notice = why == choice.NOTICE_NEEDED and not _captures
+    ci = optout.ci_provider(os.environ) if notice else "none"
     if notice and not choice.interactive():
         why = choice.notice_reason(choice.normalise(package),
                                    "standard error is not an interactive terminal")
+    elif notice and ci != "none":  # decided here: no report may wait for a notice never shown
+        why = choice.notice_reason(choice.normalise(package), f"running on CI ({ci})")
     elif notice:
         why = None
-        choice.notice_due(choice.normalise(package))
     if why is not None:
         _finished(report, DISABLED, why)
         return
@@ -414,7 +423,7 @@ def _start(
         _work(report, template, facts, 0.0, 0, True, skip_dev, skip_ci, None)
         return
     state = None
-    if isinstance(every, float):
+    if isinstance(every, float) and not notice:  # a notice sends nothing: no interval to claim
         state = _interval_state(key, every)
         if state is None:
             _finished(report, SKIPPED,
@@ -434,13 +443,32 @@ def _start(
     job = (report, template, facts, timeout, retries, optout.dry_run(), skip_dev, skip_ci,
            state or None, notice, mode)
     _jobs.append(job)
-    handed.append(job)  # after the queue: a job queued but not handed is skipped, not lost
+    if notice:  # only once queued, to be shown: the package's other reports keep quiet
+        choice.notice_due(choice.normalise(package))
+    handed.append(job)  # after the queue: a job queued but not handed is found by its report
     try:
         _ensure_worker()
     except Exception as error:  # e.g. no threads left, or the interpreter is shutting down
         if _withdraw(job):
-            guard.untrack(report)
+            _unhand(job)
             _finished(report, FAILED, f"could not start a thread: {error}")
+
+
+def _queued(report: Report) -> "tuple[object, ...] | None":
+    """``report``'s job if it is in the queue (queued, then interrupted before handed)."""
+    for job in list(_jobs):
+        if job[0] is report:
+            return job
+    return None
+
+
+def _unhand(job: "tuple[object, ...]") -> None:
+    """Undo what handing ``job`` over did, once it is taken back from the queue: its report
+    is no longer waited for at exit, and a notice it was to show is not shown in this run."""
+    guard.untrack(job[0])
+    facts = job[2]
+    if job[9] and isinstance(facts, dict):  # the notice
+        choice.forget_notice(choice.normalise(facts.get("package")))
 
 
 # ---- the one worker ------------------------------------------------------------------------
@@ -450,6 +478,8 @@ def _start(
 _jobs: "list[tuple[object, ...]]" = []
 # Holds one token while a worker runs; dict.setdefault elects exactly one starter.
 _worker: "dict[str, object]" = {}
+# The threads serving the queue now (one, and briefly two while one hands over).
+_serving: "set[int]" = set()
 # Locked while the worker may idle; released (by wait() or the exit) to cut the idle short.
 _wake = _thread.allocate_lock()
 _wake.acquire()
@@ -478,6 +508,7 @@ def _forget_worker() -> None:
     # orphans them here), and the next call in the child starts a worker of its own.
     del _jobs[:]
     _worker.clear()
+    _serving.clear()
 
 
 def _withdraw(job: "tuple[object, ...]") -> bool:
@@ -508,6 +539,8 @@ def _next_job(token: object) -> "tuple[object, ...] | None":
 def _serve(token: object) -> None:
     """The worker: idle briefly, then serve the queue until it is empty."""
     fence = None
+    me = _thread.get_ident()
+    _serving.add(me)
     try:
         if _MAIN_THREAD_BY_IMPORT and "threading" not in sys.modules:
             # Nobody imported threading: importing it here would make this thread
@@ -524,11 +557,12 @@ def _serve(token: object) -> None:
         if _worker.get("running") is token:
             del _worker["running"]
     finally:
-        if fence is not None:
-            try:
+        try:
+            _serving.discard(me)
+            if fence is not None:
                 sys.meta_path.remove(fence)
-            except BaseException:
-                pass
+        except BaseException:  # the interpreter is tearing down
+            pass
 
 
 class _NoThreading:
@@ -646,13 +680,25 @@ def _work(
         if report.status != PENDING:  # ended meanwhile (abandoned at exit)
             return
         with guard.importing():  # only the imports: a fork waits for nothing else
+            # Every module this job will need, here: one imported later, outside the lock,
+            # could be copied half-made into a forked child, whose own import of it then
+            # waits for ever on the import lock of a thread the child does not have.
+            import time
+
             if not dry_run:  # a dry run imports no transport at all
                 import encodings.idna  # noqa: F401  (socket's lazy import for host names)
 
-                from . import transport
+                from . import consent, stamps, transport
             from . import catalogue, compose, probes  # noqa: F401  (for _prepare)
+            if notice:  # for _show_notice
+                from . import consent
+                from . import notice as _notice  # noqa: F401
+            if os.name != "nt" and (notice or optout.debug()):
+                import select  # noqa: F401  (for _to_stderr)
         why = _prepare(report, template, facts, skip_dev, skip_ci)
         if why is not None:
+            if notice:  # not shown after all (a development version, skip_ci, a bad fact)
+                choice.forget_notice(choice.normalise(facts.get("package")))
             _finished(report, *why)
             return
         if notice:  # consent="notice", never shown to this account: show it, send nothing
@@ -671,17 +717,12 @@ def _work(
         outcome = _send(transport.send, report.url or "", timeout, retries)
         claim = report._claim
         if claim is not None:
-            import time
-
-            from . import stamps
-
             if outcome.delivered:
                 stamps.record(claim[0], time.time())
             stamps.release(*claim)  # after the stamp: a failure frees it for the next run
             report._claim = None
-        if outcome.delivered:  # the user's record of what was sent
-            from . import consent
-
+        if outcome.status is not None:  # the user's record of what was sent: whatever the
+            # collector answered (a 404, a 503), the request reached it and sits in its log
             consent.record(report.url or "", package)
         _finished(report, SENT if outcome.delivered else FAILED, outcome.reason)
     except BaseException as error:  # a worker's exception must reach nobody
@@ -725,11 +766,22 @@ def _release_claim(report: Report) -> None:
 
 def _show_notice(template: object, facts: "dict[str, object]") -> str:
     """Show the first-run notice on stderr in one write, once per account; return why
-    nothing is sent in this run."""
+    nothing is sent in this run. Not shown after all: the package's later reports are no
+    longer told it is (they are decided afresh)."""
+    name = choice.normalise(facts.get("package"))
+    shown: list[bool] = []
+    try:
+        return _try_notice(name, template, facts, shown)
+    finally:
+        if not shown:
+            choice.forget_notice(name)
+
+
+def _try_notice(name: "str | None", template: object, facts: "dict[str, object]",
+                shown: "list[bool]") -> str:
     from . import consent, probes
     from .notice import first_run_notice
 
-    name = choice.normalise(facts.get("package"))
     ci = probes.get("ci")
     if ci != "none":
         return choice.notice_reason(name, f"running on CI ({ci})")
@@ -740,6 +792,7 @@ def _show_notice(template: object, facts: "dict[str, object]") -> str:
     if not _to_stderr(text):
         consent.unclaim_notice(name)
         return choice.notice_reason(name, "standard error could not take it")
+    shown.append(True)
     return choice.mode_reason(name, "notice") or ""
 
 
