@@ -39,8 +39,8 @@ sql_module = importlib.import_module("pathbeacon.analysis.sql")
 
 # Spark is the slow end-to-end group of these tests: its own tests are marked slow, and the
 # tests comparing every engine add it only when the slow groups run (--slow, CI).
-HAVE_SPARK = slow_run() and (REQUIRED or importlib.util.find_spec("pyspark") is not None
-                          and shutil.which("java") is not None)
+HAVE_SPARK = slow_run() and (REQUIRED or (importlib.util.find_spec("pyspark") is not None
+                          and shutil.which("java") is not None))
 SPARK_REASON = ("needs pyspark and Java: pip install -e '.[spark]' and "
                 "apt-get install openjdk-17-jre-headless")
 
