@@ -18,14 +18,16 @@ import importlib
 import importlib.util
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from datetime import date, timedelta
+from typing import Any, Callable, ClassVar, Optional
 
 from ...template import Template
 from ..matcher import Matcher
 from ..sources import Source
-from ..stats import Counts, StatsQuery
+from ..stats import Counts, GroupKey, GroupValue, StatsQuery, finish, period_start
 
-__all__ = ["ENGINES", "Decoded", "Engine", "Plan", "available", "get"]
+__all__ = ["ENGINES", "Decoded", "Engine", "Plan", "available", "day_text", "finish_by_days",
+           "get"]
 
 #: Engine name -> (module under this package, class name, pip extra that installs it,
 #: the importable package it needs).
@@ -129,6 +131,61 @@ class Engine(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - most engines hold nothing
         """Release what the engine holds (a database connection, a Spark session)."""
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+#: (day as days since 1970-01-01, or None without periods; the ``by`` values)
+DayGroup = tuple[Optional[int], tuple[str, ...]]
+
+
+def day_text(number: int) -> str:
+    """A day counted from 1970-01-01 as ``YYYY-MM-DD``.
+
+        >>> day_text(0), day_text(20686)
+        ('1970-01-01', '2026-08-21')
+    """
+    return (_EPOCH_DAY + timedelta(days=number)).isoformat()
+
+
+def finish_by_days(counts: Counts, by_day: dict[DayGroup, tuple[int, int, int]],
+                   query: StatsQuery,
+                   unions: Callable[[list[list[DayGroup]]], list[int | None]]
+                   ) -> dict[str, Any]:
+    """The ``stats --json`` structure from groups counted per day (an SQL engine's one
+    aggregation): ``by_day`` maps a day-group to (events, distinct reporter-days, lines
+    with a reporter). A period's group sums its days (a reporter-day belongs to one day:
+    the sum is exact). ``unions`` answers, in one pass, the distinct reporter-days over
+    each list of day-groups that fold together (``None`` where no line has a reporter).
+    """
+    sums: dict[GroupKey, list[int]] = {}
+    members: dict[GroupKey, list[DayGroup]] = {}
+    starts: dict[int, str] = {}
+    for (number, values), (events, reporters, seen) in by_day.items():
+        period = None
+        if query.every is not None and number is not None:
+            period = starts.get(number)
+            if period is None:
+                period = starts[number] = period_start(day_text(number), query.every)
+        key = (period, values)
+        total = sums.setdefault(key, [0, 0, 0])
+        total[0] += events
+        total[1] += reporters
+        total[2] += seen
+        members.setdefault(key, []).append((number, values))
+    groups: dict[GroupKey, GroupValue] = {
+        key: (events, reporters if seen else None)
+        for key, (events, reporters, seen) in sums.items()}
+    asked: list[tuple[GroupKey, ...]] = []
+
+    def note(keys: Sequence[GroupKey]) -> int | None:
+        asked.append(tuple(keys))
+        return 0
+
+    finish(counts, groups, query, note)  # which groups fold together (not what it gives)
+    answers = dict(zip(asked, unions(
+        [[m for key in keys for m in members[key]] for keys in asked]))) if asked else {}
+    return finish(counts, groups, query, lambda keys: answers[tuple(keys)])
 
 
 def available(name: str) -> bool:
