@@ -246,9 +246,13 @@ class DuckDBEngine(Engine):
                  f" FROM ({self._lines_sql(plan)}) AS lines) AS keyed")
         keys = ["category", "counted", *(["day_number"] if days else []), *by]
         con = self._connection()
+        # distinct reporter-days as two plain aggregations (a group's reporter-days, then
+        # the groups): DuckDB would otherwise keep every line to count them apart, while
+        # a plain aggregation spills what does not fit in memory
         found = con.execute(
-            f"SELECT {', '.join(keys)}, count(*), count(DISTINCT rkey), count(rkey)"
-            f" FROM ({lines}) AS lines GROUP BY ALL").fetchall()
+            f"SELECT {', '.join(keys)}, sum(n), count(rkey), sum(n) FILTER (rkey IS NOT NULL)"
+            f" FROM (SELECT {', '.join(keys)}, rkey, count(*) AS n FROM ({lines}) AS lines"
+            " GROUP BY ALL) AS days GROUP BY ALL").fetchall()
         tally = dict.fromkeys(_CATEGORIES, 0)
         # (day number or None, values) -> [events, reporter-days, lines with a reporter]
         by_day: dict[tuple[int | None, tuple[str, ...]], tuple[int, int, int]] = {}
@@ -257,7 +261,7 @@ class DuckDBEngine(Engine):
             tally[row[0]] += int(row[-3])
             if row[1]:
                 by_day[(row[2] if days else None, tuple(row[start:-3]))] = (
-                    int(row[-3]), int(row[-2]), int(row[-1]))
+                    int(row[-3]), int(row[-2]), int(row[-1] or 0))
         counts = [tally[name] for name in _CATEGORIES]
         counts[3] += self._not_utf8()
 
@@ -272,10 +276,13 @@ class DuckDBEngine(Engine):
                     cells = [str(number)] + ([str(day_number)] if days else [])
                     rows.append("(" + ", ".join(cells + [_quote(v) for v in group]) + ")")
             join = " AND ".join(f"l.{c} = f.{c}" for c in cols[1:]) or "true"
-            sql = (f"SELECT f.pb_set, count(DISTINCT l.rkey), count(l.rkey)"
+            sql = (f"SELECT pb_set, count(rkey), sum(n) FILTER (rkey IS NOT NULL) FROM ("
+                   f"SELECT f.pb_set, l.rkey, count(*) AS n"
                    f" FROM ({lines}) AS l JOIN (VALUES {', '.join(rows)})"
-                   f" AS f({', '.join(cols)}) ON l.counted AND {join} GROUP BY f.pb_set")
-            result = {int(n): (int(d), int(c)) for n, d, c in con.execute(sql).fetchall()}
+                   f" AS f({', '.join(cols)}) ON l.counted AND {join} GROUP BY ALL) AS sets"
+                   " GROUP BY pb_set")
+            result = {int(n): (int(d), int(c or 0))
+                      for n, d, c in con.execute(sql).fetchall()}
             return [None if result.get(n, (0, 0))[1] == 0 else result[n][0]
                     for n in range(len(wanted))]
 
