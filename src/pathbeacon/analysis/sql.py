@@ -433,7 +433,8 @@ class _Format:
     def __init__(self, gate: str, regex: str | None, groups: int, record: dict[str, str],
                  time_kind: str, check: str = "true",
                  plain_record: dict[str, str] | None = None,
-                 plain_steps: Sequence[tuple[str, str]] = (), lean: str | None = None) -> None:
+                 plain_steps: Sequence[tuple[str, str]] = (), lean: str | None = None,
+                 steps: Sequence[tuple[str, str]] = ()) -> None:
         self.gate, self.regex, self.groups = gate, regex, groups
         self.record, self.time_kind, self.check = record, time_kind, check
         # the record by string functions, for a line without a backslash that matched
@@ -441,6 +442,7 @@ class _Format:
         self.plain_steps = plain_steps  # (column, expression) computed one after another
         # the line regex (same groups) for a line without a backslash, when not derived
         self.lean = lean
+        self.steps = steps  # (column, expression) computed where the line fits, first
 
 
 # The combined line cut by one anchored regex of four groups (client, time, request, and
@@ -503,29 +505,84 @@ def _format_urls(d: _Dialect) -> _Format:
     }, "none")
 
 
+class _JsonValues:
+    """The values of a JSON line at paths, as the dialect's JSON functions say them.
+
+    DuckDB parses the line once: ``json_extract`` with the list of every path used gives
+    each value as JSON text (NULL when missing), whose first character tells its type;
+    a string without a backslash is its text between the quotes. Spark's functions parse
+    the line for each path."""
+
+    def __init__(self, d: _Dialect, line: str = "line") -> None:
+        self.d, self.line = d, line
+        self.paths: list[str] = []
+
+    def _value(self, path: Sequence[str]) -> str:
+        text = self.d._duck_path(path)
+        if text not in self.paths:
+            self.paths.append(text)
+        return f"j_values[{self.paths.index(text) + 1}]"
+
+    def step(self) -> tuple[str, str]:
+        """The column the values are read from (DuckDB): one parse of the line."""
+        listed = ", ".join(self.d.lit(path) for path in self.paths)
+        return ("j_values", f"CAST(json_extract({self.line}, [{listed}]) AS VARCHAR[])")
+
+    def exists(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_exists(self.line, path)
+        return f"({self._value(path)} IS NOT NULL)"
+
+    def present(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_present(self.line, path)
+        return f"coalesce({self._value(path)} <> 'null', false)"
+
+    def is_object(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_is_object(self.line, path)
+        return f"coalesce(starts_with({self._value(path)}, '{{'), false)"
+
+    def is_string(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_is_string(self.line, path)
+        return f"coalesce(starts_with({self._value(path)}, '\"'), false)"
+
+    def text(self, path: Sequence[str]) -> str:
+        """A string unquoted, JSON null as NULL, anything else as JSON text."""
+        if self.d.spark:
+            return self.d.json_text(self.line, path)
+        value = self._value(path)
+        return (f"(CASE WHEN {value} = 'null' THEN NULL WHEN NOT starts_with({value}, '\"')"
+                f" THEN {value} WHEN strpos({value}, '\\') > 0"
+                f" THEN json_extract_string({value}, '$')"
+                f" ELSE substr({value}, 2, length({value}) - 2) END)")
+
+
 def _format_json(d: _Dialect) -> _Format:
     line = "line"
-    cloudflare = d.json_exists(line, ["ClientRequestURI"])
-    caddy = d.json_is_object(line, ["request"])
+    json = _JsonValues(d, line)
+    cloudflare = json.exists(["ClientRequestURI"])
+    caddy = json.is_object(["request"])
 
     def pick(cf: str, cd: str, ng: str) -> str:
         return f"(CASE WHEN {cloudflare} THEN {cf} WHEN {caddy} THEN {cd} ELSE {ng} END)"
 
     def text(path: Sequence[str]) -> str:
-        return d.json_text(line, path)
+        return json.text(path)
 
     def string(path: Sequence[str]) -> str:
-        return f"(CASE WHEN {d.json_is_string(line, path)} THEN {text(path)} END)"
+        return f"(CASE WHEN {json.is_string(path)} THEN {text(path)} END)"
 
     def string_or_null(path: Sequence[str]) -> str:
-        return f"(CASE WHEN {d.json_is_string(line, path)} THEN {_nonempty(text(path))} END)"
+        return f"(CASE WHEN {json.is_string(path)} THEN {_nonempty(text(path))} END)"
 
     request = text(["request"])
     from_request = (f"(CASE WHEN {request} LIKE '% %'"
                     f" THEN coalesce({_request_target(d, request)}, '') ELSE {request} END)")
-    nginx_target = (f"(CASE WHEN {d.json_present(line, ['uri'])} THEN {string(['uri'])}"
-                    f" WHEN {d.json_is_string(line, ['request'])} THEN {from_request} END)")
-    return _Format(d.json_object_line(line), None, 0, {
+    nginx_target = (f"(CASE WHEN {json.present(['uri'])} THEN {string(['uri'])}"
+                    f" WHEN {json.is_string(['request'])} THEN {from_request} END)")
+    record = {
         "time": pick(text(["EdgeStartTimestamp"]), text(["ts"]), text(["time"])),
         "target_text": pick(string(["ClientRequestURI"]), string(["request", "uri"]),
                             nginx_target),
@@ -535,8 +592,11 @@ def _format_json(d: _Dialect) -> _Format:
                       string_or_null(["agent"])),
         "client": pick(string_or_null(["ClientIP"]), string_or_null(["request", "remote_ip"]),
                        string_or_null(["client"])),
-    }, "json", "r_target_text IS NOT NULL AND "
-       + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"))
+    }
+    return _Format(d.json_object_line(line), None, 0, record, "json",
+                   "r_target_text IS NOT NULL AND "
+                   + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"),
+                   steps=[] if d.spark else [json.step()])
 
 
 def _format_cloudfront(d: _Dialect, fields: Sequence[str]) -> _Format:
@@ -797,6 +857,7 @@ WHERE line <> '' AND NOT ({header})"""
     layers: list[tuple[str, str]] = [
         ("gated", f", {plain} AS is_plain{line_cols}"),
         ("split_lines", f", {fits_line} AS fit"),
+        *((name, f", CASE WHEN fit THEN {expr} END AS {name}") for name, expr in fmt.steps),
         *((name, f", CASE WHEN fit AND is_plain THEN {expr} END AS {name}")
           for name, expr in fmt.plain_steps),
         ("records", f", fit AS line_fits{record_cols}"),
