@@ -362,6 +362,18 @@ def _iso_parts(d: _Dialect, text: str) -> list[str]:
     return [d.int(g) for g in groups[:6]] + [offset]
 
 
+#: nginx's ``$time_iso8601``: one shape of ISO_TIME_RE (which also matches it).
+_NGINX_TIME_RE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"
+
+
+def _nginx_parts(d: _Dialect, text: str) -> list[str]:
+    """The parts of a time matched by :data:`_NGINX_TIME_RE`, by position."""
+    sign = f"(CASE WHEN substr({text}, 20, 1) = '-' THEN -1 ELSE 1 END)"
+    return [d.int(f"substr({text}, {start}, {n})")
+            for start, n in ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))] + [
+        f"{sign} * ({d.int(f'substr({text}, 21, 2)')} * 60 + {d.int(f'substr({text}, 24, 2)')})"]
+
+
 def _epoch_parts(d: _Dialect, text: str) -> str:
     """A digits-only time text (``formats._DIGITS``) as epoch seconds: unit by size."""
     whole = d.int(d.extract(text, "^(-?[0-9]+)", 1))
@@ -400,10 +412,14 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         iso = d.matches(text, ISO_TIME_RE)
         # Spark writes a JSON number with a fraction as 1.787313600123456E9
         floating = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$")
-        shape = (f"(CASE WHEN {digits} THEN 'e' WHEN {floating} THEN 'f' WHEN {clf} THEN 'c'"
-                 f" WHEN {iso} THEN 'i' END)")
-        parts = [f"CASE t_shape WHEN 'c' THEN {c} WHEN 'i' THEN {i} END"
-                 for c, i in zip(_clf_parts(d, text), _iso_parts(d, text))]
+        # nginx's $time_iso8601 (2026-08-21T14:00:00+02:00), told first by a regex without
+        # groups and cut with substr: the general ISO regex extracts ten groups
+        nginx = d.matches(text, _NGINX_TIME_RE)
+        shape = (f"(CASE WHEN {nginx} THEN 'n' WHEN {digits} THEN 'e' WHEN {floating} THEN 'f'"
+                 f" WHEN {clf} THEN 'c' WHEN {iso} THEN 'i' END)")
+        parts = [f"CASE t_shape WHEN 'n' THEN {n} WHEN 'c' THEN {c} WHEN 'i' THEN {i} END"
+                 for n, c, i in zip(_nginx_parts(d, text), _clf_parts(d, text),
+                                    _iso_parts(d, text))]
         number = f"TRY_CAST({text} AS DOUBLE)"
         size = f"abs({number})"
         unit = (f"(CASE WHEN {size} < 1e11 THEN 1 WHEN {size} < 1e14 THEN 1000"
