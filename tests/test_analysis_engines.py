@@ -28,7 +28,7 @@ from pathbeacon.analysis import decode, stats
 from pathbeacon.analysis.engines import get
 from pathbeacon.catalogue import resolve
 
-from .logs import FLAVOURS, FORMAT_OF, Hit, expected_row, write_log
+from .logs import FLAVOURS, FORMAT_OF, Hit, expected_row, lines, write_log
 
 # CI sets PATHBEACON_CI_ENGINES=1: there a missing engine fails the run instead of skipping.
 REQUIRED = bool(os.environ.get("PATHBEACON_CI_ENGINES"))
@@ -159,9 +159,9 @@ def _check_parity(engines: dict[str, Any], template_text: str, reports: list[Any
         for name, (rows, counts) in got.items():
             assert rows == first_rows, name
             assert counts == first_counts, name
-        # every non-empty line lands in one count; CloudFront's "#" lines are not lines
+        # every non-empty line lands in one count, CloudFront's two "#" lines included
         noise = sum(1 for line in NOISE if line != b"")
-        assert sum(first_counts) == len(FLAVOURS) * (len(hits) + len(OTHER_PATHS) + noise)
+        assert sum(first_counts) == len(FLAVOURS) * (len(hits) + len(OTHER_PATHS) + noise) + 2
         assert first_counts.malformed >= len(FLAVOURS) * (noise - 2)
     fields = [f for f in template.fields if f != "base"]
     for by, every, k in ((fields[:2], None, 2), (fields[:1], "week", 1)):
@@ -362,3 +362,223 @@ def test_each_engine_needs_only_its_own_extra() -> None:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               timeout=120, env=clean_env())
         assert done.returncode == 0, done.stderr
+
+
+# ---- hostile lines: every engine reads them by the same rule (issue 13, items 1 and 2) ----
+
+HOSTILE_T = "<base>/<package>/<version>"
+GOOD_NGINX = {"time": 1787313600, "uri": "/t/acme/1.0", "status": 204, "agent": "ua",
+              "client": "192.0.2.9"}
+GOOD_CADDY = {"ts": 1787313600.5, "status": 204, "request": {
+    "uri": "/t/acme/1.0", "remote_ip": "192.0.2.9", "headers": {"User-Agent": ["ua"]}}}
+GOOD_CLOUDFLARE = {"ClientRequestURI": "/t/acme/1.0", "EdgeResponseStatus": 204,
+                   "EdgeStartTimestamp": 1787313600, "ClientRequestUserAgent": "ua",
+                   "ClientIP": "192.0.2.9"}
+GOOD_COMBINED = ('192.0.2.9 - - [21/Aug/2026:12:00:00 +0000] "GET /t/acme/1.0 HTTP/1.1"'
+                 ' 204 0 "-" "ua"')
+# JSON values where a string, a number or an object belongs
+JSON_VALUES: list[Any] = [5, -1, 1.5, 0, True, False, None, {}, [], {"a": "b"}, ["x"], "",
+                          "{x", "[x", "204", "/t/acme/1.0", "5", "null", "true"]
+# bytes a hostile client gets into a log line (nginx's escape=json writes them raw)
+HOSTILE_BYTES = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80",
+                 b"\x00", b"\x01", b"\t", b'"', b"\\", b" ", b"#", b"{", b"[",
+                 "\U0010ffff".encode(), "\ufffe".encode(), "\u2028".encode(), "é".encode()]
+# (line, category by the rule) for lines every engine must count alike
+HOSTILE_CASES: list[tuple[bytes, str]] = [
+    (json.dumps(GOOD_NGINX).encode(), "matched"),
+    # an agent with a byte that is not UTF-8: the line is not text
+    (json.dumps(GOOD_NGINX).encode().replace(b'"ua"', b'"u\xffa"'), "malformed"),
+    (json.dumps(GOOD_NGINX).encode().replace(b'"ua"', b'"u\xc3"'), "malformed"),
+    (GOOD_COMBINED.encode().replace(b'"ua"', b'"u\xffa"'), "malformed"),
+    # a JSON scalar where a string belongs is not a string
+    (json.dumps({**GOOD_NGINX, "uri": 5}).encode(), "malformed"),
+    (json.dumps({**GOOD_NGINX, "uri": True}).encode(), "malformed"),
+    (json.dumps({"request": 5, "status": 204}).encode(), "malformed"),
+    (json.dumps({**GOOD_NGINX, "uri": None, "request": "GET /t/acme/1.0 HTTP/1.1"}).encode(),
+     "matched"),
+    (json.dumps({**GOOD_NGINX, "ClientRequestURI": None}).encode(), "malformed"),
+    (json.dumps({**GOOD_CLOUDFLARE, "ClientRequestURI": 1.5}).encode(), "malformed"),
+    (json.dumps({**GOOD_CADDY, "request": {**GOOD_CADDY["request"], "uri": ["/t/acme/1.0"]}})
+     .encode(), "malformed"),
+    # a string that looks like an object is a string
+    (json.dumps({**GOOD_NGINX, "request": "{x"}).encode(), "matched"),
+    # not JSON as RFC 8259 writes it
+    (json.dumps(GOOD_NGINX).replace('"', "'").encode(), "malformed"),
+    (json.dumps(GOOD_NGINX).encode() + b" junk", "malformed"),
+    (json.dumps(GOOD_NGINX).encode() + b' {"a": 1}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": [{}]],[{"a": 1}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b"}],[{}", "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b",}", "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": [1,]}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": NaN}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": -Infinity}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": "a\x00b"}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": "a\tb"}', "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": "\\ud800"}', "malformed"),
+    (b" \t" + json.dumps(GOOD_NGINX).encode() + b" \t", "matched"),
+    # a key given twice is ambiguous (engines keep the first or the last)
+    (b'{"uri": "/x", ' + json.dumps(GOOD_NGINX).encode()[1:], "malformed"),
+    (json.dumps(GOOD_CADDY).encode().replace(b'"uri"', b'"uri": "/x", "uri"'), "malformed"),
+    # nesting: at most 500 "[" and "{" in a JSON line (deeper than some parsers read)
+    (json.dumps({**GOOD_NGINX, "x": "[" * 250}).encode()[:-1]
+     + b', "y": ' + b"[" * 248 + b"]" * 248 + b"}", "matched"),
+    (json.dumps({**GOOD_NGINX, "x": "[" * 250}).encode()[:-1]
+     + b', "y": ' + b"[" * 250 + b"]" * 250 + b"}", "malformed"),
+    (json.dumps(GOOD_NGINX).encode()[:-1] + b', "x": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+     "malformed"),
+    # a line of any length (DuckDB's reader drops lines over 2 MB by default)
+    (json.dumps({**GOOD_NGINX, "agent": "a" * 3_000_000}).encode(), "matched"),
+    (GOOD_COMBINED.encode().replace(b'"ua"', b'"' + b"a" * 3_000_000 + b'"'), "matched"),
+    # U+10FFFF: DuckDB's reader splits lines at it; other noncharacters are text
+    (json.dumps({**GOOD_NGINX, "agent": "a\U0010ffffb"}, ensure_ascii=False).encode(),
+     "malformed"),
+    (GOOD_COMBINED.encode().replace(b'"ua"', '"a\U0010ffffb"'.encode()), "malformed"),
+    (json.dumps({**GOOD_NGINX, "agent": "\ufffe\U0010fffe"}, ensure_ascii=False).encode(),
+     "matched"),
+]
+
+
+def _engine_counts(engines: dict[str, Any], paths: list[str],
+                   fmt: str | None = None) -> dict[str, tuple[list[str], Any]]:
+    out = {}
+    for name, engine in engines.items():
+        rows = decode(HOSTILE_T, paths, base="/t", engine=engine, format=fmt or "auto")
+        out[name] = (sorted(_key(r) for r in rows), rows.counts)
+    return out
+
+
+def _check_hostile_cases(engines: dict[str, Any], tmp: Path) -> None:
+    from pathbeacon.analysis.formats import line_text, parser
+
+    combined = [line for line, _ in HOSTILE_CASES if line.startswith(b"192.")]
+    json_lines = [line for line, _ in HOSTILE_CASES if not line.startswith(b"192.")]
+    (tmp / "hostile.json.log").write_bytes(b"\n".join(json_lines) + b"\n")
+    (tmp / "hostile.combined.log").write_bytes(b"\n".join(combined) + b"\n")
+    want = {"matched": 0, "bad_status": 0, "other_path": 0, "malformed": 0}
+    for _line, category in HOSTILE_CASES:
+        want[category] += 1
+    for name, fmt in (("hostile.json.log", "json"), ("hostile.combined.log", "combined")):
+        got = _engine_counts(engines, [str(tmp / name)], fmt)
+        chosen = json_lines if fmt == "json" else combined
+        expect = [category for line, category in HOSTILE_CASES if line in chosen]
+        for engine, (_rows, counts) in got.items():
+            assert counts._asdict() == {c: expect.count(c) for c in want}, engine
+    # the rule line by line, in the python engine's own parser
+    for line, category in HOSTILE_CASES:
+        fmt = "combined" if line.startswith(b"192.") else "json"
+        text = line_text(line)
+        record = None if text is None else parser(fmt).parse(text)
+        assert (record is None) == (category == "malformed"), line[:80]
+
+
+def test_python_and_duckdb_count_hostile_lines_alike(tmp_path: Path) -> None:
+    _check_hostile_cases(_engines(None), tmp_path)
+
+
+@pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
+def test_spark_counts_hostile_lines_alike(tmp_path: Path, spark: Any) -> None:
+    _check_hostile_cases(_engines(spark), tmp_path)
+
+
+@st.composite
+def _json_mutation(draw: Any) -> bytes:
+    """A JSON log line of one dialect, damaged the way a hostile client or a lenient
+    writer could."""
+    good = draw(st.sampled_from([GOOD_NGINX, GOOD_CADDY, GOOD_CLOUDFLARE]))
+    obj = json.loads(json.dumps(good))
+    kind = draw(st.sampled_from(["value", "nested", "text", "bytes", "deep", "none"]))
+    if kind == "value":
+        obj[draw(st.sampled_from([*sorted(obj), "uri", "request", "ClientRequestURI"]))] = (
+            draw(st.sampled_from(JSON_VALUES)))
+    elif kind == "nested" and "request" in obj:
+        inner = obj["request"]
+        key = draw(st.sampled_from(["uri", "remote_ip", "headers"]))
+        inner[key] = draw(st.sampled_from([*JSON_VALUES, {"User-Agent": 5},
+                                           {"User-Agent": [5]}, {"User-Agent": []}]))
+    text = json.dumps(obj, ensure_ascii=draw(st.booleans()))
+    if kind == "text":
+        edit = draw(st.sampled_from([" junk", ' {"a": 1}', "}],[{", ",}", "NaN", "dup",
+                                     "quotes", "Infinity"]))
+        if edit == "dup":
+            text = '{"' + draw(st.sampled_from(sorted(obj))) + '": "/x", ' + text[1:]
+        elif edit == "quotes":
+            text = text.replace('"', "'")
+        elif edit in ("NaN", "Infinity"):
+            text = text[:-1] + f', "x": {edit}}}'
+        elif edit == ",}":
+            text = text[:-1] + ",}"
+        else:
+            text = text + edit
+    raw = text.encode("utf-8", "surrogatepass")
+    if kind == "bytes":
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from(HOSTILE_BYTES)) + raw[at:]
+    elif kind == "deep":
+        depth = draw(st.sampled_from([1, 249, 250, 251, 499, 500, 501, 1200]))
+        raw = raw[:-1] + b', "d": ' + b"[" * depth + b"]" * depth + b"}"
+    return raw
+
+
+@st.composite
+def _line_mutation(draw: Any, flavour: str) -> bytes:
+    """A line of a text format with hostile bytes put in anywhere."""
+    hit = Hit("/gw/t/acme/1.0/linux", agent=draw(st.sampled_from(["ua", "a b", "", None])))
+    raw = lines(flavour, [hit])[-1].encode()
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from(HOSTILE_BYTES)) + raw[at:]
+    return raw
+
+
+HOSTILE_LINES = st.fixed_dictionaries({
+    "json": st.lists(_json_mutation(), min_size=1, max_size=12),
+    **{flavour: st.lists(_line_mutation(flavour), max_size=4)
+       for flavour in ("combined", "s3", "cloudfront", "urls")},
+    "huge": st.sampled_from([0, 0, 0, 2_200_000]),
+})
+
+
+def _check_hostile_parity(engines: dict[str, Any], drawn: dict[str, Any], tmp: Path) -> None:
+    template = resolve("<base>/<package>/<version>/<os>")
+    good = Hit("/gw/t/acme/1.0/linux", agent="a" * drawn["huge"] or "ua")
+    for flavour in ("json", "combined", "s3", "cloudfront", "urls"):
+        written = "nginx-json" if flavour == "json" else flavour
+        body = [line.encode() for line in lines(written, [good, good])] + drawn[flavour]
+        path = tmp / f"{flavour}.log"
+        path.write_bytes(b"\n".join(body) + b"\n")
+        got = {}
+        for name, engine in engines.items():
+            rows = decode(template, [str(path)], base=BASE, engine=engine,
+                          format="json" if flavour == "json" else flavour)
+            got[name] = (sorted(_key(r) for r in rows), rows.counts)
+        first_rows, first_counts = got["python"]
+        for name, (rows, counts) in got.items():
+            assert counts == first_counts, (name, flavour)
+            assert rows == first_rows, (name, flavour)
+        # every non-empty line is in exactly one count, headers and huge lines included
+        assert sum(first_counts) == sum(1 for line in body if line), flavour
+        assert first_counts.matched >= 2 - (flavour == "urls" and drawn["huge"] > 0), flavour
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(HOSTILE_LINES)
+def test_python_and_duckdb_agree_on_hostile_lines(drawn: dict[str, Any]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _check_hostile_parity(_engines(None), drawn, Path(tmp))
+
+
+@pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
+def test_spark_agrees_on_hostile_lines(spark: Any) -> None:
+    import tempfile
+
+    @settings(max_examples=6, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.reuse, Phase.generate],
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(HOSTILE_LINES)
+    def check(drawn: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            _check_hostile_parity(_engines(spark), drawn, Path(tmp))
+
+    check()

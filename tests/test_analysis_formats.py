@@ -125,7 +125,8 @@ def test_json_without_time_has_none() -> None:
 
 # --- cloudfront ---------------------------------------------------------------------------
 
-def test_cloudfront_headers_are_not_lines_and_fields_follow_the_header(tmp_path: Path) -> None:
+def test_cloudfront_headers_count_other_path_and_fields_follow_the_header(
+        tmp_path: Path) -> None:
     p = parser("cloudfront")
     assert p.parse("#Version: 1.0") is HEADER
     assert p.parse("#Fields: time date cs-uri-query sc-status cs-uri-stem c-ip") is HEADER
@@ -137,7 +138,8 @@ def test_cloudfront_headers_are_not_lines_and_fields_follow_the_header(tmp_path:
     log = write_log(tmp_path / "cf.log", "cloudfront", [Hit("/t/acme/1.0/linux", status=200)])
     rows = decode(T, [str(log)], engine="python")
     assert [r["os"] for r in rows] == ["linux"]
-    assert rows.counts == (1, 0, 0, 0)  # the two header lines are not counted
+    # every non-empty line is in one count: the two header lines carry no request
+    assert rows.counts == (1, 0, 2, 0)
 
 
 # --- s3 and urls --------------------------------------------------------------------------

@@ -97,6 +97,30 @@ def test_shared_segments_take_each_but_the_last_shortest() -> None:
         "version": "1.0", "os": "rc1-linux"}
 
 
+@pytest.mark.parametrize("facts", [
+    {"version": "1-" + "x" * 62, "os": "linux"},   # the lazy split leaves os 68 long
+    {"version": "1-" + "é" * 62, "os": "linux"},   # the bound counts characters, not bytes
+    {"version": "1-2-" + "y" * 60, "os": "mac-" + "z" * 60},
+    {"version": "1.0", "os": "w" * 64},
+])
+def test_a_shared_segment_is_split_where_every_value_fits(facts: dict[str, str]) -> None:
+    """Each value pathbeacon sends is 1-64 characters: in a shared segment, each but the
+    last is taken as short as possible such that every one is (issue 13, item 11), by
+    parse() and the matcher alike, so what nginx answers is decoded as rendered."""
+    t = Template("<base>/acme-<version>-<os>.tar.gz")
+    url = t.render({"base": "https://g.example", **facts})
+    parsed = {k: v for k, v in t.parse(url).items() if k != "base"}
+    assert all(len(v) <= 64 for v in parsed.values())
+    assert fits(url.split("g.example")[1], t.text) == parsed
+    if facts["version"].count("-") == 1:
+        assert parsed == facts  # the only split where both fit
+    # a segment no split of which fits is not pathbeacon's: parse refuses it too
+    bad = f"https://g.example/acme-1-{'x' * 65}-{'y' * 65}.tar.gz"
+    assert fits(bad.split("g.example")[1], t.text) is None
+    with pytest.raises(ValueError, match="does not fit"):
+        t.parse(bad)
+
+
 def test_query_on_a_path_template_and_query_templates() -> None:
     q = "<base>/p?package=<package>&v=<version>"
     assert fits("/p?package=acme&v=1.0", q) == {"package": "acme", "version": "1.0"}

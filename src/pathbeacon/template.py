@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
-from .encoding import UNRESERVED, decode, encode
+from .encoding import MAX_LENGTH, UNRESERVED, decode, encode
 from .errors import TemplateError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Slot", "Template", "check_base"]
+__all__ = ["UTF8_ESCAPE_RE", "Slot", "Template", "check_base"]
 
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyz")
 _NAME_CHARS = _NAME_START | frozenset("0123456789_")
@@ -40,6 +40,19 @@ _NOT_IN_HOST = "a placeholder may not stand in the scheme, host or port"
 # Characters an encoded value never carries raw: a separator holding one ends the value
 # before it unambiguously (see Template.exact).
 _NEVER_ENCODED = frozenset(_LITERAL) - frozenset(UNRESERVED + "%")
+
+
+_H = "[0-9A-Fa-f]"
+_CONT = "%[89ABab][0-9A-Fa-f]"
+#: One UTF-8 character spelled as ``%XX`` escapes (the well-formed sequences of RFC 3629:
+#: no overlongs, no surrogates, nothing above U+10FFFF).
+UTF8_ESCAPE_RE = (
+    f"%[0-7]{_H}"
+    f"|%[Cc][2-9A-Fa-f]{_CONT}|%[Dd]{_H}{_CONT}"
+    f"|%[Ee]0%[ABab]{_H}{_CONT}|%[Ee][1-9A-Ca-cEeFf]{_CONT}{_CONT}|%[Ee][Dd]%[89]{_H}{_CONT}"
+    f"|%[Ff]0%[9ABab]{_H}{_CONT}{_CONT}|%[Ff][1-3]{_CONT}{_CONT}{_CONT}"
+    f"|%[Ff]4%8{_H}{_CONT}{_CONT}"
+)
 
 
 class Slot(NamedTuple):
@@ -350,6 +363,20 @@ class Template:
             out.append(literals[i + 1])
         return "".join(out)
 
+    def shared(self, index: int) -> bool:
+        """Whether the placeholder at ``index`` of :attr:`slots` shares its segment (or
+        query value) with another: such a segment is split where every value is 1-64
+        characters, each but the last as short as possible (:meth:`parse`).
+
+            >>> t = Template("<base>/<os>/acme-<version>-<arch>.tgz")
+            >>> [t.shared(i) for i in range(len(t.slots))]
+            [False, False, True, True]
+        """
+        slots = self._slots
+        if index == 0 and self.has_base:
+            return False
+        return slots[index].shortest or (index > 0 and slots[index - 1].shortest)
+
     def _pattern(self) -> re.Pattern[str]:
         if self._matcher is None:
             pieces = [re.escape(self._literals[0])]
@@ -361,7 +388,16 @@ class Template:
                 else:
                     # whole escapes, so that a shortest match never ends inside one
                     stop = "&#%" if slot.in_query else "/?#%"
-                    pieces.append(f"(?P<f{i}>(?:%[0-9A-Fa-f]{{2}}|[^{stop}])+{lazy})")
+                    if self.shared(i):
+                        # 1-64 characters (an escaped UTF-8 character is one): the split
+                        # where every value can be one render() wrote. Each character is
+                        # taken once, in one way (a lookahead does not backtrack).
+                        atom = (f"(?=(?P<a{i}>{UTF8_ESCAPE_RE}|%[0-9A-Fa-f]{{2}}|[^{stop}]))"
+                                f"(?P=a{i})")
+                        count = f"{{1,{MAX_LENGTH}}}"
+                    else:
+                        atom, count = f"%[0-9A-Fa-f]{{2}}|[^{stop}]", "+"
+                    pieces.append(f"(?P<f{i}>(?:{atom}){count}{lazy})")
                 pieces.append(re.escape(self._literals[i + 1]))
             object.__setattr__(self, "_matcher", re.compile("".join(pieces)))
         assert self._matcher is not None
@@ -371,7 +407,8 @@ class Template:
         """Return the sanitised value of every placeholder in ``url`` (``base`` included).
 
         Placeholders that share a segment are taken each as short as possible but the
-        last (see :attr:`exact`). Raises :class:`TemplateError` when ``url`` does not fit.
+        last, such that each is 1-64 characters, the most :meth:`render` writes (see
+        :attr:`exact`). Raises :class:`TemplateError` when ``url`` does not fit.
 
             >>> Template("<base>/<os>/<arch>").parse("https://g.example/t/linux/x86_64")
             {'base': 'https://g.example/t', 'os': 'linux', 'arch': 'x86_64'}

@@ -15,7 +15,13 @@ Rules shared by every format (the SQL engines reproduce them exactly):
 
 - A file is read as bytes and split on ``\\n``; one trailing ``\\r`` is removed from each
   line. Empty lines are not lines (not counted). A gzip file is recognised by its magic
-  bytes ``1f 8b``, whatever its name. A line that is not valid UTF-8 is ``malformed``.
+  bytes ``1f 8b``, whatever its name. A line that is not valid UTF-8, or holds the
+  noncharacter U+10FFFF (:data:`NONCHARACTER`, no text's: DuckDB's reader splits lines
+  at it), is ``malformed``.
+  Every other non-empty line, whatever its length (up to 2 GiB, the most a Java or DuckDB
+  string holds), is in exactly one count: ``matched``, ``bad_status``, ``other_path`` (a
+  line of its format whose target does not fit, or that has none, such as a header)
+  or ``malformed`` (not a line of its format).
 - Every pattern below is written for Python ``re``, RE2 and Java regex alike: explicit
   ASCII classes only (never ``\\s``, ``\\d``, ``\\w`` or ``.``, whose meaning differs), matched
   from the start of the line (``re.match``; ``^`` in SQL), and they say themselves where the
@@ -45,12 +51,17 @@ __all__ = [
     "COMBINED_RE",
     "FORMATS",
     "HEADER",
+    "JSON_MAX_BRACKETS",
+    "JSON_READ_KEYS",
+    "NONCHARACTER",
     "REQUEST_RE",
     "S3_RE",
     "URLS_RE",
     "Record",
     "detect",
     "epoch_to_iso",
+    "json_object",
+    "line_text",
     "parser",
 ]
 
@@ -114,9 +125,41 @@ CLOUDFRONT_DEFAULT_FIELDS = (
     "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end",
 )
 
-#: What a parser returns for a line that is not a line at all (CloudFront's ``#`` lines);
-#: compare with ``is``.
+#: What a parser returns for a header line (CloudFront's ``#`` lines), compare with ``is``:
+#: a line of its format that carries no request, counted ``other_path`` like any line
+#: without a target (every non-empty line is in exactly one count).
 HEADER: Record = (None, None, None, None, None)
+
+#: A line holding this noncharacter is ``malformed`` (see the module docstring).
+NONCHARACTER = "\U0010ffff"
+
+def line_text(raw: bytes) -> str | None:
+    """A line's text (its ``\\n`` and trailing ``\\r`` already removed), or ``None`` when it
+    is ``malformed`` whatever its format: not UTF-8, or holding :data:`NONCHARACTER`.
+
+        >>> line_text(b"caf\\xc3\\xa9"), line_text(b"\\xff"), line_text(b"\\xf4\\x8f\\xbf\\xbf")
+        ('café', None, None)
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if NONCHARACTER in text else text
+
+
+#: A JSON line holding more ``[`` and ``{`` than this (strings included) is ``malformed``:
+#: it bounds the nesting every engine's JSON parser must follow (Python's stops near 1,000
+#: levels, Spark's at 1,000, DuckDB's never), counted the same way by each.
+JSON_MAX_BRACKETS = 500
+#: The keys a JSON dialect reads, in the top-level object, in Caddy's ``request`` object
+#: and in its ``headers``: a line that repeats one of them in that object is ``malformed``
+#: (parsers disagree on which of the two counts).
+JSON_READ_KEYS = (
+    ("ClientRequestURI", "EdgeResponseStatus", "EdgeStartTimestamp", "ClientRequestUserAgent",
+     "ClientIP", "request", "status", "ts", "uri", "time", "agent", "client"),
+    ("uri", "headers", "remote_ip"),
+    ("User-Agent",),
+)
 
 _COMBINED = re.compile(COMBINED_RE)
 _REQUEST = re.compile(REQUEST_RE)
@@ -197,6 +240,80 @@ _CLF_ONLY = re.compile(f"^{_CLF_TIME}$")
 _DIGITS = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 _STATUS_TEXT = re.compile("^[0-9]{1,3}$")
 _SURROGATE_ESCAPE = re.compile(r"\\u[Dd][89A-Fa-f]")
+_READ_KEY = re.compile('"(' + "|".join(sorted({k for keys in JSON_READ_KEYS for k in keys}))
+                       + ')"')
+
+
+class _Repeats(dict):  # type: ignore[type-arg]
+    """A JSON object that gave some key twice: ``repeated`` names them."""
+
+    repeated: frozenset[str] = frozenset()
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    marked = _Repeats(obj)
+    seen: set[str] = set()
+    marked.repeated = frozenset(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return marked
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's extension
+
+
+# Strict RFC 8259: no NaN or Infinity. _CHECKED also marks objects that repeat a key.
+_STRICT = json.JSONDecoder(parse_constant=_no_constant)
+_CHECKED = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_object)
+
+
+def _repeats_a_read_key(obj: dict[str, object]) -> bool:
+    top, inner, headers = JSON_READ_KEYS
+    if isinstance(obj, _Repeats) and not obj.repeated.isdisjoint(top):
+        return True
+    request = obj.get("request")
+    if isinstance(request, dict):
+        if isinstance(request, _Repeats) and not request.repeated.isdisjoint(inner):
+            return True
+        fields = request.get("headers")
+        if isinstance(fields, _Repeats) and not fields.repeated.isdisjoint(headers):
+            return True
+    return False
+
+
+def json_object(line: str) -> dict[str, object] | None:
+    """The JSON object a JSON log line holds, or ``None`` when the line is not one by the
+    rule every engine follows: strict RFC 8259 JSON (no ``NaN``/``Infinity``, trailing
+    comma, single quote, raw control character or trailing text), an object, at most
+    :data:`JSON_MAX_BRACKETS` brackets, no lone surrogate escape (``"\\ud800"``: not Unicode
+    text), no key of :data:`JSON_READ_KEYS` given twice in its object.
+
+        >>> json_object('{"uri": "/t/x", "status": 204}')
+        {'uri': '/t/x', 'status': 204}
+        >>> json_object('{"uri": "/t/x", "uri": 5}'), json_object('{"x": NaN}')
+        (None, None)
+    """
+    if line.count("[") + line.count("{") > JSON_MAX_BRACKETS:
+        return None
+    keys = _READ_KEY.findall(line)
+    # a read key can repeat only where its text does (or is spelled with an escape)
+    decoder = _CHECKED if len(keys) != len(set(keys)) or "\\u" in line else _STRICT
+    try:
+        obj = decoder.decode(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if decoder is _CHECKED and _repeats_a_read_key(obj):
+        return None
+    if _SURROGATE_ESCAPE.search(line):
+        try:  # exact check, rarely needed: "\\ud800" is a backslash and text
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return obj
 
 
 def _iso_time(text: str) -> str:
@@ -372,10 +489,8 @@ class JsonParser(Parser):
       (a request line split by :data:`REQUEST_RE` when it holds a space, else the target
       itself), status ``status``, time ``time``, agent ``agent``, client ``client``.
 
-    Required: a JSON object (not valid JSON, not an object, or holding a lone surrogate
-    escape such as ``"\\ud800"`` in any string or key, which is not Unicode text:
-    ``malformed``), a target that is a string, and a status that is an integer 0..999 or a
-    string of 1-3 digits.
+    Required: a JSON object by :func:`json_object`'s rule (else ``malformed``), a target
+    that is a string, and a status that is an integer 0..999 or a string of 1-3 digits.
     An empty target (``""``, or a request line :data:`REQUEST_RE` cannot split) is no
     target: the line is ``other_path``.
     Optional: the time (missing or ``null``: no time; present but unreadable:
@@ -394,17 +509,9 @@ class JsonParser(Parser):
         return json_time(value)
 
     def parse(self, line: str) -> Record | None:
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
+        obj = json_object(line)
+        if obj is None:
             return None
-        if not isinstance(obj, dict):
-            return None
-        if _SURROGATE_ESCAPE.search(line):
-            try:  # exact check, rarely needed: "\\ud800" is a backslash and text
-                json.dumps(obj, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError:
-                return None
         request = obj.get("request")
         if "ClientRequestURI" in obj:
             target, status = obj["ClientRequestURI"], obj.get("EdgeResponseStatus")
@@ -449,7 +556,8 @@ _CF_STATUS = re.compile(r"^[0-9]{3}$")
 class CloudFrontParser(Parser):
     """CloudFront standard logs: tab-separated values.
 
-    A line starting with ``#`` is a header, not a line; ``#Fields: a b c`` (names split on
+    A line starting with ``#`` is a header (:data:`HEADER`: no target, ``other_path``);
+    ``#Fields: a b c`` (names split on
     spaces) gives the positions of the fields for the lines after it in the same file;
     before any, :data:`CLOUDFRONT_DEFAULT_FIELDS` hold. A line is a line of the format
     when it has at least as many tab-separated values as the position of every field read

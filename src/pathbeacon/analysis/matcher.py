@@ -17,8 +17,10 @@ regex alike) plus one check on each captured value. Every engine applies exactly
    character ``[A-Za-z0-9._~-]`` or a run of ``%XX`` escapes (hex in any case) that spells
    one valid UTF-8 character (:data:`UTF8_ESCAPE_RE`; so no engine ever decodes bad
    bytes). A placeholder that shares its segment with a later one is matched lazily (as
-   short as possible: ``(?:ATOM)+?``), exactly as
-   :meth:`Template.parse <pathbeacon.Template.parse>` does; the others greedily. Nothing
+   short as possible) and every placeholder of a shared segment is 1 to 64 atoms
+   (``(?:ATOM){1,64}?``), exactly as :meth:`Template.parse <pathbeacon.Template.parse>`
+   does: the segment is split where every value can be one pathbeacon sent; the others
+   are matched greedily. Nothing
    may follow: a query or fragment the template does not have makes the target not fit
    (pathbeacon never appends one, and nor do the gateways it writes configs for).
 4. **Values.** Each raw value is percent-decoded (UTF-8) and must already be in the form
@@ -47,7 +49,7 @@ import re
 import unicodedata
 
 from ..encoding import MAX_LENGTH, unquote
-from ..template import Template, check_base
+from ..template import UTF8_ESCAPE_RE, Template, check_base
 
 __all__ = [
     "ATOM_RE",
@@ -59,17 +61,6 @@ __all__ = [
     "value_ok",
 ]
 
-_H = "[0-9A-Fa-f]"
-_CONT = "%[89ABab][0-9A-Fa-f]"
-#: One UTF-8 character spelled as ``%XX`` escapes (the well-formed sequences of RFC 3629:
-#: no overlongs, no surrogates, nothing above U+10FFFF).
-UTF8_ESCAPE_RE = (
-    f"%[0-7]{_H}"
-    f"|%[Cc][2-9A-Fa-f]{_CONT}|%[Dd]{_H}{_CONT}"
-    f"|%[Ee]0%[ABab]{_H}{_CONT}|%[Ee][1-9A-Ca-cEeFf]{_CONT}{_CONT}|%[Ee][Dd]%[89]{_H}{_CONT}"
-    f"|%[Ff]0%[9ABab]{_H}{_CONT}{_CONT}|%[Ff][1-3]{_CONT}{_CONT}{_CONT}"
-    f"|%[Ff]4%8{_H}{_CONT}{_CONT}"
-)
 #: One atom of a raw value: an unreserved character or one escaped UTF-8 character.
 ATOM_RE = f"[A-Za-z0-9._~-]|{UTF8_ESCAPE_RE}"
 #: What an origin looks like in an absolute target (skipped, never compared).
@@ -230,7 +221,10 @@ class Matcher:
             tail.append(_literal(literals[1]))
         for i in range(first, len(slots)):
             lazy = "?" if slots[i].shortest else ""
-            tail.append(f"((?:{ATOM_RE})+{lazy})")
+            # in a shared segment each value is 1-64 atoms (characters), as Template.parse
+            # splits it; elsewhere step 4 bounds the length
+            count = f"{{1,{MAX_LENGTH}}}" if template.shared(i) else "+"
+            tail.append(f"((?:{ATOM_RE}){count}{lazy})")
             tail.append(_literal(literals[i + 1]))
         tail.append("$")
         self.pattern = "".join(pieces + tail)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..catalogue import resolve
 from ..template import Template
-from .engines.spark import LocalFiles, cloudfront_layout, view_name
+from .engines.spark import LocalFiles, cloudfront_layout, prepare, view_name
 from .formats import CLOUDFRONT_DEFAULT_FIELDS, FORMATS, detect
 from .matcher import Matcher
 from .sql import query
@@ -56,6 +56,7 @@ def decode(spark: Any, paths: str | Sequence[str], template: Template | str, *,
     if format != "auto" and format not in FORMATS:
         raise ValueError(
             f"unknown log format {format!r}: choose one of {', '.join(FORMATS)} or auto")
+    prepare(spark)  # the settings the compiled query needs (engines.spark.SQL_CONF)
     matcher = Matcher(resolve(template), base)
     names = [_files.local(p) for p in ([paths] if isinstance(paths, str) else map(str, paths))]
     if not names:

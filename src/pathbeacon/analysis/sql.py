@@ -36,6 +36,8 @@ from .formats import (
     CLOUDFRONT_DEFAULT_FIELDS,
     FORMATS,
     ISO_TIME_RE,
+    JSON_MAX_BRACKETS,
+    JSON_READ_KEYS,
     REQUEST_RE,
     S3_RE,
     URLS_RE,
@@ -122,7 +124,7 @@ _PLAIN_VALUE = (f"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_LENGTH - 1}}}"
 def _unreserved_only(pattern: str) -> str:
     """The matcher's ``pattern`` for a target without ``%``: each value is then a run of
     unreserved characters, which needs no decoding and holds nothing forbidden."""
-    return pattern.replace(f"(?:{ATOM_RE})+", "[A-Za-z0-9._~-]+")
+    return pattern.replace(f"(?:{ATOM_RE})", "[A-Za-z0-9._~-]")
 
 
 def _portable(pattern: str, dialect: str) -> str:
@@ -183,9 +185,11 @@ class _Dialect:
             f"ends_with({expr}, {self.lit(suffix)})")
 
     def non_ascii(self, expr: str) -> str:
-        """Whether ``expr`` holds any byte above 0x7F (bytes and characters differ)."""
-        size = "octet_length" if self.spark else "strlen"
-        return f"({size}({expr}) <> length({expr}))"
+        """Whether ``expr`` holds any byte above 0x7F. DuckDB: bytes and characters differ.
+        Spark counts an invalid byte as one character, but its regex sees it as U+FFFD."""
+        if self.spark:
+            return self.matches(expr, "[^\\x00-\\x7f]")
+        return f"(strlen({expr}) <> length({expr}))"
 
     def int(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS BIGINT)"
@@ -203,46 +207,65 @@ class _Dialect:
             return f"url_decode(replace({expr}, '+', '%2B'))"
         return f"url_decode({expr})"
 
-    def json_text(self, expr: str, path: Sequence[str]) -> str:
+    # JSON: DuckDB reads the line itself; Spark a variant of it, ``jv`` (the line wrapped
+    # as {"x": line}, see _format_json), whose functions type every value, unlike
+    # get_json_object, which reads 5 and "5" alike.
+
+    def _jpath(self, path: Sequence[str]) -> str:
+        if self.spark:
+            return self.lit('$["x"]' + "".join(f"[{p}]" if p.isdigit() else f'["{p}"]'
+                                               for p in path))
+        return self.lit(self._duck_path(path))
+
+    def _jvalue(self, path: Sequence[str]) -> str:
+        return f"variant_get(jv, {self._jpath(path)})"
+
+    def _jtype(self, path: Sequence[str]) -> str:
+        if self.spark:
+            return f"schema_of_variant({self._jvalue(path)})"
+        return f"json_type(line, {self._jpath(path)})"
+
+    def json_text(self, path: Sequence[str]) -> str:
         """The JSON value at ``path`` as text: a string unquoted, anything else as JSON."""
         if self.spark:
-            return f"get_json_object({expr}, {self.lit(self._spark_path(path))})"
-        return f"json_extract_string({expr}, {self.lit(self._duck_path(path))})"
+            return f"try_variant_get(jv, {self._jpath(path)}, 'string')"
+        return f"json_extract_string(line, {self._jpath(path)})"
 
-    def json_is_string(self, expr: str, path: Sequence[str]) -> str:
-        """Whether the value at ``path`` is a JSON string (Spark: not an object/array
-        text; a number or boolean reads as its text there)."""
+    def json_is_string(self, path: Sequence[str]) -> str:
+        """Whether the value at ``path`` is a JSON string."""
+        name = self.lit("STRING" if self.spark else "VARCHAR")
+        return f"coalesce({self._jtype(path)} = {name}, false)"
+
+    def json_is_object(self, path: Sequence[str]) -> str:
         if self.spark:
-            text = self.json_text(expr, path)
-            return f"({text} IS NOT NULL AND NOT ({text} RLIKE '^[\\\\[{{]'))"
-        return f"coalesce(json_type({expr}, {self.lit(self._duck_path(path))}) = 'VARCHAR', false)"
+            return f"coalesce({self._jtype(path)} LIKE 'OBJECT%', false)"
+        return f"coalesce({self._jtype(path)} = 'OBJECT', false)"
 
-    def json_is_object(self, expr: str, path: Sequence[str]) -> str:
-        if self.spark:
-            text = self.json_text(expr, path)
-            return f"coalesce({text} RLIKE '^[{{]', false)"
-        return f"coalesce(json_type({expr}, {self.lit(self._duck_path(path))}) = 'OBJECT', false)"
+    def json_exists(self, path: Sequence[str]) -> str:
+        """Whether the key at ``path`` is there (its value may be null)."""
+        if self.spark:  # SQL NULL when missing, a variant null for JSON null
+            return f"({self._jvalue(path)} IS NOT NULL)"
+        return f"coalesce(json_exists(line, {self._jpath(path)}), false)"
 
-    def json_exists(self, expr: str, path: Sequence[str]) -> str:
-        """Whether the key at ``path`` is there (Spark: and not null)."""
-        if self.spark:  # a null value reads like a missing key
-            return f"({self.json_text(expr, path)} IS NOT NULL)"
-        return f"coalesce(json_exists({expr}, {self.lit(self._duck_path(path))}), false)"
-
-    def json_present(self, expr: str, path: Sequence[str]) -> str:
+    def json_present(self, path: Sequence[str]) -> str:
         """Whether the value at ``path`` is there and not null."""
-        if self.spark:
-            return f"({self.json_text(expr, path)} IS NOT NULL)"
-        kind = f"json_type({expr}, {self.lit(self._duck_path(path))})"
-        return f"coalesce({kind} <> 'NULL', false)"
+        if self.spark:  # is_variant_null is false for a missing key (SQL NULL)
+            value = self._jvalue(path)
+            return f"({value} IS NOT NULL AND NOT is_variant_null({value}))"
+        return f"coalesce({self._jtype(path)} <> 'NULL', false)"
 
-    def json_object_line(self, expr: str) -> str:
-        """Whether the whole line is one JSON object."""
-        if self.spark:
-            return (f"coalesce(get_json_object({expr}, '$') RLIKE '^[{{]', false)"
-                    f" AND ltrim({expr}) LIKE '{{%'")
-        return (f"(CASE WHEN json_valid({expr}) THEN json_type({expr}) = 'OBJECT'"
-                " ELSE false END)")
+    def json_keys_once(self, path: Sequence[str], keys: Sequence[str]) -> str:
+        """Whether none of ``keys`` is given twice in the object at ``path`` (which the
+        line holds: the caller checks)."""
+        names = ", ".join(self.lit(k) for k in keys)
+        if self.spark:  # the variant keeps one of two equal keys: the text tells
+            where = "$" + "".join(f".{p}" for p in path)
+            doc = "line" if not path else f"get_json_object(line, {self.lit(where)})"
+            read = f"filter(json_object_keys({doc}), k -> k IN ({names}))"
+            return f"coalesce(size({read}) = size(array_distinct({read})), false)"
+        where = self.lit(self._duck_path(path))
+        read = f"list_filter(json_keys(line, {where}), lambda k: k IN ({names}))"
+        return f"coalesce(len({read}) = len(list_distinct({read})), false)"
 
     @staticmethod
     def _spark_path(path: Sequence[str]) -> str:
@@ -450,8 +473,10 @@ class _Format:
                  time_kind: str, check: str = "true",
                  plain_record: dict[str, str] | None = None,
                  plain_steps: Sequence[tuple[str, str]] = (), lean: str | None = None,
-                 steps: Sequence[tuple[str, str]] = ()) -> None:
+                 steps: Sequence[tuple[str, str]] = (),
+                 pre: dict[str, str] | None = None) -> None:
         self.gate, self.regex, self.groups = gate, regex, groups
+        self.pre = pre or {}  # columns the gate needs, over line and utf8_ok
         self.record, self.time_kind, self.check = record, time_kind, check
         # the record by string functions, for a line without a backslash that matched
         self.plain_record = plain_record
@@ -521,6 +546,49 @@ def _format_urls(d: _Dialect) -> _Format:
     }, "none")
 
 
+# A JSON string (RFC 8259; an unrolled loop, which Java runs without recursing).
+_JSON_STRING_RE = r'"[^"\\]*(?:\\[^\n][^"\\]*)*"'
+# What DuckDB's JSON reader accepts beyond RFC 8259 (trailing commas, NaN and Infinity):
+# a cheap look for it anywhere, then the exact look outside strings.
+_LENIENT_HINT_RE = ",[ \t\n\r]*[\\]}]|[Nn][Aa][Nn]|[Ii][Nn][Ff]"
+_LENIENT_RE = ",[ \t\n\r]*[\\]}]|[^\\]\\[{}:,\"0-9eE.+ \t\n\r-]"
+_FLOAT_RE = r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$"
+
+
+def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
+    """The condition for a line that is one JSON object by ``formats.json_object``'s rule,
+    and the columns it needs computed first (Spark's variant ``jv``)."""
+    top, inner, headers = JSON_READ_KEYS
+    brackets = (f"(length(line) - length(replace(replace(line, '[', ''), '{{', '')))"
+                f" <= {JSON_MAX_BRACKETS}")
+    keys_once = (f"{d.json_keys_once([], top)} AND (CASE WHEN {d.json_is_object(['request'])}"
+                 f" THEN {d.json_keys_once(['request'], inner)} AND (CASE WHEN"
+                 f" {d.json_is_object(['request', 'headers'])} THEN"
+                 f" {d.json_keys_once(['request', 'headers'], headers)} ELSE true END)"
+                 " ELSE true END)")
+    if d.spark:
+        # try_parse_json is strict but stops after the first value: wrapped in an object
+        # it fails on text after the line's object unless that starts with "," (then the
+        # line wrapped in an array has more than one element) or "}" (then it fails).
+        pre = {"jv": f"CASE WHEN utf8_ok AND {brackets}"
+                     " THEN try_parse_json(concat('{\"x\":', line, '}')) END"}
+        opens = d.matches("line", "^[ \\t\\r\\n]*[{]")
+        gate = (f"(CASE WHEN jv IS NULL THEN false"
+                f" WHEN NOT {opens} THEN false"
+                f" WHEN coalesce(json_array_length(concat('[', line, ']')), 0) <> 1 THEN false"
+                f" ELSE {keys_once} END)")
+        return gate, pre
+    stripped = (f"regexp_replace(regexp_replace(line, {d.rx(_JSON_STRING_RE)}, '\"\"', 'g'),"
+                " 'true|false|null', '', 'g')")
+    gate = (f"(CASE WHEN NOT ({brackets}) THEN false"
+            " WHEN NOT json_valid(line) THEN false"
+            " WHEN json_type(line) <> 'OBJECT' THEN false"
+            f" WHEN {d.matches('line', _LENIENT_HINT_RE)}"
+            f" AND {d.matches(stripped, _LENIENT_RE)} THEN false"
+            f" ELSE {keys_once} END)")
+    return gate, {}
+
+
 class _JsonValues:
     """The values of a JSON line at paths, as the dialect's JSON functions say them.
 
@@ -546,28 +614,28 @@ class _JsonValues:
 
     def exists(self, path: Sequence[str]) -> str:
         if self.d.spark:
-            return self.d.json_exists(self.line, path)
+            return self.d.json_exists(path)
         return f"({self._value(path)} IS NOT NULL)"
 
     def present(self, path: Sequence[str]) -> str:
         if self.d.spark:
-            return self.d.json_present(self.line, path)
+            return self.d.json_present(path)
         return f"coalesce({self._value(path)} <> 'null', false)"
 
     def is_object(self, path: Sequence[str]) -> str:
         if self.d.spark:
-            return self.d.json_is_object(self.line, path)
+            return self.d.json_is_object(path)
         return f"coalesce(starts_with({self._value(path)}, '{{'), false)"
 
     def is_string(self, path: Sequence[str]) -> str:
         if self.d.spark:
-            return self.d.json_is_string(self.line, path)
+            return self.d.json_is_string(path)
         return f"coalesce(starts_with({self._value(path)}, '\"'), false)"
 
     def text(self, path: Sequence[str]) -> str:
         """A string unquoted, JSON null as NULL, anything else as JSON text."""
         if self.d.spark:
-            return self.d.json_text(self.line, path)
+            return self.d.json_text(path)
         value = self._value(path)
         return (f"(CASE WHEN {value} = 'null' THEN NULL WHEN NOT starts_with({value}, '\"')"
                 f" THEN {value} WHEN strpos({value}, '\\') > 0"
@@ -576,16 +644,14 @@ class _JsonValues:
 
 
 def _format_json(d: _Dialect) -> _Format:
-    line = "line"
-    json = _JsonValues(d, line)
+    json = _JsonValues(d)
     cloudflare = json.exists(["ClientRequestURI"])
     caddy = json.is_object(["request"])
 
     def pick(cf: str, cd: str, ng: str) -> str:
         return f"(CASE WHEN {cloudflare} THEN {cf} WHEN {caddy} THEN {cd} ELSE {ng} END)"
 
-    def text(path: Sequence[str]) -> str:
-        return json.text(path)
+    text = json.text
 
     def string(path: Sequence[str]) -> str:
         return f"(CASE WHEN {json.is_string(path)} THEN {text(path)} END)"
@@ -593,13 +659,19 @@ def _format_json(d: _Dialect) -> _Format:
     def string_or_null(path: Sequence[str]) -> str:
         return f"(CASE WHEN {json.is_string(path)} THEN {_nonempty(text(path))} END)"
 
+    def time(path: Sequence[str]) -> str:
+        # a number is an epoch in any spelling; a string of digits too, but not "1.5E9"
+        return (f"(CASE WHEN {json.is_string(path)} AND {d.matches(text(path), _FLOAT_RE)}"
+                f" THEN concat('\"', {text(path)}) ELSE {text(path)} END)")
+
     request = text(["request"])
     from_request = (f"(CASE WHEN {request} LIKE '% %'"
                     f" THEN coalesce({_request_target(d, request)}, '') ELSE {request} END)")
     nginx_target = (f"(CASE WHEN {json.present(['uri'])} THEN {string(['uri'])}"
                     f" WHEN {json.is_string(['request'])} THEN {from_request} END)")
+    gate, pre = _json_gate(d)
     record = {
-        "time": pick(text(["EdgeStartTimestamp"]), text(["ts"]), text(["time"])),
+        "time": pick(time(["EdgeStartTimestamp"]), time(["ts"]), time(["time"])),
         "target_text": pick(string(["ClientRequestURI"]), string(["request", "uri"]),
                             nginx_target),
         "status_text": pick(text(["EdgeResponseStatus"]), text(["status"]), text(["status"])),
@@ -609,9 +681,9 @@ def _format_json(d: _Dialect) -> _Format:
         "client": pick(string_or_null(["ClientIP"]), string_or_null(["request", "remote_ip"]),
                        string_or_null(["client"])),
     }
-    return _Format(d.json_object_line(line), None, 0, record, "json",
+    return _Format(gate, None, 0, record, "json",
                    "r_target_text IS NOT NULL AND "
-                   + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"),
+                   + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"), pre=pre,
                    steps=[] if d.spark else [json.step()])
 
 
@@ -725,7 +797,7 @@ def query(matcher: Matcher, dialect: str, format: str,
     """The SELECT an SQL engine runs over ``logs(line)`` for logs of ``format``.
 
     ``cloudfront_fields`` is the ``#Fields`` layout of CloudFront logs (the engines pass
-    the one each file declares); a ``#`` line yields no row.
+    the one each file declares); a ``#`` line there is ``other_path``.
 
         >>> from pathbeacon.analysis.matcher import Matcher
         >>> print(query(Matcher.compile("<base>/<os>"), "spark", "json").splitlines()[1])
@@ -738,8 +810,10 @@ def query(matcher: Matcher, dialect: str, format: str,
                 f"a template field may not be named {name!r} in SQL (a column of its own)")
     fmt = _compile_format(d, format, cloudfront_fields)
     ident = d.ident
+    # valid UTF-8 without U+10FFFF (DuckDB's line reader splits at it); in valid UTF-8
+    # its bytes F4 8F BF BF cannot appear but as that character
     utf8 = (f"(CASE WHEN {d.non_ascii('line')} THEN {d.matches('hex(line)', valid_utf8_hex())}"
-            " ELSE true END)")
+            " AND hex(line) NOT LIKE '%F48FBFBF%' ELSE true END)")
     plain = f"NOT {d.has('line', chr(92))}"  # no backslash: no escape in a quoted field
     gate = fmt.gate
     line_fast = None
@@ -863,14 +937,18 @@ def query(matcher: Matcher, dialect: str, format: str,
     # Each layer adds columns to the one below (SELECT *, ...): every expression is
     # written once and refers to columns, which keeps the query small and each regex run
     # once per line.
-    sql = f"""SELECT line, coalesce({utf8} AND {gate}, false) AS gate
+    sql = f"""SELECT line, {utf8} AS utf8_ok
 FROM (
 SELECT CASE WHEN {d.ends('line', chr(13))} THEN substr(line, 1, length(line) - 1)
             ELSE line END AS line
 FROM logs
 ) AS stripped
-WHERE line <> '' AND NOT ({header})"""
+WHERE line <> ''"""
     layers: list[tuple[str, str]] = [
+        ("read", "".join(f", {expr} AS {name}" for name, expr in fmt.pre.items())),
+        # a header (CloudFront's "#" lines) is a line without a target: other_path
+        ("texts", f", coalesce(utf8_ok AND {gate}, false) AS gate,"
+                  f" coalesce(utf8_ok AND {header}, false) AS is_header"),
         ("gated", f", {plain} AS is_plain{line_cols}"),
         ("split_lines", f", {fits_line} AS fit"),
         *((name, f", CASE WHEN fit THEN {expr} END AS {name}") for name, expr in fmt.steps),
@@ -892,16 +970,21 @@ WHERE line <> '' AND NOT ({header})"""
         ("shaped_lines", f", {shaped} AS shaped"),
         ("decoded", decoded),
         ("categorised", f""",
-  CASE WHEN NOT line_ok THEN 'malformed'
+  CASE WHEN is_header THEN 'other_path'
+       WHEN NOT line_ok THEN 'malformed'
        WHEN NOT shaped THEN 'other_path'
        WHEN NOT ({fits}) THEN 'other_path'
        WHEN status BETWEEN 200 AND 399 THEN 'matched'
        ELSE 'bad_status' END AS category"""),
     ]
     for name, columns in layers:
+        if not columns:
+            continue
         sql = f"SELECT *{columns}\nFROM (\n{sql}\n) AS below_{name}"
+    needs = ("\n-- Spark 4 or later, with spark.sql.variant.allowDuplicateKeys=true"
+             if d.spark and format == "json" else "")
     return f"""-- pathbeacon: {matcher.template.text} (base path: {matcher.base_path})
--- fields: {', '.join(matcher.fields)}; dialect: {dialect}; format: {format}
+-- fields: {', '.join(matcher.fields)}; dialect: {dialect}; format: {format}{needs}
 SELECT
   CASE WHEN category <> 'malformed' THEN time END AS {ident('time')},
   CASE WHEN category <> 'malformed' THEN status END AS {ident('status')}{field_cols},

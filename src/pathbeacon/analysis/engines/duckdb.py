@@ -2,14 +2,15 @@
 
 DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: one
 ``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
-so a line arrives whole. A line that is not valid UTF-8 is set aside by the reader and
-counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`
-as a stream: no line is kept. ``stats`` is one aggregation (line counts, and per day and
-group the events and distinct reporter-days, a keyed hash with a random per-run key,
-never the client itself); periods are sums of days (a reporter-day belongs to one day),
-and only when small groups fold together does a second pass count their reporter-days
-together. DuckDB works within :data:`MEMORY_LIMIT` and spills what does not fit (a large
-aggregation) to a private temporary folder, so memory does not grow with the logs.
+so a line arrives whole, whatever its length (a line holding that noncharacter is
+``malformed`` on every engine). A line that is not valid UTF-8 is set aside by the reader
+and counted ``malformed``. Each line then goes through
+:func:`~pathbeacon.analysis.sql.query` as a stream: no line is kept. ``stats`` is one
+aggregation (line counts, and per day and group the events and distinct reporter-days, a
+keyed hash with a random per-run key, never the client itself); periods are sums of days
+(a reporter-day belongs to one day), and only when small groups fold together does a
+second pass count their reporter-days together. What does not fit in DuckDB's memory
+limit (:data:`MEMORY_LIMIT`; a large aggregation) spills to a private temporary folder.
 
 Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
 """
@@ -31,8 +32,11 @@ from . import Decoded, Engine, Plan, finish_by_days
 
 __all__ = ["MEMORY_LIMIT", "DuckDBEngine", "logs_relation"]
 
-#: What DuckDB may hold in memory; beyond it, aggregations spill to a temporary folder.
-MEMORY_LIMIT = "400MB"
+#: What DuckDB may hold in memory before aggregations spill to a temporary folder; None
+#: leaves DuckDB's own (80% of the machine's memory). The reader's buffer counts against
+#: it, and reading lines of any length takes buffers of 2 GiB (allocated, not filled, for
+#: a compressed log): a lower limit makes such a read fail.
+MEMORY_LIMIT: str | None = None
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
@@ -52,10 +56,17 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects")
         True
     """
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    # A line holding the delimiter is cut there: it keeps one U+10FFFF, which makes it
+    # malformed (see sql.query). Lines of any length are read (2 GiB is DuckDB's most).
     return (
-        f"(SELECT coalesce(line, '') AS line FROM read_csv({files}, columns={{'line': 'VARCHAR'}},"
+        "(SELECT coalesce(line, '') || (CASE WHEN cut IS NULL THEN '' ELSE chr(1114111) END)"
+        f" AS line FROM read_csv({files}, columns={{'line': 'VARCHAR', 'cut': 'VARCHAR'}},"
         " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
-        " strict_mode=false, ignore_errors=true, store_rejects=true,"
+        " strict_mode=false, null_padding=true,"
+        # any line up to 2 GiB: a longer max line needs a larger buffer (given, as
+        # DuckDB's default is 16 times the line: 32 GiB), which is allocated as it fills
+        " max_line_size=2147483647, buffer_size=2147483648,"
+        " ignore_errors=true, store_rejects=true,"
         f" rejects_table={_quote(rejects)}, rejects_scan={_quote(rejects + '_scans')},"
         f" compression={_quote('gzip' if gzip else 'none')}))"
     )
@@ -89,7 +100,8 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None, memory_limit: str = MEMORY_LIMIT) -> None:
+    def __init__(self, threads: int | None = None,
+                 memory_limit: str | None = MEMORY_LIMIT) -> None:
         self._threads = threads
         self._memory = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -100,8 +112,10 @@ class DuckDBEngine(Engine):
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="pathbeacon-duckdb-")
-            self._con = duckdb.connect(config={"memory_limit": self._memory,
-                                               "temp_directory": self._scratch.name})
+            config = {"temp_directory": self._scratch.name}
+            if self._memory is not None:
+                config["memory_limit"] = self._memory
+            self._con = duckdb.connect(config=config)
             self._con.execute("SET enable_progress_bar = false")
             if self._threads is not None:
                 self._con.execute(f"SET threads = {int(self._threads)}")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Optional
 
-from ..formats import HEADER, Record, parser
+from ..formats import Record, line_text, parser
 from ..stats import (
     Counts,
     GroupKey,
@@ -61,16 +61,13 @@ def _source_hits(stream: Iterable[bytes], parse: Callable[[str], Record | None],
             raw = raw[:-1]
         if not raw:
             continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
+        line = line_text(raw)
+        if line is None:
             counts[3] += 1
             continue
         record = parse(line)
         if record is None:
             counts[3] += 1
-            continue
-        if record is HEADER:
             continue
         time, target, status, agent, client = record
         values = match(target) if target is not None else None

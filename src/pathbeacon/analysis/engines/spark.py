@@ -28,7 +28,8 @@ from ..sql import query as compile_query
 from ..stats import OTHER, Counts, StatsQuery, shape
 from . import Decoded, Engine, Plan
 
-__all__ = ["LocalFiles", "SparkEngine", "cloudfront_layout", "new_session", "view_name"]
+__all__ = ["SQL_CONF", "LocalFiles", "SparkEngine", "cloudfront_layout", "new_session",
+           "prepare", "view_name"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
@@ -38,6 +39,19 @@ _views = itertools.count()
 def view_name(prefix: str) -> str:
     """A temporary view name of its own in this process."""
     return f"{prefix}_{next(_views)}"
+
+
+#: Session settings the compiled Spark SQL needs: the variant of a JSON line keeps one of
+#: two equal keys instead of failing (the query itself refuses a line that repeats a key
+#: it reads, as every engine does, and reads the others' lines).
+SQL_CONF = {"spark.sql.variant.allowDuplicateKeys": "true"}
+
+
+def prepare(session: Any) -> Any:
+    """Apply :data:`SQL_CONF` to ``session`` (a runtime setting) and return it."""
+    for key, value in SQL_CONF.items():
+        session.conf.set(key, value)
+    return session
 
 
 def new_session(master: str | None = None, config: dict[str, str] | None = None) -> Any:
@@ -69,7 +83,7 @@ def new_session(master: str | None = None, config: dict[str, str] | None = None)
         builder = builder.master("local[*]")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    return session
+    return prepare(session)
 
 
 def cloudfront_layout(spark: Any, path: str) -> tuple[str, ...]:
@@ -179,7 +193,7 @@ class SparkEngine(Engine):
         if self._session is None:
             self._session = new_session(self._master)
             self._owned = True
-        return self._session
+        return prepare(self._session)
 
     def close(self) -> None:
         self._files.close()
