@@ -112,7 +112,7 @@ class DuckDBEngine(Engine):
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="pathbeacon-duckdb-")
-            config = {"temp_directory": self._scratch.name}
+            config: dict[str, Any] = {"temp_directory": self._scratch.name}
             if self._memory is not None:
                 config["memory_limit"] = self._memory
             self._con = duckdb.connect(config=config)
