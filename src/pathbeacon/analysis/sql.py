@@ -559,8 +559,10 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
     """The condition for a line that is one JSON object by ``formats.json_object``'s rule,
     and the columns it needs computed first (Spark's variant ``jv``)."""
     top, inner, headers = JSON_READ_KEYS
-    brackets = (f"(length(line) - length(replace(replace(line, '[', ''), '{{', '')))"
-                f" <= {JSON_MAX_BRACKETS}")
+    # (a line of at most that many characters cannot hold more: no count needed)
+    brackets = (f"(length(line) <= {JSON_MAX_BRACKETS} OR"
+                f" length(line) - length(replace(replace(line, '[', ''), '{{', ''))"
+                f" <= {JSON_MAX_BRACKETS})")
     keys_once = (f"{d.json_keys_once([], top)} AND (CASE WHEN {d.json_is_object(['request'])}"
                  f" THEN {d.json_keys_once(['request'], inner)} AND (CASE WHEN"
                  f" {d.json_is_object(['request', 'headers'])} THEN"
@@ -578,11 +580,13 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
                 f" WHEN coalesce(json_array_length(concat('[', line, ']')), 0) <> 1 THEN false"
                 f" ELSE {keys_once} END)")
         return gate, pre
+    opens_object = d.matches("line", "^[ \\t\\r\\n]*[{]")
     stripped = (f"regexp_replace(regexp_replace(line, {d.rx(_JSON_STRING_RE)}, '\"\"', 'g'),"
                 " 'true|false|null', '', 'g')")
     gate = (f"(CASE WHEN NOT ({brackets}) THEN false"
             " WHEN NOT json_valid(line) THEN false"
-            " WHEN json_type(line) <> 'OBJECT' THEN false"
+            # valid JSON opening with "{" (after JSON's white space) is an object
+            f" WHEN NOT {opens_object} THEN false"
             f" WHEN {d.matches('line', _LENIENT_HINT_RE)}"
             f" AND {d.matches(stripped, _LENIENT_RE)} THEN false"
             f" ELSE {keys_once} END)")
