@@ -846,7 +846,11 @@ def query(matcher: Matcher, dialect: str, format: str,
                      f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
         record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
-    record_cols = "".join(f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
+    # A line regex's groups are empty where it did not match: the record's expressions
+    # are safe there and their results unused (the line is malformed), so they need no
+    # guard, which costs a selection per column and line.
+    record_cols = "".join(f",\n    {expr} AS r_{key}" if fmt.regex is not None
+                          else f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
                           for key, expr in record.items())
     if format == "json":
         target = "r_target_text"
@@ -914,8 +918,8 @@ def query(matcher: Matcher, dialect: str, format: str,
                    f" ELSE {d.matches(target, strict)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
         checked_plain = True
-    decoded = "".join(f",\n    CASE WHEN shaped THEN {value} END AS v{i + 1}"
-                      for i, value in enumerate(values))
+    # no guard: a value is read (and its field kept) only where the target is shaped
+    decoded = "".join(f",\n    {value} AS v{i + 1}" for i, value in enumerate(values))
     forbidden = forbidden_class("re2")
     checks = []
     repeats = []
