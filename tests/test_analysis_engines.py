@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,7 @@ from pathbeacon.analysis.engines import get
 from pathbeacon.catalogue import resolve
 
 from .logs import FLAVOURS, FORMAT_OF, Hit, expected_row, lines, write_log
+from .test_analysis_nginx import nginx  # noqa: F401 - a fixture
 
 # CI sets PATHBEACON_CI_ENGINES=1: there a missing engine fails the run instead of skipping.
 REQUIRED = bool(os.environ.get("PATHBEACON_CI_ENGINES"))
@@ -582,3 +584,34 @@ def test_spark_agrees_on_hostile_lines(spark: Any) -> None:
             _check_hostile_parity(_engines(spark), drawn, Path(tmp))
 
     check()
+
+
+def test_a_shared_segment_nginx_answers_decodes_as_parse_gives(
+        request: pytest.FixtureRequest) -> None:
+    """Issue 13, item 11: a value rendered into a shared segment may hold the separator, so
+    that the shortest first value leaves the last one over 64 characters. nginx answers
+    204; parse() and every engine split the segment where both values fit (1-64)."""
+    from pathbeacon import Template
+
+    from .test_analysis_nginx import _get
+
+    port, tmp = request.getfixturevalue("nginx")  # a real nginx (test_analysis_nginx)
+    template = Template("<base>/acme-<version>-<os>.tar.gz")
+    base = "http://127.0.0.1/t"
+    facts = [{"version": "1-" + "x" * 62, "os": "linux"},
+             {"version": "2.0-rc1", "os": "mac"},
+             {"version": "1-" + "é" * 62, "os": "w" * 64}]
+    want = []
+    for fact in facts:
+        url = template.render({**fact, "base": base})
+        assert _get(port, url[len("http://127.0.0.1"):], b"pathbeacon/1.0") == 204
+        want.append({k: v for k, v in template.parse(url).items() if k != "base"})
+    assert want[0] == facts[0] and want[2] == facts[2]  # the only split where both fit
+    time.sleep(0.2)
+    engines = _engines(request.getfixturevalue("spark") if HAVE_SPARK else None)
+    for name, engine in engines.items():
+        for log in ("access.log", "access.json"):
+            rows = decode(template, [str(tmp / log)], base=base, engine=engine)
+            got = [{k: v for k, v in r.items() if k not in ("time", "status")} for r in rows]
+            assert sorted(got, key=_key) == sorted(want, key=_key), (name, log)
+            assert rows.counts.matched == len(facts), (name, log)

@@ -49,7 +49,7 @@ from typing import IO, Any, BinaryIO
 from ..catalogue import resolve
 from ..template import Template
 from .arguments import gather_positionals, split_pairs
-from .formats import DETECT_LINES, HEADER, detect, parser
+from .formats import DETECT_LINES, detect, line_text, parser
 from .matcher import Matcher
 from .stats import Counts, GroupKey, GroupValue, StatsQuery, finish
 
@@ -447,18 +447,15 @@ def _reporter(secret: bytes, day: str, client: str, agent: str | None) -> bytes:
 
 def _classify(parse: Any, match: Any, raw: bytes) -> tuple[int, Any, Any]:
     """(category, record, values) of one non-empty line: 0 matched, 1 bad_status,
-    2 other_path, 3 malformed, -1 not a line (a header). The rules of the python engine."""
+    2 other_path (a header too), 3 malformed. The rules of the python engine."""
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    line = line_text(raw)  # the engines' rule: UTF-8 without U+10FFFF
+    if line is None:
         return 3, None, None
     record = parse(line)
     if record is None:
         return 3, None, None
-    if record is HEADER:
-        return -1, None, None
     target, status = record[1], record[2]
     values = match(target) if target is not None else None
     if values is None:
