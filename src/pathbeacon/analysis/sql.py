@@ -918,8 +918,10 @@ def query(matcher: Matcher, dialect: str, format: str,
                    f" ELSE {d.matches(target, strict)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
         checked_plain = True
-    # no guard: a value is read (and its field kept) only where the target is shaped
-    decoded = "".join(f",\n    {value} AS v{i + 1}" for i, value in enumerate(values))
+    # DuckDB needs no guard: a value is kept only where the target is shaped (a piece out
+    # of range is NULL there; Spark raises an error for it)
+    decoded = "".join(f",\n    CASE WHEN shaped THEN {value} END AS v{i + 1}" if d.spark
+                      else f",\n    {value} AS v{i + 1}" for i, value in enumerate(values))
     forbidden = forbidden_class("re2")
     checks = []
     repeats = []
