@@ -1,19 +1,24 @@
-"""Time ``pathbeacon stats`` on a large combined access log, engine by engine, and GoAccess.
+"""Time ``pathbeacon stats`` on large access logs, engine by engine, against GoAccess and
+against another revision of pathbeacon in the same run.
 
-    python benchmarks/analysis.py               # 2,000,000 lines (about 300 MB) under .bench/
+    python benchmarks/analysis.py               # 2,000,000 lines, combined and nginx JSON
     python benchmarks/analysis.py --lines 200000 --engines python,duckdb   # a quick look
-    python benchmarks/analysis.py --engines python,duckdb --repeat 2 --no-goaccess
+    python benchmarks/analysis.py --baseline 3769033 --formats combined,json
 
-The log is generated once per size with a fixed seed: 85% beacons of a six-field
-template (status 204), the rest other paths, beacons answered with bad statuses, and a
-few malformed lines. Each engine runs ``stats --by version,os --json`` in a child
-process; its wall time, CPU time (user + system over all cores: the honest figure on a
-machine shared with other work), lines per second of each and peak memory (the child's
+Each log is generated once per size and format under ``.bench/`` with a fixed seed: 85%
+beacons of a six-field template (status 204), the rest other paths, beacons answered with
+bad statuses, and a few malformed lines; ``combined`` is nginx's combined format, ``json``
+the JSON lines ``pathbeacon gateway nginx`` configures (``$time_iso8601``, the request
+URI, status, agent and client). Each engine runs ``stats --by version,os --json`` in a
+child process; its wall time, CPU time (user + system over all cores: the honest figure
+on a machine shared with other work), lines per CPU-second and peak memory (the child's
 maximum resident set size) are printed as a Markdown table, the fastest of ``--repeat``
-runs, and the engines' answers are compared with each other. GoAccess (``goaccess FILE
---log-format=COMBINED -o out.json``), the tool a maintainer would otherwise reach for,
-runs on the same file in the same run when it is installed. Engines run from this
-checkout's interpreter (``sys.executable``).
+runs, and the engines' answers are compared with each other. ``--baseline REV`` runs the
+same engines from that git revision (exported under ``.bench/``) in the same run, so the
+speed-up is a ratio of figures taken side by side. GoAccess (``goaccess FILE
+--log-format=COMBINED``, or its JSON log format for the JSON log), the tool a maintainer
+would otherwise reach for, runs on the same file when it is installed (Debian package
+``goaccess``). Engines run from this checkout's interpreter (``sys.executable``).
 """
 
 from __future__ import annotations
@@ -50,16 +55,15 @@ OTHER_PATHS = ["/", "/favicon.ico", "/robots.txt", "/wp-login.php", "/telemetry"
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def _line(rng: random.Random) -> str:
-    """One combined log line: mostly beacons, some other paths, bad statuses, malformed."""
+def _parts(rng: random.Random) -> tuple[float, str, tuple[int, int, int, int, int],
+                                         str, str, int]:
+    """(roll, client, (day, month, hour, minute, second), agent, path, status) of one
+    request: mostly beacons, some other paths, bad statuses (the same draws per format)."""
     roll = rng.random()
     client = f"198.51.{rng.randrange(64)}.{rng.randrange(1, 255)}"
-    day = rng.randrange(1, 29)
-    stamp = (f"{day:02d}/{MONTHS[rng.randrange(12)]}/2026:{rng.randrange(24):02d}:"
-             f"{rng.randrange(60):02d}:{rng.randrange(60):02d} +0000")
+    when = (rng.randrange(1, 29), rng.randrange(12), rng.randrange(24), rng.randrange(60),
+            rng.randrange(60))
     agent = AGENTS[rng.randrange(len(AGENTS))]
-    if roll < 0.005:
-        return f"{client} this is not a log line [{stamp}]"
     status = 204
     if roll < 0.85 + 0.005 or roll >= 0.95:
         path = (f"/telemetry/acme/{VERSIONS[rng.randrange(len(VERSIONS))]}/"
@@ -70,21 +74,42 @@ def _line(rng: random.Random) -> str:
     else:
         path = OTHER_PATHS[rng.randrange(len(OTHER_PATHS))]
         status = (200, 301, 404)[rng.randrange(3)]
-    return (f'{client} - - [{stamp}] "GET {path} HTTP/1.1" {status} 0 "-" "{agent}"')
+    return roll, client, when, agent, path, status
 
 
-def generate(lines: int) -> Path:
-    """The benchmark log for ``lines`` lines, written once under .bench/."""
+def _line(rng: random.Random) -> str:
+    """One combined log line: mostly beacons, some other paths, bad statuses, malformed."""
+    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
+    stamp = f"{day:02d}/{MONTHS[month]}/2026:{hour:02d}:{minute:02d}:{second:02d} +0000"
+    if roll < 0.005:
+        return f"{client} this is not a log line [{stamp}]"
+    return f'{client} - - [{stamp}] "GET {path} HTTP/1.1" {status} 0 "-" "{agent}"'
+
+
+def _json_line(rng: random.Random) -> str:
+    """The same requests as nginx writes them with ``pathbeacon gateway nginx``'s format."""
+    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
+    stamp = f"2026-{month + 1:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}+00:00"
+    if roll < 0.005:
+        return f'{{"time":"{stamp}","request":"{path}" this is not JSON'
+    return (f'{{"time":"{stamp}","request":"{path}","status":{status},'
+            f'"agent":"{agent}","client":"{client}"}}')
+
+
+def generate(lines: int, fmt: str = "combined") -> Path:
+    """The benchmark log for ``lines`` lines of ``fmt``, written once under .bench/."""
     BENCH.mkdir(exist_ok=True)
-    path = BENCH / f"analysis-{lines}.log"
+    path = BENCH / (f"analysis-{lines}.log" if fmt == "combined"
+                    else f"analysis-{fmt}-{lines}.log")
     if path.exists():
         return path
+    make = _line if fmt == "combined" else _json_line
     rng = random.Random(SEED)
     partial = path.with_suffix(".partial")
     with partial.open("w", encoding="ascii", newline="\n") as out:
         chunk: list[str] = []
         for _ in range(lines):
-            chunk.append(_line(rng))
+            chunk.append(make(rng))
             if len(chunk) == 10000:
                 out.write("\n".join(chunk) + "\n")
                 chunk = []
@@ -94,12 +119,30 @@ def generate(lines: int) -> Path:
     return path
 
 
-def run_child(argv: list[str], cwd: Path | None = None) -> tuple[float, float, float, str]:
+def baseline_src(revision: str) -> Path:
+    """The ``src`` folder of ``revision`` of this repository, exported once under .bench/."""
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT,
+                         check=True, capture_output=True, text=True).stdout.strip()
+    folder = BENCH / f"rev-{sha[:12]}"
+    if not (folder / "src").is_dir():
+        BENCH.mkdir(exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "src"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        partial = folder.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.replace(folder)
+    return folder / "src"
+
+
+def run_child(argv: list[str], cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
     """Run ``argv``; return its wall seconds, CPU seconds (user + system, with those of
     the descendants it waited for: not Spark's JVM), peak RSS in MB, and standard output."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, cwd=cwd)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, cwd=cwd, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -114,63 +157,125 @@ def run_child(argv: list[str], cwd: Path | None = None) -> tuple[float, float, f
         return wall, cpu, usage.ru_maxrss / 1024, out.read().decode()
 
 
-def stats_argv(engine: str, log: Path) -> list[str]:
+def stats_argv(engine: str, log: Path, fmt: str) -> list[str]:
     return [sys.executable, "-m", "pathbeacon", "stats", TEMPLATE, str(log), f"base={BASE}",
-            "--by", "version,os", "--engine", engine, "--json"]
+            "--by", "version,os", "--engine", engine, "--format", fmt, "--json"]
+
+
+# GoAccess's own JSON log format for the nginx JSON lines (GoAccess >= 1.6)
+GOACCESS_JSON = ['--log-format={"time":"%x","request":"%U","status":"%s","agent":"%u",'
+                 '"client":"%h"}', "--datetime-format=%Y-%m-%dT%H:%M:%S%z"]
+
+Row = tuple[str, float, float, float]
+
+
+def _table(rows: list[Row], lines: int, reference: dict[str, float]) -> None:
+    """Print ``rows`` as Markdown; ``reference`` maps an engine to its baseline's CPU time."""
+    goaccess = next((cpu for label, _, cpu, _ in rows if label.startswith("goaccess")), None)
+    print("| tool | wall time | CPU time | lines per CPU-second | peak memory"
+          " | x baseline | x GoAccess |")
+    print("|---|---|---|---|---|---|---|")
+    for label, wall, cpu, rss in rows:
+        spark = "engine spark" in label
+        if spark:  # the JVM is not a child the driver waits for
+            used = f"{cpu:.1f} s (the Python driver only) | -"
+        else:
+            used = f"{cpu:.1f} s | {lines / cpu:,.0f}"
+        engine = label.rsplit(" ", 1)[-1]
+        base = reference.get(engine)
+        versus = (f"{base / cpu:.2f}" if base and not spark and not label.startswith("baseline")
+                  else "-")
+        against = (f"{goaccess / cpu:.1f}" if goaccess and not spark
+                   and not label.startswith("goaccess") else "-")
+        print(f"| {label} | {wall:.1f} s | {used} | {rss:.0f} MB | {versus} | {against} |")
+
+
+def _events(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer without its reporters (which a revision before issue 13 counted otherwise)."""
+    return {"lines": answer["lines"],
+            "rows": [{k: v for k, v in row.items() if k != "reporters"}
+                     for row in answer["rows"]]}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--formats", default="combined,json",
+                        help="comma-separated log formats: combined, json")
     parser.add_argument("--engines", default="python,duckdb,spark",
                         help="comma-separated engines to time")
+    parser.add_argument("--baseline", metavar="REV", default=None,
+                        help="also time the engines of this git revision, in the same run")
+    parser.add_argument("--baseline-engines", default=None, metavar="LIST",
+                        help="engines to time at --baseline (default: --engines)")
     parser.add_argument("--no-goaccess", action="store_true", help="skip GoAccess")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each tool this many times; the fastest run is shown")
     args = parser.parse_args()
-    start = time.perf_counter()
-    log = generate(args.lines)
-    size = log.stat().st_size / 1e6
-    print(f"log: {log} ({args.lines:,} lines, {size:.0f} MB, "
-          f"ready in {time.perf_counter() - start:.1f} s)\n")
-    rows: list[tuple[str, float, float, float]] = []
-    answers: dict[str, Any] = {}
+    load = os.getloadavg()
+    print(f"load average at the start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f};"
+          f" {os.cpu_count()} cores")
+    old_src = baseline_src(args.baseline) if args.baseline else None
+    goaccess = None if args.no_goaccess else shutil.which("goaccess")
+    failed = False
 
-    def best(argv: list[str], cwd: Path | None = None) -> tuple[float, float, float, str]:
+    def best(argv: list[str], cwd: Path | None = None,
+             env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
         # the fastest of --repeat runs: on a shared machine the others measure the neighbours
-        runs = [run_child(argv, cwd) for _ in range(max(1, args.repeat))]
+        runs = [run_child(argv, cwd, env) for _ in range(max(1, args.repeat))]
         wall = min(run[0] for run in runs)
         cpu = min(run[1] for run in runs)
         return wall, cpu, max(run[2] for run in runs), runs[-1][3]
 
-    for engine in args.engines.split(","):
-        wall, cpu, rss, out = best(stats_argv(engine, log))
-        answers[engine] = json.loads(out)
-        rows.append((f"pathbeacon stats --engine {engine}", wall, cpu, rss))
-    goaccess = shutil.which("goaccess")
-    if goaccess and not args.no_goaccess:
-        with tempfile.TemporaryDirectory() as tmp:
-            wall, cpu, rss, _ = best([goaccess, str(log), "--log-format=COMBINED",
-                                      "-o", str(Path(tmp) / "out.json")], cwd=Path(tmp))
-        rows.append(("goaccess --log-format=COMBINED -o out.json", wall, cpu, rss))
-    # CPU time counts every core used: on a busy machine wall time grows, CPU time much less
-    print("| tool | wall time | lines/s (wall) | CPU time | lines per CPU-second | peak memory |")
-    print("|---|---|---|---|---|---|")
-    for label, wall, cpu, rss in rows:
-        if label.endswith("spark"):  # the JVM is not a child the driver waits for
-            used = f"{cpu:.1f} s (the Python driver only) | -"
-        else:
-            used = f"{cpu:.1f} s | {args.lines / cpu:,.0f}"
-        print(f"| {label} | {wall:.1f} s | {args.lines / wall:,.0f} | {used} | {rss:.0f} MB |")
-    first = next(iter(answers.values()), None)
-    if first is not None:
-        print(f"\nlines: {first['lines']}; {len(first['rows'])} groups")
-        differ = [engine for engine, answer in answers.items() if answer != first]
-        if differ:
-            print(f"ENGINES DISAGREE: {', '.join(differ)} differ from the first")
-            return 1
-        print(f"engines agree: {', '.join(answers)}")
-    return 0
+    for fmt in args.formats.split(","):
+        start = time.perf_counter()
+        log = generate(args.lines, fmt)
+        size = log.stat().st_size / 1e6
+        print(f"\n### {fmt}: {log.name} ({args.lines:,} lines, {size:.0f} MB, "
+              f"ready in {time.perf_counter() - start:.1f} s)\n")
+        rows: list[Row] = []
+        answers: dict[str, Any] = {}
+        reference: dict[str, float] = {}
+        if old_src is not None:
+            env = dict(os.environ, PYTHONPATH=str(old_src))
+            for engine in (args.baseline_engines or args.engines).split(","):
+                wall, cpu, rss, out = best(stats_argv(engine, log, fmt), env=env)
+                answers[f"{args.baseline} {engine}"] = json.loads(out)
+                reference[engine] = cpu
+                rows.append((f"baseline {args.baseline} --engine {engine}", wall, cpu, rss))
+        for engine in args.engines.split(","):
+            wall, cpu, rss, out = best(stats_argv(engine, log, fmt))
+            answers[engine] = json.loads(out)
+            rows.append((f"pathbeacon stats --engine {engine}", wall, cpu, rss))
+        if goaccess:
+            with tempfile.TemporaryDirectory() as tmp:
+                how = ["--log-format=COMBINED"] if fmt == "combined" else GOACCESS_JSON
+                wall, cpu, rss, _ = best([goaccess, str(log), *how, "-o",
+                                          str(Path(tmp) / "out.json")], cwd=Path(tmp))
+            rows.append((f"goaccess ({fmt}) -o out.json", wall, cpu, rss))
+        # CPU time counts every core used: on a busy machine wall time grows, CPU much less
+        _table(rows, args.lines, reference)
+        now = [name for name in answers if name in args.engines.split(",")]
+        first = answers[now[0]] if now else next(iter(answers.values()), None)
+        if first is not None:
+            print(f"\nlines: {first['lines']}; {len(first['rows'])} groups")
+            # a baseline before issue 13's k rule counted reporters by (day, client,
+            # agent): its lines, rows and events are compared, its reporters are not
+            old = {name for name in answers if name not in now}
+            differ = [engine for engine, answer in answers.items()
+                      if (_events(answer) != _events(first) if engine in old
+                          else answer != first)]
+            if differ:
+                print(f"ENGINES DISAGREE: {', '.join(differ)} differ from"
+                      f" {now[0] if now else 'the first'}")
+                failed = True
+            else:
+                print(f"identical answers: {', '.join(a for a in answers if a not in old)}"
+                      + (f"; the same lines, rows and events: {', '.join(sorted(old))}"
+                         " (reporters not compared: counted by the old rule)" if old else ""))
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 :func:`query` gives a ``SELECT`` over a relation ``logs(line)`` of raw lines (one text
 line each, without its ``\\n``) that yields, for every non-empty line, the columns
 ``time`` (UTC ISO text or NULL), ``status`` (integer or NULL), one column per template
-field (NULL unless the line fits), ``day`` (``YYYY-MM-DD`` or NULL), ``client`` and
-``agent`` (what tells reporters apart; engines hash them with a per-run key and never
-return them), and ``category``: ``matched``, ``bad_status``, ``other_path`` or
+field (NULL unless the line fits), ``day`` (``YYYY-MM-DD`` or NULL), ``day_number`` (that
+day as days since 1970-01-01: no text per line), ``client`` and ``agent`` (what tells
+reporters apart; engines hash them with a per-run key and never return them), and
+``category``: ``matched``, ``bad_status``, ``other_path`` or
 ``malformed``. It follows the rules of :mod:`~pathbeacon.analysis.formats` and
 :mod:`~pathbeacon.analysis.matcher` exactly (same regular expressions: every pattern
 there is written for RE2 and Java alike), so the duckdb and spark engines give the rows
@@ -26,17 +27,18 @@ Times are computed with integer arithmetic, so the session time zone never matte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Callable
 
 from ..encoding import MAX_LENGTH
 from .formats import _CLF_TIME as CLF_TIME_RE
 from .formats import (
     CLOUDFRONT_DEFAULT_FIELDS,
-    COMBINED_RE,
     FORMATS,
     ISO_TIME_RE,
     JSON_MAX_BRACKETS,
     JSON_READ_KEYS,
+    REQUEST_RE,
     S3_RE,
     URLS_RE,
 )
@@ -48,23 +50,32 @@ __all__ = ["DIALECTS", "META_COLUMNS", "counted", "query", "valid_utf8_hex"]
 #: The SQL dialects :func:`query` writes.
 DIALECTS = ("duckdb", "spark")
 #: Columns of the query besides the template's fields.
-META_COLUMNS = ("time", "status", "day", "client", "agent", "category")
+META_COLUMNS = ("time", "status", "day", "day_number", "client", "agent", "category")
+_EPOCH_DAY = date(1970, 1, 1)
 
-def counted(query: StatsQuery) -> str:
+def counted(query: StatsQuery, numbered: bool = False) -> str:
     """The SQL condition, in either dialect, for a line that ``stats`` counts: matched, and
     inside ``since``/``until`` (with a day, when periods or dates are asked for).
+    ``numbered`` compares the column ``day_number`` (days since 1970-01-01) instead of
+    the text ``day``: no text per line.
 
         >>> from datetime import date
         >>> counted(StatsQuery.make(("os",), by=["os"], since=date(2026, 8, 1)))
         "category = 'matched' AND day IS NOT NULL AND day >= '2026-08-01'"
+        >>> counted(StatsQuery.make(("os",), by=["os"], since=date(2026, 8, 1)), True)
+        "category = 'matched' AND day_number IS NOT NULL AND day_number >= 20666"
     """
+    column = "day_number" if numbered else "day"
+
+    def value(day: date) -> str:
+        return str((day - _EPOCH_DAY).days) if numbered else f"'{day.isoformat()}'"
     keep = ["category = 'matched'"]
     if query.needs_time:
-        keep.append("day IS NOT NULL")
+        keep.append(f"{column} IS NOT NULL")
     if query.since is not None:
-        keep.append(f"day >= '{query.since.isoformat()}'")
+        keep.append(f"{column} >= {value(query.since)}")
     if query.until is not None:
-        keep.append(f"day < '{query.until.isoformat()}'")
+        keep.append(f"{column} < {value(query.until)}")
     return " AND ".join(keep)
 
 
@@ -101,6 +112,13 @@ def _plain_quotes(pattern: str) -> str:
     for slow, fast in _UNROLL.items():
         pattern = pattern.replace(slow, fast)
     return pattern.replace(r'(?:\\[^\n][^"\\]*)*', "")
+
+
+# One value of 1 to 64 unreserved characters that is not "." or "..": it starts with
+# anything but a dot, or with one dot and then anything but a dot, or with two dots.
+_PLAIN_VALUE = (f"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_LENGTH - 1}}}"
+                f"|[.][A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_LENGTH - 2}}}"
+                f"|[.][.][A-Za-z0-9._~-]{{1,{MAX_LENGTH - 2}}})")
 
 
 def _unreserved_only(pattern: str) -> str:
@@ -338,11 +356,12 @@ _PARTS = ("y", "mo", "d", "h", "mi", "s", "off")
 def _clf_parts(d: _Dialect, text: str) -> list[str]:
     """Year, month, day, hour, minute, second, offset minutes of a CLF time text
     (``21/Aug/2026:14:00:00 +0200``, already matched)."""
-    months = " ".join(f"WHEN {d.lit(name)} THEN {i + 1}" for i, name in enumerate(_MONTHS))
+    # the month by one look-up in the names run together: a name starts at 1, 4, 7...
+    at = f"{'instr' if d.spark else 'strpos'}('{''.join(_MONTHS)}', substr({text}, 4, 3))"
     sign = f"(CASE WHEN substr({text}, 22, 1) = '-' THEN -1 ELSE 1 END)"
     return [
         d.int(f"substr({text}, 8, 4)"),
-        f"(CASE substr({text}, 4, 3) {months} END)",
+        f"(CASE WHEN {at} % 3 = 1 THEN {d.div(f'{at} + 2', '3')} END)",
         d.int(f"substr({text}, 1, 2)"),
         d.int(f"substr({text}, 13, 2)"),
         d.int(f"substr({text}, 16, 2)"),
@@ -366,6 +385,18 @@ def _iso_parts(d: _Dialect, text: str) -> list[str]:
     return [d.int(g) for g in groups[:6]] + [offset]
 
 
+#: nginx's ``$time_iso8601``: one shape of ISO_TIME_RE (which also matches it).
+_NGINX_TIME_RE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"
+
+
+def _nginx_parts(d: _Dialect, text: str) -> list[str]:
+    """The parts of a time matched by :data:`_NGINX_TIME_RE`, by position."""
+    sign = f"(CASE WHEN substr({text}, 20, 1) = '-' THEN -1 ELSE 1 END)"
+    return [d.int(f"substr({text}, {start}, {n})")
+            for start, n in ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))] + [
+        f"{sign} * ({d.int(f'substr({text}, 21, 2)')} * 60 + {d.int(f'substr({text}, 24, 2)')})"]
+
+
 def _epoch_parts(d: _Dialect, text: str) -> str:
     """A digits-only time text (``formats._DIGITS``) as epoch seconds: unit by size."""
     whole = d.int(d.extract(text, "^(-?[0-9]+)", 1))
@@ -385,10 +416,12 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         return {f"t_{p}": "CAST(NULL AS BIGINT)" for p in (*_PARTS, "epoch")}
     if kind == "clf" and not d.spark:
         # DuckDB's own parser refuses what Python's datetime refuses (31 Feb, hour 24,
-        # second 60) but year 0, which is checked here
+        # second 60) but year 0, checked here, and takes a month's name in any case: the
+        # name is looked up first (one strpos, as in _clf_parts)
+        at = f"strpos('{''.join(_MONTHS)}', substr({text}, 4, 3))"
         parts = ["CAST(NULL AS BIGINT)"] * len(_PARTS)
-        epoch = (f"CASE WHEN substr({text}, 8, 4) <> '0000' THEN CAST(epoch(try_strptime("
-                 f"{text}, '%d/%b/%Y:%H:%M:%S %z')) AS BIGINT) END")
+        epoch = (f"CASE WHEN {at} % 3 = 1 AND substr({text}, 8, 4) <> '0000' THEN CAST(epoch("
+                 f"try_strptime({text}, '%d/%b/%Y:%H:%M:%S %z')) AS BIGINT) END")
     elif kind == "clf":
         parts = _clf_parts(d, text)
         epoch = "CAST(NULL AS BIGINT)"
@@ -402,10 +435,14 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         iso = d.matches(text, ISO_TIME_RE)
         # Spark writes a JSON number with a fraction as 1.787313600123456E9
         floating = d.matches(text, r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$")
-        shape = (f"(CASE WHEN {digits} THEN 'e' WHEN {floating} THEN 'f' WHEN {clf} THEN 'c'"
-                 f" WHEN {iso} THEN 'i' END)")
-        parts = [f"CASE t_shape WHEN 'c' THEN {c} WHEN 'i' THEN {i} END"
-                 for c, i in zip(_clf_parts(d, text), _iso_parts(d, text))]
+        # nginx's $time_iso8601 (2026-08-21T14:00:00+02:00), told first by a regex without
+        # groups and cut with substr: the general ISO regex extracts ten groups
+        nginx = d.matches(text, _NGINX_TIME_RE)
+        shape = (f"(CASE WHEN {nginx} THEN 'n' WHEN {digits} THEN 'e' WHEN {floating} THEN 'f'"
+                 f" WHEN {clf} THEN 'c' WHEN {iso} THEN 'i' END)")
+        parts = [f"CASE t_shape WHEN 'n' THEN {n} WHEN 'c' THEN {c} WHEN 'i' THEN {i} END"
+                 for n, c, i in zip(_nginx_parts(d, text), _clf_parts(d, text),
+                                    _iso_parts(d, text))]
         number = f"TRY_CAST({text} AS DOUBLE)"
         size = f"abs({number})"
         unit = (f"(CASE WHEN {size} < 1e11 THEN 1 WHEN {size} < 1e14 THEN 1000"
@@ -419,33 +456,11 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
             "t_epoch": epoch}
 
 
-def _request_steps(d: _Dialect, request: str, prefix: str) -> list[tuple[str, str]]:
-    """Columns that split a request line at its first two spaces (see _request_target)."""
-    pos = "instr" if d.spark else "strpos"
-    return [
-        (f"{prefix}_sp1", f"{pos}({request}, ' ')"),
-        (f"{prefix}_tail", f"substr({request}, {prefix}_sp1 + 1)"),
-        (f"{prefix}_sp2", f"{pos}({prefix}_tail, ' ')"),
-    ]
-
-
-def _request_target(d: _Dialect, request: str, prefix: str | None = None) -> str:
-    """The target of a request line, NULL when it does not split: REQUEST_RE
-    (``^[^ ]+ ([^ ]+)(?: [^ ]+)?$``) said with string functions, which is cheaper and means
-    the same: a method, a space, the target, and optionally a space and a protocol, none
-    of them empty and holding no space. With ``prefix``, the columns of
-    :func:`_request_steps` are there already."""
-    pos = "instr" if d.spark else "strpos"
-    if prefix is None:
-        first = f"{pos}({request}, ' ')"
-        rest = f"substr({request}, {first} + 1)"
-        second = f"{pos}({rest}, ' ')"
-    else:
-        first, rest, second = f"{prefix}_sp1", f"{prefix}_tail", f"{prefix}_sp2"
-    protocol = f"substr({rest}, {second} + 1)"
-    return (f"(CASE WHEN {first} > 1 AND {second} = 0 AND {rest} <> '' THEN {rest}"
-            f" WHEN {first} > 1 AND {second} > 1 AND {protocol} <> ''"
-            f" AND {pos}({protocol}, ' ') = 0 THEN substr({rest}, 1, {second} - 1) END)")
+def _request_target(d: _Dialect, request: str) -> str:
+    """The target of a request line, NULL when it does not split: REQUEST_RE, one small
+    regex (RE2 runs it in one pass: far cheaper than the same said with string functions,
+    which repeat their sub-expressions). Its group is never empty when it matches."""
+    return _nonempty(d.extract(request, REQUEST_RE, 1))
 
 
 class _Format:
@@ -457,7 +472,8 @@ class _Format:
     def __init__(self, gate: str, regex: str | None, groups: int, record: dict[str, str],
                  time_kind: str, check: str = "true",
                  plain_record: dict[str, str] | None = None,
-                 plain_steps: Sequence[tuple[str, str]] = (),
+                 plain_steps: Sequence[tuple[str, str]] = (), lean: str | None = None,
+                 steps: Sequence[tuple[str, str]] = (),
                  pre: dict[str, str] | None = None) -> None:
         self.gate, self.regex, self.groups = gate, regex, groups
         self.pre = pre or {}  # columns the gate needs, over line and utf8_ok
@@ -465,54 +481,48 @@ class _Format:
         # the record by string functions, for a line without a backslash that matched
         self.plain_record = plain_record
         self.plain_steps = plain_steps  # (column, expression) computed one after another
+        # the line regex (same groups) for a line without a backslash, when not derived
+        self.lean = lean
+        self.steps = steps  # (column, expression) computed where the line fits, first
+
+
+# The combined line cut by one anchored regex of four groups (client, time, request, and
+# the rest from the status on), which RE2 runs in one pass: every token is a run of
+# non-spaces, the month is any three letters (checked against the names per line with
+# one strpos), and the rest is taken whole. It matches exactly the lines COMBINED_RE
+# matches (but for the month, checked apart): COMBINED_RE ends with "(?: |$)", and the
+# rest is "status bytes" then nothing or a space and anything. A line with a backslash
+# uses the same groups over COMBINED_RE's escaped quoted fields.
+_LOOSE_TIME = "[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
+_QUOTED = '"([^"\\\\]*(?:\\\\[^\\n][^"\\\\]*)*)"'
+_QSKIP = '"[^"\\\\]*(?:\\\\[^\\n][^"\\\\]*)*"'
+#: The four-group line regex of a combined line without a backslash.
+COMBINED_LEAN_RE = (
+    rf'^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] "([^"\\]*)"'
+    r" ([0-9]{3} (?:[0-9]+|-)(?: [^\n]*)?)$"
+)
+#: The same four groups for any combined line (escaped quotes in the quoted fields); the
+#: last group ends after the agent when there is one.
+COMBINED_ESCAPED_RE = (
+    rf"^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] {_QUOTED}"
+    rf" ([0-9]{{3}} (?:[0-9]+|-)(?: {_QSKIP} {_QSKIP})?)(?: |$)"
+)
+#: The agent in the last group of either: COMBINED_RE's optional referer and agent,
+#: followed by a space or the end.
+COMBINED_AGENT_RE = rf"^[0-9]{{3}} (?:[0-9]+|-) {_QSKIP} {_QUOTED}(?: |$)"
 
 
 def _format_combined(d: _Dialect) -> _Format:
-    # A line without a backslash that matched COMBINED_RE is cut with string functions
-    # (far cheaper than extracting groups): three tokens, "[" + 26 characters of time,
-    # '] "', the request up to the next quote, a space, the status.
-    def split_part(expr: str, sep: str, n: int) -> str:
-        return (f"coalesce(element_at(split({expr}, {d.lit(sep)}, -1), {n}), '')" if d.spark
-                else f"split_part({expr}, {d.lit(sep)}, {n})")
-
-    # the tokens hold no space, the time no "]": the first '] "' ends the time
-    lead = f"{'instr' if d.spark else 'strpos'}(line, '] \"') - 31"
-    pos = "instr" if d.spark else "strpos"
-    # The agent is there when ' "referer" "agent"' follows the bytes, then a space or the
-    # end. The piece after the request starts "SSS B" (the line matched): the first quote
-    # must come right after the first space past the status; then the referer up to the
-    # next quote, ' "', the agent up to the next quote, and a space or nothing.
-    agent = (f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, 5), ' ') = p_q1 - 5"
-             f" AND p_q2 > 0 AND substr(p_after, p_q2 + 1, 2) = ' \"' AND p_q3 > 0"
-             f" AND substr(p_after, p_q2 + 3 + p_q3, 1) IN ('', ' ')"
-             f" THEN substr(p_after, p_q2 + 3, p_q3 - 1) ELSE '' END)")
-    steps = [
-        ("p_lead", lead),
-        ("p_rest", "substr(line, p_lead + 34)"),
-        ("p_request", split_part("p_rest", '"', 1)),
-        ("p_after", "substr(p_rest, length(p_request) + 3)"),
-        *_request_steps(d, "p_request", "p_req"),
-        ("p_q1", f"{pos}(p_after, '\"')"),  # the referer's opening quote
-        ("p_q2", f"(CASE WHEN p_q1 > 0 AND {pos}(substr(p_after, p_q1 + 1), '\"') > 0"
-                 f" THEN p_q1 + {pos}(substr(p_after, p_q1 + 1), '\"') ELSE 0 END)"),
-        ("p_q3", f"(CASE WHEN p_q2 > 0 THEN {pos}(substr(p_after, p_q2 + 3), '\"')"
-                 " ELSE 0 END)"),  # the agent's closing quote, from its first character
-    ]
-    plain = {
-        "time": "substr(line, p_lead + 5, 26)",
-        "target": _request_target(d, "p_request", "p_req"),
-        "status": d.int("substr(p_after, 1, 3)"),
-        "agent": agent,
-        "client": f"substr(line, 1, {pos}(line, ' ') - 1)",  # the first token
-    }
+    agent = d.extract("m4", COMBINED_AGENT_RE, 1)
+    fast_agent = d.extract("m4", _plain_quotes(COMBINED_AGENT_RE), 1)
     # a missing agent (common format) reads as "": reporters take None as "" anyway
-    return _Format(d.matches("line", COMBINED_RE), COMBINED_RE, 5, {
+    return _Format(d.matches("line", COMBINED_ESCAPED_RE), COMBINED_ESCAPED_RE, 4, {
         "time": "m2",
         "target": _request_target(d, "m3"),
-        "status": d.int("m4"),
-        "agent": "m5",
+        "status": d.int("substr(m4, 1, 3)"),
+        "agent": f"(CASE WHEN is_plain THEN {fast_agent} ELSE {agent} END)",
         "client": "m1",
-    }, "clf", plain_record=plain, plain_steps=steps)
+    }, "clf", lean=COMBINED_LEAN_RE)  # a month that is no name gives no time: malformed
 
 
 def _format_s3(d: _Dialect) -> _Format:
@@ -549,8 +559,10 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
     """The condition for a line that is one JSON object by ``formats.json_object``'s rule,
     and the columns it needs computed first (Spark's variant ``jv``)."""
     top, inner, headers = JSON_READ_KEYS
-    brackets = (f"(length(line) - length(replace(replace(line, '[', ''), '{{', '')))"
-                f" <= {JSON_MAX_BRACKETS}")
+    # (a line of at most that many characters cannot hold more: no count needed)
+    brackets = (f"(length(line) <= {JSON_MAX_BRACKETS} OR"
+                f" length(line) - length(replace(replace(line, '[', ''), '{{', ''))"
+                f" <= {JSON_MAX_BRACKETS})")
     keys_once = (f"{d.json_keys_once([], top)} AND (CASE WHEN {d.json_is_object(['request'])}"
                  f" THEN {d.json_keys_once(['request'], inner)} AND (CASE WHEN"
                  f" {d.json_is_object(['request', 'headers'])} THEN"
@@ -568,44 +580,101 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
                 f" WHEN coalesce(json_array_length(concat('[', line, ']')), 0) <> 1 THEN false"
                 f" ELSE {keys_once} END)")
         return gate, pre
+    opens_object = d.matches("line", "^[ \\t\\r\\n]*[{]")
     stripped = (f"regexp_replace(regexp_replace(line, {d.rx(_JSON_STRING_RE)}, '\"\"', 'g'),"
                 " 'true|false|null', '', 'g')")
     gate = (f"(CASE WHEN NOT ({brackets}) THEN false"
             " WHEN NOT json_valid(line) THEN false"
-            " WHEN json_type(line) <> 'OBJECT' THEN false"
+            # valid JSON opening with "{" (after JSON's white space) is an object
+            f" WHEN NOT {opens_object} THEN false"
             f" WHEN {d.matches('line', _LENIENT_HINT_RE)}"
             f" AND {d.matches(stripped, _LENIENT_RE)} THEN false"
             f" ELSE {keys_once} END)")
     return gate, {}
 
 
+class _JsonValues:
+    """The values of a JSON line at paths, as the dialect's JSON functions say them.
+
+    DuckDB parses the line once: ``json_extract`` with the list of every path used gives
+    each value as JSON text (NULL when missing), whose first character tells its type;
+    a string without a backslash is its text between the quotes. Spark's functions parse
+    the line for each path."""
+
+    def __init__(self, d: _Dialect, line: str = "line") -> None:
+        self.d, self.line = d, line
+        self.paths: list[str] = []
+
+    def _value(self, path: Sequence[str]) -> str:
+        text = self.d._duck_path(path)
+        if text not in self.paths:
+            self.paths.append(text)
+        return f"j_values[{self.paths.index(text) + 1}]"
+
+    def step(self) -> tuple[str, str]:
+        """The column the values are read from (DuckDB): one parse of the line."""
+        listed = ", ".join(self.d.lit(path) for path in self.paths)
+        return ("j_values", f"CAST(json_extract({self.line}, [{listed}]) AS VARCHAR[])")
+
+    def exists(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_exists(path)
+        return f"({self._value(path)} IS NOT NULL)"
+
+    def present(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_present(path)
+        return f"coalesce({self._value(path)} <> 'null', false)"
+
+    def is_object(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_is_object(path)
+        return f"coalesce(starts_with({self._value(path)}, '{{'), false)"
+
+    def is_string(self, path: Sequence[str]) -> str:
+        if self.d.spark:
+            return self.d.json_is_string(path)
+        return f"coalesce(starts_with({self._value(path)}, '\"'), false)"
+
+    def text(self, path: Sequence[str]) -> str:
+        """A string unquoted, JSON null as NULL, anything else as JSON text."""
+        if self.d.spark:
+            return self.d.json_text(path)
+        value = self._value(path)
+        return (f"(CASE WHEN {value} = 'null' THEN NULL WHEN NOT starts_with({value}, '\"')"
+                f" THEN {value} WHEN strpos({value}, '\\') > 0"
+                f" THEN json_extract_string({value}, '$')"
+                f" ELSE substr({value}, 2, length({value}) - 2) END)")
+
+
 def _format_json(d: _Dialect) -> _Format:
-    cloudflare = d.json_exists(["ClientRequestURI"])
-    caddy = d.json_is_object(["request"])
+    json = _JsonValues(d)
+    cloudflare = json.exists(["ClientRequestURI"])
+    caddy = json.is_object(["request"])
 
     def pick(cf: str, cd: str, ng: str) -> str:
         return f"(CASE WHEN {cloudflare} THEN {cf} WHEN {caddy} THEN {cd} ELSE {ng} END)"
 
-    text = d.json_text
+    text = json.text
 
     def string(path: Sequence[str]) -> str:
-        return f"(CASE WHEN {d.json_is_string(path)} THEN {text(path)} END)"
+        return f"(CASE WHEN {json.is_string(path)} THEN {text(path)} END)"
 
     def string_or_null(path: Sequence[str]) -> str:
-        return f"(CASE WHEN {d.json_is_string(path)} THEN {_nonempty(text(path))} END)"
+        return f"(CASE WHEN {json.is_string(path)} THEN {_nonempty(text(path))} END)"
 
     def time(path: Sequence[str]) -> str:
         # a number is an epoch in any spelling; a string of digits too, but not "1.5E9"
-        return (f"(CASE WHEN {d.json_is_string(path)} AND {d.matches(text(path), _FLOAT_RE)}"
+        return (f"(CASE WHEN {json.is_string(path)} AND {d.matches(text(path), _FLOAT_RE)}"
                 f" THEN concat('\"', {text(path)}) ELSE {text(path)} END)")
 
     request = text(["request"])
     from_request = (f"(CASE WHEN {request} LIKE '% %'"
                     f" THEN coalesce({_request_target(d, request)}, '') ELSE {request} END)")
-    nginx_target = (f"(CASE WHEN {d.json_present(['uri'])} THEN {string(['uri'])}"
-                    f" WHEN {d.json_is_string(['request'])} THEN {from_request} END)")
+    nginx_target = (f"(CASE WHEN {json.present(['uri'])} THEN {string(['uri'])}"
+                    f" WHEN {json.is_string(['request'])} THEN {from_request} END)")
     gate, pre = _json_gate(d)
-    return _Format(gate, None, 0, {
+    record = {
         "time": pick(time(["EdgeStartTimestamp"]), time(["ts"]), time(["time"])),
         "target_text": pick(string(["ClientRequestURI"]), string(["request", "uri"]),
                             nginx_target),
@@ -615,8 +684,11 @@ def _format_json(d: _Dialect) -> _Format:
                       string_or_null(["agent"])),
         "client": pick(string_or_null(["ClientIP"]), string_or_null(["request", "remote_ip"]),
                        string_or_null(["client"])),
-    }, "json", "r_target_text IS NOT NULL AND "
-       + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"), pre=pre)
+    }
+    return _Format(gate, None, 0, record, "json",
+                   "r_target_text IS NOT NULL AND "
+                   + d.matches("coalesce(r_status_text, '')", "^[0-9]{1,3}$"), pre=pre,
+                   steps=[] if d.spark else [json.step()])
 
 
 def _format_cloudfront(d: _Dialect, fields: Sequence[str]) -> _Format:
@@ -756,7 +828,7 @@ def query(matcher: Matcher, dialect: str, format: str,
     line_fast = None
     extract_guard = "gate"
     if fmt.regex is not None:  # the line regex's first group is empty only when it fails
-        line_fast = (plain, _plain_quotes(fmt.regex))
+        line_fast = (plain, fmt.lean or _plain_quotes(fmt.regex))
         gate = "true"
         if fmt.plain_record is not None:
             extract_guard = f"gate AND NOT {plain}"
@@ -779,7 +851,11 @@ def query(matcher: Matcher, dialect: str, format: str,
                      f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
         record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
-    record_cols = "".join(f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
+    # A line regex's groups are empty where it did not match: the record's expressions
+    # are safe there and their results unused (the line is malformed), so they need no
+    # guard, which costs a selection per column and line.
+    record_cols = "".join(f",\n    {expr} AS r_{key}" if fmt.regex is not None
+                          else f",\n    CASE WHEN fit THEN {expr} END AS r_{key}"
                           for key, expr in record.items())
     if format == "json":
         target = "r_target_text"
@@ -808,6 +884,7 @@ def query(matcher: Matcher, dialect: str, format: str,
         return f"(CASE WHEN {d.has(raw, '%')} THEN {d.url_decode(raw)} ELSE {raw} END)"
     unreserved = _unreserved_only(pattern)
     positions = _segment_positions(matcher)
+    checked_plain = False
     if positions is None:
         fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
                    f" ELSE {d.matches(target, unreserved)} END)")
@@ -838,13 +915,21 @@ def query(matcher: Matcher, dialect: str, format: str,
             + (f"element_at(pieces, {at})" if d.spark else f"pieces[{at}]") + " END)"
             for raw, at in zip(full, positions)
         ]
+        # Without "%", the split into segments is the only one: the regex can then also
+        # say what the checks of step 4 say (1 to 64 characters, not "." or ".."), so a
+        # plain target needs no check of its values.
+        strict = pattern.replace(f"(?:{ATOM_RE})+", _PLAIN_VALUE)
         fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
-                   f" ELSE {d.matches(target, unreserved)} END)")
+                   f" ELSE {d.matches(target, strict)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
-    decoded = "".join(f",\n    CASE WHEN shaped THEN {value} END AS v{i + 1}"
-                      for i, value in enumerate(values))
+        checked_plain = True
+    # DuckDB needs no guard: a value is kept only where the target is shaped (a piece out
+    # of range is NULL there; Spark raises an error for it)
+    decoded = "".join(f",\n    CASE WHEN shaped THEN {value} END AS v{i + 1}" if d.spark
+                      else f",\n    {value} AS v{i + 1}" for i, value in enumerate(values))
     forbidden = forbidden_class("re2")
     checks = []
+    repeats = []
     firsts: dict[str, int] = {}
     for i, name in enumerate(matcher.groups):
         value = f"v{i + 1}"
@@ -852,10 +937,13 @@ def query(matcher: Matcher, dialect: str, format: str,
                       f" AND {value} NOT IN ('.', '..')"
                       f" AND NOT (has_escape AND {d.matches(value, forbidden)})")
         if name in firsts:
-            checks.append(f"{value} = v{firsts[name] + 1}")
+            repeats.append(f"{value} = v{firsts[name] + 1}")
         else:
             firsts[name] = i
-    fits = " AND ".join(f"({c})" for c in checks) or "true"
+    fits = " AND ".join(f"({c})" for c in checks + repeats) or "true"
+    if checked_plain:
+        plain_fits = " AND ".join(f"({c})" for c in repeats) or "true"
+        fits = f"(CASE WHEN has_escape THEN {fits} ELSE {plain_fits} END)"
     field_cols = "".join(
         f",\n  CASE WHEN category = 'matched' THEN v{firsts[name] + 1} END AS {ident(name)}"
         for name in matcher.fields
@@ -878,6 +966,7 @@ WHERE line <> ''"""
                   f" coalesce(utf8_ok AND {header}, false) AS is_header"),
         ("gated", f", {plain} AS is_plain{line_cols}"),
         ("split_lines", f", {fits_line} AS fit"),
+        *((name, f", CASE WHEN fit THEN {expr} END AS {name}") for name, expr in fmt.steps),
         *((name, f", CASE WHEN fit AND is_plain THEN {expr} END AS {name}")
           for name, expr in fmt.plain_steps),
         ("records", f", fit AS line_fits{record_cols}"),
@@ -915,6 +1004,8 @@ SELECT
   CASE WHEN category <> 'malformed' THEN time END AS {ident('time')},
   CASE WHEN category <> 'malformed' THEN status END AS {ident('status')}{field_cols},
   CASE WHEN category <> 'malformed' THEN substr(time, 1, 10) END AS {ident('day')},
+  CASE WHEN category <> 'malformed' AND seconds IS NOT NULL THEN
+    {d.div("seconds - ((seconds % 86400) + 86400) % 86400", "86400")} END AS {ident('day_number')},
   CASE WHEN category <> 'malformed' THEN r_client END AS {ident('client')},
   CASE WHEN category <> 'malformed' THEN r_agent END AS {ident('agent')},
   category

@@ -16,16 +16,18 @@ from __future__ import annotations
 import abc
 import importlib
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from datetime import date, timedelta
+from typing import Any, Callable, ClassVar, Optional
 
 from ...template import Template
 from ..matcher import Matcher
 from ..sources import Source
-from ..stats import Counts, StatsQuery
+from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, finish, period_start
 
-__all__ = ["ENGINES", "Decoded", "Engine", "Plan", "available", "get"]
+__all__ = ["ENGINES", "DayGroup", "Decoded", "Engine", "Plan", "available", "day_text",
+           "finish_by_days", "get"]
 
 #: Engine name -> (module under this package, class name, pip extra that installs it,
 #: the importable package it needs).
@@ -129,6 +131,64 @@ class Engine(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - most engines hold nothing
         """Release what the engine holds (a database connection, a Spark session)."""
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+#: (a UTC day as days since 1970-01-01, or None for lines without a time; the ``by`` values)
+DayGroup = tuple[Optional[int], tuple[str, ...]]
+
+
+def day_text(number: int) -> str:
+    """A day counted from 1970-01-01 as ``YYYY-MM-DD``.
+
+        >>> day_text(0), day_text(20686)
+        ('1970-01-01', '2026-08-21')
+    """
+    return (_EPOCH_DAY + timedelta(days=number)).isoformat()
+
+
+def finish_by_days(counts: Counts, by_day: Mapping[DayGroup, tuple[int, int, int]],
+                   query: StatsQuery,
+                   unions: Callable[[list[list[DayGroup]]], Sequence[Reach]]
+                   ) -> dict[str, Any]:
+    """The ``stats --json`` structure from groups counted per UTC day (an SQL engine's one
+    aggregation): ``by_day`` maps a day-group to (events, distinct addresses that day,
+    lines with an address). A group's reporter-days are the sum over its days (an
+    address on a day belongs to that day: the sum is exact) and its machines the largest
+    day. ``unions`` answers, in one pass, (reporter-days, machines) over each list of
+    day-groups that fold together (``None`` where no line has an address).
+
+        >>> query = StatsQuery.make(("os",), by=["os"], every="month")
+        >>> finish_by_days(Counts(3, 0, 0, 0), {(20686, ("linux",)): (2, 2, 2),
+        ...                                     (20687, ("linux",)): (1, 1, 1)},
+        ...                query, lambda sets: [])["rows"]
+        [{'period': '2026-08-01', 'os': 'linux', 'events': 3, 'reporters': 3}]
+    """
+    sums: dict[GroupKey, list[int]] = {}
+    members: dict[GroupKey, list[DayGroup]] = {}
+    starts: dict[int, str] = {}
+    for (number, values), (events, addresses, seen) in by_day.items():
+        period = None
+        if query.every is not None and number is not None:
+            period = starts.get(number)
+            if period is None:
+                period = starts[number] = period_start(day_text(number), query.every)
+        key = (period, values)
+        total = sums.setdefault(key, [0, 0, 0, 0])
+        total[0] += events
+        total[1] += addresses
+        total[2] = max(total[2], addresses)
+        total[3] += seen
+        members.setdefault(key, []).append((number, values))
+    groups: dict[GroupKey, GroupValue] = {
+        key: (events, reporters, machines) if seen else (events, None, None)
+        for key, (events, reporters, machines, seen) in sums.items()}
+
+    def union(sets: Sequence[Sequence[GroupKey]]) -> Sequence[Reach]:
+        return unions([[day for key in keys for day in members[key]] for keys in sets])
+
+    return finish(counts, groups, query, union)
 
 
 def available(name: str) -> bool:

@@ -4,10 +4,15 @@ DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: on
 ``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
 so a line arrives whole, whatever its length (a line holding that noncharacter is
 ``malformed`` on every engine). A line that is not valid UTF-8 is set aside by the reader
-and counted ``malformed``. Each line then goes through :func:`~pathbeacon.analysis.sql.query`,
-and ``stats`` groups and counts reporter-days and machines in SQL (a keyed hash of the day
-and address with a random per-run key, never the client itself); the k rule itself is
-:func:`~pathbeacon.analysis.stats.finish`, which asks SQL only about the folds.
+and counted ``malformed``. Each line then goes through
+:func:`~pathbeacon.analysis.sql.query` as a stream: no line is kept. ``stats`` is one
+aggregation (line counts, and per UTC day and group the events and distinct addresses, a
+keyed hash of the day and address with a random per-run key, never the client itself);
+a group's reporter-days are the sum over its days and its machines the largest day (an
+address on a day belongs to that day), the k rule itself is
+:func:`~pathbeacon.analysis.stats.finish`, and only when small groups fold together does a
+second pass count their addresses per day together. What does not fit in DuckDB's memory
+limit (:data:`MEMORY_LIMIT`; a large aggregation) spills to a private temporary folder.
 
 Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
 """
@@ -24,10 +29,16 @@ import duckdb
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sql import counted
 from ..sql import query as compile_query
-from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_sql, finish
-from . import Decoded, Engine, Plan
+from ..stats import Counts, Reach, StatsQuery, address_sql
+from . import DayGroup, Decoded, Engine, Plan, finish_by_days
 
-__all__ = ["DuckDBEngine", "logs_relation"]
+__all__ = ["MEMORY_LIMIT", "DuckDBEngine", "logs_relation"]
+
+#: What DuckDB may hold in memory before aggregations spill to a temporary folder; None
+#: leaves DuckDB's own (80% of the machine's memory). The reader's buffer counts against
+#: it, and reading lines of any length takes buffers of 2 GiB (allocated, not filled, for
+#: a compressed log): a lower limit makes such a read fail.
+MEMORY_LIMIT: str | None = None
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
@@ -86,20 +97,28 @@ def _cloudfront_fields(path: str) -> tuple[str, ...]:
 class DuckDBEngine(Engine):
     """Runs the compiled SQL in an in-process DuckDB using every core.
 
-    ``threads`` caps DuckDB's threads (default: all cores).
+    ``threads`` caps DuckDB's threads (default: all cores); ``memory_limit`` is what it may
+    hold before it spills (default :data:`MEMORY_LIMIT`).
     """
 
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None,
+                 memory_limit: str | None = MEMORY_LIMIT) -> None:
         self._threads = threads
+        self._memory = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
         self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._rejects: list[str] = []
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = duckdb.connect()
+            self._scratch = tempfile.TemporaryDirectory(prefix="pathbeacon-duckdb-")
+            config: dict[str, Any] = {"temp_directory": self._scratch.name}
+            if self._memory is not None:
+                config["memory_limit"] = self._memory
+            self._con = duckdb.connect(config=config)
             self._con.execute("SET enable_progress_bar = false")
             if self._threads is not None:
                 self._con.execute(f"SET threads = {int(self._threads)}")
@@ -109,9 +128,10 @@ class DuckDBEngine(Engine):
         if self._con is not None:
             self._con.close()
             self._con = None
-        if self._spool is not None:
-            self._spool.cleanup()
-            self._spool = None
+        for folder in (self._spool, self._scratch):
+            if folder is not None:
+                folder.cleanup()
+        self._spool = self._scratch = None
 
     def _path(self, source: Any) -> str:
         """A file DuckDB can read for ``source``: its path, or standard input spooled."""
@@ -124,8 +144,11 @@ class DuckDBEngine(Engine):
             out.writelines(stream)  # standard input may be read by lines only
         return path
 
-    def _lines_sql(self, plan: Plan) -> str:
-        """One query over every source: each line with its decoded columns and category."""
+    def _groups(self, plan: Plan) -> dict[tuple[str, tuple[str, ...], bool], list[str]]:
+        """The readable sources by (format, CloudFront layout, gzip), once per plan."""
+        known = getattr(self, "_grouped", None)
+        if known is not None and known[0] is plan:
+            return known[1]  # type: ignore[no-any-return]
         groups: dict[tuple[str, tuple[str, ...], bool], list[str]] = {}
         for source in plan.sources:
             path = self._path(source)
@@ -135,9 +158,14 @@ class DuckDBEngine(Engine):
                 gzip = probe.read(2) == _GZIP_MAGIC
             layout = _cloudfront_fields(path) if source.format == "cloudfront" else ()
             groups.setdefault((source.format, layout, gzip), []).append(path)
+        self._grouped = (plan, groups)
+        return groups
+
+    def _lines_sql(self, plan: Plan) -> str:
+        """One query over every source: each line with its decoded columns and category."""
         parts = []
-        self._rejects = []
-        for (fmt, layout, gzip), paths in groups.items():
+        self._drop_rejects()
+        for (fmt, layout, gzip), paths in self._groups(plan).items():
             rejects = f"pb_rejects_{len(self._rejects)}"
             self._rejects.append(rejects)
             compiled = compile_query(plan.matcher, "duckdb", fmt,
@@ -147,116 +175,135 @@ class DuckDBEngine(Engine):
                                           " AS logs\n", 1))
         if not parts:
             columns = ", ".join(f"NULL AS \"{c}\"" for c in plan.columns)
-            return (f"SELECT {columns}, NULL AS day, NULL AS client, NULL AS agent,"
-                    " NULL AS category WHERE false")
+            return (f"SELECT {columns}, NULL AS day, NULL::BIGINT AS day_number,"
+                    " NULL AS client, NULL AS agent, NULL AS category WHERE false")
         return "\nUNION ALL\n".join(f"SELECT * FROM ({part}) AS part_{i}"
                                     for i, part in enumerate(parts))
 
-    def _materialise(self, plan: Plan, columns: str) -> Counts:
+    def _not_utf8(self) -> int:
+        """Lines the reader set aside (not UTF-8) in the first run of the last query built
+        (each run has its own ``scan_id``; the tables go when the next query is built)."""
         con = self._connection()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE pb_lines AS SELECT {columns}"
-                    f" FROM ({self._lines_sql(plan)}) AS lines")
-        found = dict(con.execute(
-            "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
-        not_utf8 = 0
+        count = 0
         for table in self._rejects:
-            not_utf8 += int(con.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT scan_id, file_id, line FROM {table})"
+            count += int(con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM {table}"
+                f" WHERE scan_id = (SELECT min(scan_id) FROM {table}))"
             ).fetchone()[0])  # type: ignore[index]
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-            con.execute(f"DROP TABLE IF EXISTS {table}_scans")
+        return count
+
+    def _drop_rejects(self) -> None:
+        if self._con is not None:
+            for table in self._rejects:
+                self._con.execute(f"DROP TABLE IF EXISTS {table}")
+                self._con.execute(f"DROP TABLE IF EXISTS {table}_scans")
+        self._rejects = []
+
+    def _counts(self, plan: Plan) -> Counts:
+        found = dict(self._connection().execute(
+            f"SELECT category, count(*) FROM ({self._lines_sql(plan)}) AS lines"
+            " GROUP BY category").fetchall())
         counts = [int(found.get(name, 0)) for name in _CATEGORIES]
-        counts[3] += not_utf8
+        counts[3] += self._not_utf8()
         return Counts(*counts)
 
     def decode(self, plan: Plan) -> Decoded:
         names = ", ".join(f'"{c}"' for c in plan.columns)
-        counts = self._materialise(plan, f"{names}, category")
+        # one pass: the matched lines' columns, and every other line's category alone
+        # (counted here), streamed in batches
         cursor = self._connection().execute(
-            f"SELECT {names} FROM pb_lines WHERE category = 'matched'")
+            f"SELECT {names}, category = 'matched' AS hit, category"
+            f" FROM ({self._lines_sql(plan)}) AS lines")
         columns = plan.columns
+        width = len(columns)
+        found = dict.fromkeys(_CATEGORIES, 0)
+        counts: list[Counts] = []
 
         def rows() -> Iterator[dict[str, Any]]:
             while True:
                 batch = cursor.fetchmany(10000)
                 if not batch:
-                    return
+                    break
                 for row in batch:
-                    yield dict(zip(columns, row))
+                    if row[width]:
+                        yield dict(zip(columns, row))
+                    found[row[width + 1]] += 1
+            values = [found[name] for name in _CATEGORIES]
+            values[3] += self._not_utf8()
+            counts.append(Counts(*values))
 
-        return Decoded(columns, rows(), lambda: counts)
+        return Decoded(columns, rows(), lambda: counts[0])
 
     def write_parquet(self, plan: Plan, path: str) -> Counts:
-        names = ", ".join(f'"{c}"' for c in plan.columns)
-        counts = self._materialise(plan, f"{names}, category")
         typed = ", ".join(
             'CAST("status" AS INTEGER) AS "status"' if c == "status" else f'"{c}"'
             for c in plan.columns
         )
         self._connection().execute(
-            f"COPY (SELECT {typed} FROM pb_lines WHERE category = 'matched')"
-            f" TO {_quote(path)} (FORMAT parquet)")
-        return counts
+            f"COPY (SELECT {typed} FROM ({self._lines_sql(plan)}) AS lines"
+            f" WHERE category = 'matched') TO {_quote(path)} (FORMAT parquet)")
+        return self._counts(plan)
 
     def stats(self, plan: Plan, query: StatsQuery) -> dict[str, Any]:
         secret = os.urandom(32).hex()
         by = [f'"{name}"' for name in query.by]
-        if query.every == "day":
-            period = "day"
-        elif query.every == "week":
-            period = "strftime(date_trunc('week', CAST(day AS DATE)), '%Y-%m-%d')"
-        elif query.every == "month":
-            period = "substr(day, 1, 8) || '01'"
-        else:
-            period = "CAST(NULL AS VARCHAR)"
+        days = query.every is not None
         # two 64-bit hashes keyed by halves of the run's secret: 128 bits, cheaper than MD5
-        values = f"day, {address_sql('client', 'duckdb')}"
-        rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN"
+        values = f"day_number, {address_sql('client', 'duckdb')}"
+        rkey = (f"CASE WHEN day_number IS NOT NULL AND client IS NOT NULL THEN"
                 f" (hash('{secret[:32]}', {values})::UHUGEINT << 64)"
                 f" + hash('{secret[32:]}', {values}) END")
-        selected = "".join(f", {b}" for b in by)
-        counts = self._materialise(
-            plan,
-            f"category, CASE WHEN {counted(query)} THEN true ELSE false END AS counted,"
-            f" {period} AS period{selected}, day AS pb_day, {rkey} AS rkey",
-        )
         del secret
+        keep = counted(query, numbered=True)
+        picked = "".join(f", CASE WHEN counted THEN {b} END AS {b}" for b in by)
+        # every counted line keeps its day: machines are the most addresses on one day
+        lines = (f"SELECT category, counted,"
+                 f" CASE WHEN counted THEN day_number END AS day_number{picked},"
+                 f" CASE WHEN counted THEN rkey END AS rkey FROM ("
+                 f"SELECT *, coalesce({keep}, false) AS counted, {rkey} AS rkey"
+                 f" FROM ({self._lines_sql(plan)}) AS lines) AS keyed")
+        keys = ["category", "counted", "day_number", *by]
         con = self._connection()
-        group_cols = ", ".join(["period", *by])
-        width = len(by)
-        try:
-            found = con.execute(f"""SELECT {group_cols}, sum(e), sum(r), max(r), sum(seen)
-                FROM (SELECT {group_cols}, pb_day, count(*) AS e, count(DISTINCT rkey) AS r,
-                             count(rkey) AS seen
-                      FROM pb_lines WHERE counted GROUP BY {group_cols}, pb_day)
-                GROUP BY {group_cols}""").fetchall()
-            groups: dict[GroupKey, GroupValue] = {}
-            for row in found:
-                events, reporters, machines, seen = row[1 + width:]
-                groups[(row[0], tuple(row[1:1 + width]))] = (
-                    (int(events), None, None) if not seen
-                    else (int(events), int(reporters), int(machines)))
-            join = " AND ".join(f"l.{c} IS NOT DISTINCT FROM f.{c}" for c in ["period", *by])
+        # distinct addresses per day as two plain aggregations (a day-group's addresses,
+        # then the day-groups): DuckDB would otherwise keep every line to count them
+        # apart, while a plain aggregation spills what does not fit in memory
+        found = con.execute(
+            f"SELECT {', '.join(keys)}, sum(n), count(rkey), sum(n) FILTER (rkey IS NOT NULL)"
+            f" FROM (SELECT {', '.join(keys)}, rkey, count(*) AS n FROM ({lines}) AS lines"
+            " GROUP BY ALL) AS days GROUP BY ALL").fetchall()
+        tally = dict.fromkeys(_CATEGORIES, 0)
+        # (day number or None, values) -> (events, addresses that day, lines with one)
+        by_day: dict[DayGroup, tuple[int, int, int]] = {}
+        for row in found:
+            tally[row[0]] += int(row[-3])
+            if row[1]:
+                by_day[(row[2], tuple(row[3:-3]))] = (
+                    int(row[-3]), int(row[-2]), int(row[-1] or 0))
+        counts = [tally[name] for name in _CATEGORIES]
+        counts[3] += self._not_utf8()
 
-            def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
-                names = ", ".join(f"{c} VARCHAR" for c in ["period", *by])
-                con.execute(f"CREATE OR REPLACE TEMP TABLE pb_fold (pb_set INTEGER, {names})")
-                con.executemany(
-                    f"INSERT INTO pb_fold VALUES (?, ?{', ?' * width})",
-                    [[number, key[0], *key[1]] for number, keys in enumerate(sets)
-                     for key in keys])
-                reach = {row[0]: row[1:] for row in con.execute(f"""
-                    SELECT pb_set, sum(r), max(r), sum(seen)
-                    FROM (SELECT f.pb_set, l.pb_day, count(DISTINCT l.rkey) AS r,
-                                 count(l.rkey) AS seen
-                          FROM pb_lines AS l JOIN pb_fold AS f ON {join}
-                          WHERE l.counted GROUP BY f.pb_set, l.pb_day)
-                    GROUP BY pb_set""").fetchall()}
-                return [None if number not in reach or not reach[number][2]
-                        else (int(reach[number][0]), int(reach[number][1]))
-                        for number in range(len(sets))]
+        def unions(wanted: list[list[DayGroup]]) -> list[Reach]:
+            """(reporter-days, machines) over each list of day-groups: one more pass."""
+            if not wanted:
+                return []
+            # without periods a group's days all fold together: its values pick them
+            cols = ["pb_set", *(["day_number"] if days else []), *by]
+            rows: dict[str, None] = {}
+            for number, members in enumerate(wanted):
+                for day_number, group in members:
+                    cells = [str(number)] + ([str(day_number)] if days else [])
+                    cells += ["NULL" if v is None else _quote(v) for v in group]
+                    rows["(" + ", ".join(cells) + ")"] = None
+            join = " AND ".join(f"l.{c} IS NOT DISTINCT FROM f.{c}" for c in cols[1:])
+            sql = (f"SELECT pb_set, sum(a), max(a) FROM ("
+                   f"SELECT pb_set, day_number, count(*) AS a FROM ("
+                   f"SELECT f.pb_set, l.day_number, l.rkey"
+                   f" FROM ({lines}) AS l JOIN (VALUES {', '.join(rows)})"
+                   f" AS f({', '.join(cols)}) ON l.counted AND l.rkey IS NOT NULL"
+                   f" AND {join or 'true'} GROUP BY ALL) AS sets GROUP BY ALL) AS days"
+                   " GROUP BY pb_set")
+            result = {int(n): (int(total), int(most))
+                      for n, total, most in con.execute(sql).fetchall()}
+            return [result.get(n) for n in range(len(wanted))]
 
-            return finish(counts, groups, query, union)
-        finally:
-            con.execute("DROP TABLE IF EXISTS pb_lines")
-            con.execute("DROP TABLE IF EXISTS pb_fold")
+        return finish_by_days(Counts(*counts), by_day, query, unions)
