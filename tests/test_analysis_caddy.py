@@ -24,6 +24,7 @@ CADDY = shutil.which("caddy") or "/usr/bin/caddy"
 def _needs_the_server() -> None:
     need_program(CADDY, "caddy")
 
+
 CADDYFILE = """
 {{
   admin off

@@ -26,6 +26,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 def _needs_the_server() -> None:
     need_program(NGINX, "nginx-light")
 
+
 T = Template("<base>/<package>/<version>/<os>/<arch>")
 BASE = "http://127.0.0.1/t"
 
@@ -66,6 +67,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    need_program(NGINX, "nginx-light")  # also when another module borrows this fixture
     port = _free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(CONFIG.format(tmp=tmp_path, port=port))
