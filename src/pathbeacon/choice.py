@@ -58,21 +58,9 @@ def folder() -> "str | None":
     """The folder of the choice file: ``PATHBEACON_CONFIG_DIR``, else the user's config
     folder's ``pathbeacon`` (``%APPDATA%``, ``~/Library/Application Support``,
     ``$XDG_CONFIG_HOME`` or ``~/.config``); ``None`` when none can be named."""
-    environ = os.environ
-    chosen = environ.get(CONFIG_DIR)
-    if chosen:
-        return chosen
-    if sys.platform == "win32":
-        root = environ.get("APPDATA")
-    elif sys.platform == "darwin":
-        root = os.path.join(os.path.expanduser("~"), "Library", "Application Support")
-    else:
-        root = environ.get("XDG_CONFIG_HOME")
-        if not (root and os.path.isabs(root)):  # the XDG spec: relative paths are ignored
-            root = os.path.join(os.path.expanduser("~"), ".config")
-    if not root or not os.path.isabs(root):  # no home to speak of
-        return None
-    return os.path.join(root, "pathbeacon")
+    from .optout import user_folder
+
+    return user_folder("config", CONFIG_DIR)
 
 
 def choice_path() -> "str | None":

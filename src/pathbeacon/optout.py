@@ -9,6 +9,7 @@ Kept free of imports beyond ``os``: it runs on the host's importing thread.
 """
 
 import os
+import sys
 
 #: Values that mean "no" (after trimming and lower-casing); anything else set means "yes".
 FALSY = frozenset({"", "0", "false", "no", "off"})
@@ -152,3 +153,41 @@ def ci_provider(environ: "object") -> str:
         if truthy(get(variable)):
             return slug
     return "none"
+
+
+# The user's folders per platform, as platformdirs names them (kept here, free of imports:
+# the caller's thread reads them): Windows' variable, macOS's folder under the home, the
+# XDG variable and its fallback under the home.
+_FOLDERS = {
+    "cache": ("LOCALAPPDATA", ("Library", "Caches"), "XDG_CACHE_HOME", ".cache"),
+    "config": ("APPDATA", ("Library", "Application Support"), "XDG_CONFIG_HOME", ".config"),
+}
+
+
+def user_folder(kind: str, override: str) -> "str | None":
+    """pathbeacon's folder of ``kind`` (``"cache"`` or ``"config"``): the environment
+    variable ``override`` if set, else ``pathbeacon`` in the user's folder of that kind
+    (``%LOCALAPPDATA%``/``%APPDATA%``, ``~/Library/...``, ``$XDG_..._HOME`` or
+    ``~/.cache``/``~/.config``); ``None`` when none can be named.
+
+        >>> os.environ["PB_DOC_FOLDER"] = "/srv/pb"
+        >>> user_folder("cache", "PB_DOC_FOLDER")
+        '/srv/pb'
+        >>> del os.environ["PB_DOC_FOLDER"]
+    """
+    environ = os.environ
+    chosen = environ.get(override)
+    if chosen:
+        return chosen
+    windows, mac, xdg, fallback = _FOLDERS[kind]
+    if sys.platform == "win32":
+        root = environ.get(windows)
+    elif sys.platform == "darwin":
+        root = os.path.join(os.path.expanduser("~"), *mac)
+    else:
+        root = environ.get(xdg)
+        if not (root and os.path.isabs(root)):  # the XDG spec: relative paths are ignored
+            root = os.path.join(os.path.expanduser("~"), fallback)
+    if not root or not os.path.isabs(root):  # no home to speak of
+        return None
+    return os.path.join(root, "pathbeacon")

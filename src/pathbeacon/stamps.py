@@ -20,12 +20,11 @@ reads as "no recent report".
     >>> file_name(("<base>/<os>", "acme")) == file_name(("<base>/<os>", "acme"))
     True
 
-Kept free of imports beyond ``os``, ``sys`` and :mod:`pathbeacon.files`: it runs on the host's
+Kept free of imports beyond ``os`` and pathbeacon's lean ``files`` and ``optout``: it runs on the host's
 importing thread.
 """
 
 import os
-import sys
 
 __all__ = ["CACHE_DIR", "claim", "file_name", "folder", "is_recent", "record", "release",
            "seconds"]
@@ -70,21 +69,9 @@ def folder() -> "str | None":
     """The folder for state files: ``PATHBEACON_CACHE_DIR``, else the user's cache folder's
     ``pathbeacon`` (``%LOCALAPPDATA%``, ``~/Library/Caches``, ``$XDG_CACHE_HOME`` or
     ``~/.cache``); ``None`` when none can be named."""
-    environ = os.environ
-    chosen = environ.get(CACHE_DIR)
-    if chosen:
-        return chosen
-    if sys.platform == "win32":
-        root = environ.get("LOCALAPPDATA")
-    elif sys.platform == "darwin":
-        root = os.path.join(os.path.expanduser("~"), "Library", "Caches")
-    else:
-        root = environ.get("XDG_CACHE_HOME")
-        if not (root and os.path.isabs(root)):  # the XDG spec: relative paths are ignored
-            root = os.path.join(os.path.expanduser("~"), ".cache")
-    if not root or not os.path.isabs(root):  # no home to speak of
-        return None
-    return os.path.join(root, "pathbeacon")
+    from .optout import user_folder
+
+    return user_folder("cache", CACHE_DIR)
 
 
 def file_name(key: object) -> str:
