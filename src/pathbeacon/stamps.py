@@ -20,8 +20,8 @@ reads as "no recent report".
     >>> file_name(("<base>/<os>", "acme")) == file_name(("<base>/<os>", "acme"))
     True
 
-Kept free of imports beyond ``os`` and pathbeacon's lean ``files`` and ``optout``: it runs on the host's
-importing thread.
+Kept free of imports beyond ``os`` and pathbeacon's lean ``files`` and ``optout``: it runs
+on the host's importing thread.
 """
 
 import os
