@@ -106,6 +106,15 @@ class _BoundedReader(io.RawIOBase):
         super().close()
 
 
+def _skip_headers(fp: io.BufferedIOBase, what: str) -> None:
+    """Read a head's header lines and drop them, as many as ``http.client`` allows."""
+    for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
+        line = fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+        if line in (b"\r\n", b"\n", b""):
+            return
+    raise http.client.HTTPException(f"too many headers in {what}")
+
+
 class BoundedResponse(http.client.HTTPResponse):
     """An ``http.client`` answer read under the thread's :class:`bounded` deadline.
 
@@ -126,12 +135,7 @@ class BoundedResponse(http.client.HTTPResponse):
             if not 100 <= status < 200 or status == 101:
                 return version, status, reason
             # An interim answer (100 Continue, 103 Early Hints): skip its headers.
-            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
-                line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
-                if line in (b"\r\n", b"\n", b""):
-                    break
-            else:
-                raise http.client.HTTPException("too many headers in an interim answer")
+            _skip_headers(self.fp, "an interim answer")
         raise http.client.HTTPException(f"more than {MAX_INTERIM} interim (1xx) answers")
 
 
@@ -195,12 +199,7 @@ class _Secure(_GivenSocket, http.client.HTTPSConnection):
         response = self.response_class(self.sock, method="CONNECT")  # type: ignore[arg-type]
         try:
             _version, status, message = response._read_status()
-            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
-                line = response.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
-                if line in (b"\r\n", b"\n", b""):
-                    break
-            else:
-                raise http.client.HTTPException("too many headers in the proxy's answer")
+            _skip_headers(response.fp, "the proxy's answer")
             if status != 200:
                 self.close()
                 # transport.not_connected reads the status from this text, as CPython words it
