@@ -226,3 +226,12 @@ def test_what_is_written_reads_back(changes: list[tuple[str, str]]) -> None:
     assert consent.state()["packages"] == dict(sorted(expected.items()))
     for key, value in expected.items():
         assert (consent.reason(key, "opt-in") is None) == (value == "on")
+
+
+def test_explain_labels_its_values_as_examples() -> None:
+    """A README's reader takes "value on this machine" for their own machine's: the values
+    are the author's, so the notice calls them examples (issue 13, item 9)."""
+    text = pathbeacon.explain("<base>/<os>/<python>", base="https://acme.example/t",
+                              package="acme")
+    assert "| field | what it is | example value |" in text
+    assert "this machine" not in text

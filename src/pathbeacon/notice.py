@@ -74,7 +74,7 @@ def _interval_text(interval: object) -> str:
 
 def explain(template: str | Template, /, *, interval: object = None, consent: object = "opt-out",
             **facts: object) -> str:
-    """A Markdown section naming the endpoint, each field with this machine's value, what
+    """A Markdown section naming the endpoint, each field with an example value (this machine's), what
     is never sent, and every way to opt out (the lasting choice, and the exact variables for
     ``package``).
 
@@ -126,7 +126,9 @@ def explain(template: str | Template, /, *, interval: object = None, consent: ob
         "",
         opening,
         "",
-        "| field | what it is | value on this machine |",
+        # The values are the machine's that wrote the notice: a reader's own differ, so
+        # they are labelled as examples.
+        "| field | what it is | example value |",
         "|---|---|---|",
     ]
     setter = _code(package, cell=True) if package else "the package"

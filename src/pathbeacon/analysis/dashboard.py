@@ -247,7 +247,7 @@ def _notice(template: Template, base: str | None, package: str | None) -> str:
     if not package:
         # the opt-out variables would name the example package: name none
         text = text.replace(", `YOUR_PACKAGE_NO_ANALYTICS=1`", "")
-    return text.replace("| value on this machine |", "| example value |")
+    return text
 
 
 def collect(template: str | Template, stats: StatsFunction, *, k: int = DEFAULT_K,
