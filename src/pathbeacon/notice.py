@@ -75,8 +75,8 @@ def _interval_text(interval: object) -> str:
 def explain(template: str | Template, /, *, interval: object = None, consent: object = "opt-out",
             **facts: object) -> str:
     """A Markdown section naming the endpoint, each field with an example value (this
-    machine's), what is never sent, and every way to opt out (the lasting choice, and the exact variables for
-    ``package``).
+    machine's), what is never sent, and every way to opt out (the lasting choice, and the
+    exact variables for ``package``).
 
     Pass the same ``consent`` as to ``report_once`` (``"opt-in"``, ``"notice"``) to
     describe when the package starts sending.
