@@ -393,6 +393,10 @@ HOSTILE_BYTES = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\
 # (line, category by the rule) for lines every engine must count alike
 HOSTILE_CASES: list[tuple[bytes, str]] = [
     (json.dumps(GOOD_NGINX).encode(), "matched"),
+    # a value with a "." or ".." between (escaped) slashes: never sent, as nginx resolves it
+    (GOOD_COMBINED.replace("/acme/1.0", "/acme/%2F..%2Fx").encode(), "other_path"),
+    (GOOD_COMBINED.replace("/acme/1.0", "/acme/a%2F.").encode(), "other_path"),
+    (GOOD_COMBINED.replace("/acme/1.0", "/acme/a%2F..b").encode(), "matched"),
     # an agent with a byte that is not UTF-8: the line is not text
     (json.dumps(GOOD_NGINX).encode().replace(b'"ua"', b'"u\xffa"'), "malformed"),
     (json.dumps(GOOD_NGINX).encode().replace(b'"ua"', b'"u\xc3"'), "malformed"),

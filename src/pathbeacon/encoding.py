@@ -79,12 +79,15 @@ def sanitise(value: object) -> str:
     ``None`` becomes ``unknown``, booleans ``true``/``false``; whitespace runs become one
     ``_``; control and format characters (categories Cc, Cf) are dropped; the text is
     NFC-normalised and cut to 64 characters; an empty result becomes ``unknown``, and
-    ``.``/``..`` become ``_``/``__``. Only the first ``MAX_INPUT`` (4096) characters of a
-    value are read, and a ``str`` subclass is read as the plain string it holds.
-    Sanitising is idempotent.
+    ``.``/``..`` become ``_``/``__``, also between slashes (``/../x`` is ``/__/x``: nginx
+    decodes ``%2F`` and refuses a path that climbs above its root). Only the first
+    ``MAX_INPUT`` (4096) characters of a value are read, and a ``str`` subclass is read as
+    the plain string it holds. Sanitising is idempotent.
 
         >>> sanitise("  Mac OS\\tX\\n"), sanitise(None), sanitise(True), sanitise("..")
         ('Mac_OS_X', 'unknown', 'true', '__')
+        >>> sanitise("/../x"), sanitise("a/./b")
+        ('/__/x', 'a/_/b')
         >>> sanitise("evil\\u202egnp.exe"), sanitise("a\\u200bb")
         ('evilgnp.exe', 'ab')
     """
@@ -102,6 +105,8 @@ def sanitise(value: object) -> str:
             category = unicodedata.category
             text = "".join([ch for ch in text if category(ch) != _FORMAT])
     text = text[:MAX_LENGTH] if text.isascii() else _nfc_prefix(text)
+    if "/" in text:  # a web server decodes %2F and resolves the dot segments it then sees
+        text = "/".join([_DOTS.get(piece, piece) for piece in text.split("/")])
     return _DOTS.get(text, text) if text else UNKNOWN
 
 

@@ -129,10 +129,13 @@ def value_ok(text: str) -> bool:
 
         >>> value_ok("Mac_OS_X"), value_ok(".."), value_ok("a b"), value_ok("x" * 65)
         (True, False, False, False)
+        >>> value_ok("/../x"), value_ok("a/./b"), value_ok("a/b..")
+        (False, False, True)
     """
     return (
         0 < len(text) <= MAX_LENGTH
         and text not in (".", "..")
+        and not ("/" in text and any(piece in (".", "..") for piece in text.split("/")))
         and ((text.isascii() and text.isprintable() and " " not in text)
              or _forbidden_re().search(text) is None)
     )
