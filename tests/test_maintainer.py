@@ -28,6 +28,10 @@ import pytest
 
 from .conftest import ROOT, clean_env, run_cli
 
+# The maintainer's commands: the analysis extra (absent from the PyPy run of CI).
+pytest.importorskip("duckdb", reason="the analysis extra (pip install '.[analysis]')")
+pytest.importorskip("matplotlib", reason="the analysis extra (pip install '.[analysis]')")
+
 T = "<base>/<package>/<version>/<os>/<arch>"
 BASE = "https://gw.example/t"
 CLIENTS = [f"198.51.100.{n}" for n in range(1, 13)]

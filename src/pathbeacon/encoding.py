@@ -53,10 +53,14 @@ def text_of(value: object) -> str:
     """
     if type(value) is str:
         return value
-    # str.__str__ copies a subclass's characters into an exact str without calling its
-    # methods; str() may itself return a subclass, from a __str__ of the value's own.
-    text = str.__str__(value) if issubclass(type(value), str) else str(value)
-    return text if type(text) is str else str.__str__(text)
+    # A subclass is never asked anything (its methods may lie); str() of anything else may
+    # itself return a subclass, from a __str__ of the value's own. str.encode, called on
+    # the type, reads the characters themselves: an exact copy on CPython and PyPy alike
+    # (PyPy's str.__str__ hands a subclass back as it is).
+    text = value if isinstance(value, str) and issubclass(type(value), str) else str(value)
+    if type(text) is str:
+        return text
+    return str.encode(text, "utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
 
 
 def _plain(text: str) -> bool:

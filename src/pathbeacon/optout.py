@@ -35,8 +35,11 @@ MAX_NAME = 256
 def _name(package: object) -> str:
     # As encoding.text_of: an exact str, so that a str subclass's methods (__len__,
     # upper, ...), which may lie, are never asked; then cut.
-    text = str.__str__(package) if issubclass(type(package), str) else str(package)
-    return (text if type(text) is str else str.__str__(text))[:MAX_NAME]
+    text = package if isinstance(package, str) else str(package)
+    if type(text) is not str:  # str's own methods, called on the type, read the characters
+        head = str.__getitem__(text, slice(0, MAX_NAME))
+        text = str.encode(head, "utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+    return text[:MAX_NAME]
 
 
 def package_variable(package: object) -> str:
