@@ -402,6 +402,10 @@ def _start(
     if problem:
         _finished(report, FAILED, problem)
         return
+    if _exiting or sys.is_finalizing():  # a __del__ or a late atexit hook: no worker would
+        # run, and no file may be read (imports fail while the interpreter shuts down)
+        _finished(report, FAILED, "the interpreter is exiting: no time left to send")
+        return
     # The user's choice and the author's mode (after the claim: a notice shown in this run
     # keeps this key quiet for the rest of it).
     package = facts.get("package")
@@ -429,9 +433,6 @@ def _start(
             _finished(report, SKIPPED,
                       f"delivered from this machine within the interval ({interval!r})")
             return
-    if _exiting or sys.is_finalizing():  # a __del__ or a late atexit hook: no worker would run
-        _finished(report, FAILED, "the interpreter is exiting: no time left to send")
-        return
     if _in_subinterpreter():
         _finished(report, DISABLED,
                   "a subinterpreter: its worker thread could outlive it and crash the process")
