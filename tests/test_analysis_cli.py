@@ -375,13 +375,15 @@ def test_json_text_is_valid_printable_json_for_any_text() -> None:
 
 
 def test_csv_cells_read_back_as_the_value_or_the_quoted_value() -> None:
-    from hypothesis import given
+    from hypothesis import assume, given
     from hypothesis import strategies as st
 
     from pathbeacon.analysis.output import write_csv
 
     @given(st.lists(st.text(), min_size=1, max_size=5))
     def check(values: list[str]) -> None:
+        # csv.reader before 3.11 refuses a NUL (the writer writes it as it is)
+        assume(sys.version_info >= (3, 11) or "\x00" not in "".join(values))
         out = io.StringIO()
         write_csv([{"v": v} for v in values], ["v"], out)
         back = [row["v"] for row in csv.DictReader(io.StringIO(out.getvalue(), newline=""))]
