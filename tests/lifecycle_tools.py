@@ -141,3 +141,20 @@ def private_dns_argv(tmp_path: Path) -> list[str] | None:
     probe = subprocess.run([*argv, sys.executable, "-c", "print('ok')"],
                            capture_output=True, text=True, timeout=30)
     return argv if probe.stdout.strip() == "ok" else None
+
+
+#: For a test program: ``interrupt_at(n)``, a trace function that raises KeyboardInterrupt
+#: at the n-th line run inside pathbeacon (the program defines ``OURS``, its folder).
+INTERRUPT_AT = """
+def interrupt_at(n):
+    seen = [0]
+    def trace(frame, event, arg):
+        if not frame.f_code.co_filename.startswith(OURS):
+            return None
+        if event == "line":
+            seen[0] += 1
+            if seen[0] == n:
+                raise KeyboardInterrupt
+        return trace
+    return trace
+"""

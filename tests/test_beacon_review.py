@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Collector
+from .lifecycle_tools import INTERRUPT_AT
 from .test_consent import env, host, telemetry
 from .test_consent_notice import notices, run
 
@@ -193,18 +194,7 @@ OURS = os.path.dirname(pathbeacon.__file__)
 MARKS = os.path.join(os.environ["PATHBEACON_CONFIG_DIR"], "notices")
 pathbeacon.report_once("<base>/warm", base=sys.argv[1], key="warm").wait(10)
 
-def interrupt_at(n):
-    seen = [0]
-    def trace(frame, event, arg):
-        if not frame.f_code.co_filename.startswith(OURS):
-            return None
-        if event == "line":
-            seen[0] += 1
-            if seen[0] == n:
-                raise KeyboardInterrupt
-        return trace
-    return trace
-
+""" + INTERRUPT_AT + """
 interrupted = lies = 0
 for n in range(1, 300):
     choice._shown_here.clear()

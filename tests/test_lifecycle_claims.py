@@ -15,6 +15,7 @@ import pytest
 from pathbeacon import stamps
 
 from .conftest import Collector, clean_env, make_package, run_python
+from .lifecycle_tools import INTERRUPT_AT
 
 
 def test_an_interrupt_at_any_line_of_the_call_never_leaves_a_key_stuck(
@@ -28,17 +29,7 @@ import sys, time, pathbeacon, pathbeacon.report
 from pathlib import Path
 OURS = str(Path(pathbeacon.__file__).parent)
 pathbeacon.report_once("<base>/warm", base={collector.url!r}, key="warm").wait(10)
-def interrupt_at(n):
-    seen = [0]
-    def trace(frame, event, arg):
-        if not frame.f_code.co_filename.startswith(OURS):
-            return None
-        if event == "line":
-            seen[0] += 1
-            if seen[0] == n:
-                raise KeyboardInterrupt
-        return trace
-    return trace
+{INTERRUPT_AT}
 interrupted = 0
 for n in range(1, 400):
     sys.settrace(interrupt_at(n))
