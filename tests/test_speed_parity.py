@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from pathbeacon.analysis import decode, stats
 
@@ -89,3 +92,49 @@ def test_stats_with_folds_read_each_line_once(tmp_path: Path) -> None:
         finally:
             engine.close()
         assert want["lines"]["malformed"] == 1
+
+
+# Pieces of a combined line at the edges of the one-regex cut (sql.fast_combined_re):
+# each is kept by the cut, or must send the line down the exact path, never read apart.
+_CLIENTS = ["198.51.100.1", '"b', "a]", "[x", "2001:db8::1", "-"]
+_METHODS = ["GET", "G\"T", "", "GET GET", "get", "G\\ET"]
+_VALUES = ["1.0", ".", "..", "...", ".x", "..x", "x" * 64, "x" * 65, "%41", "a%2Fb", "~_-",
+           "é", "a b", "a\"b", "a?b", ""]
+_HOSTS = ["", "http://h", "HTTPS://g.example", "http://a b", 'http://a"b', "http://x\\y",
+          "ftp://h"]
+_PROTOCOLS = ["", " HTTP/1.1", " HTTP/1.1 x", " \\", "  HTTP/1.1"]
+_TAILS = [' 204 0 "-" "ua"', " 204 -", " 204 0", " 2040 0", " 20 0", " 204 0x",
+          ' 404 0 "r" "u a"', ' 302 12 "\\"" "u\\"a"', " 204 0 ", ' 204 0 "-"']
+_TIMES = ["21/Aug/2026:14:00:00 +0000", "31/Feb/2026:14:00:00 +0000",
+          "21/Aug/2026:24:00:00 +0000", "21/aug/2026:14:00:00 -0130", "01/Jan/0000:00:00:00 +0000"]
+
+
+def _piece(draw: Any, usual: str, others: list[str], odds: int = 2) -> str:
+    """The usual piece but one time in ``odds`` (so that the rest of the line mostly
+    fits), then an edge."""
+    return usual if draw(st.integers(1, odds)) > 1 else draw(st.sampled_from(others))
+
+
+@st.composite
+def _edge_line(draw: Any) -> str:
+    values = [_piece(draw, "1.0", _VALUES, 6) for _ in range(6)]
+    target = (_piece(draw, "", _HOSTS)
+              + _piece(draw, "/telemetry/", ["/telemetry//", "/Telemetry/", "/telemetry/x/",
+                                             "telemetry/"])
+              + "/".join(values))
+    method = _piece(draw, "GET", _METHODS)
+    request = f"{method} {target}" if method else target
+    return (f"{_piece(draw, '198.51.100.1', _CLIENTS)} - {_piece(draw, '-', ['u', 'a]'])}"
+            f" [{_piece(draw, _TIMES[0], _TIMES)}] \"{request}"
+            f"{_piece(draw, ' HTTP/1.1', _PROTOCOLS)}\"{_piece(draw, _TAILS[0], _TAILS)}")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(_edge_line(), min_size=1, max_size=12))
+def test_lines_at_the_edges_of_the_one_regex_cut_read_alike(lines: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _both(Path(tmp), lines)
+    assert got["duckdb"] == got["python"]

@@ -26,6 +26,7 @@ Times are computed with integer arithmetic, so the session time zone never matte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Callable
@@ -42,7 +43,7 @@ from .formats import (
     S3_RE,
     URLS_RE,
 )
-from .matcher import ATOM_RE, Matcher, forbidden_class
+from .matcher import ANY_PREFIX_RE, ATOM_RE, ORIGIN_RE, Matcher, forbidden_class
 from .stats import StatsQuery
 
 __all__ = ["DIALECTS", "META_COLUMNS", "counted", "query", "valid_utf8_hex"]
@@ -778,6 +779,35 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
             [f"{prefix}_all['{name}']" for name in names])
 
 
+def fast_combined_re(matcher: Matcher) -> str | None:
+    """One anchored regex of four groups (client, time, target, status) for the common
+    combined line: no backslash, a request of one method, a target holding every value as
+    1-64 unreserved characters (no ``%``: nothing to decode, nothing forbidden, the split
+    into segments the only one) and an optional protocol; ``None`` when the template does
+    not suit it (values that share a segment, any prefix, a literal holding a space, a
+    quote or a backslash). RE2 runs it in one pass (at most four groups, no ambiguous
+    alternation); where it matches, the exact path's regexes give the same client, time,
+    target and status, and the target is shaped, so those lines skip them.
+
+        >>> from pathbeacon.analysis.matcher import Matcher
+        >>> fast_combined_re(Matcher.compile("<base>/<os>", base="https://h/t")) is not None
+        True
+    """
+    pattern = matcher.pattern
+    value = f"((?:{ATOM_RE})+)"
+    if (_segment_positions(matcher) is None or ANY_PREFIX_RE in pattern
+            or not pattern.startswith("^" + ORIGIN_RE) or not pattern.endswith("$")):
+        return None
+    rest = pattern[1 + len(ORIGIN_RE):-1]
+    literals = "".join(matcher.template.literals) + (matcher.base_path or "")
+    if any(ch in literals for ch in ' "\\') or re.search(r"(?<!\\)\((?!\?:)",
+                                                         rest.replace(value, "")):
+        return None  # a literal a request line would not keep, or a group left over
+    target = "(?:[Hh][Tt][Tt][Pp][Ss]?://[^/?#\" \\\\]*)?" + rest.replace(value, _PLAIN_VALUE)
+    return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] "[^ "\\]+ ({target})'
+            r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
+
+
 def _segment_positions(matcher: Matcher) -> list[int] | None:
     """Where each value sits, counted from the end, among the pieces of a target split at
     ``/?=&``, when every value fills whole segments or query values; else ``None``.
@@ -836,6 +866,13 @@ def query(matcher: Matcher, dialect: str, format: str,
         if fmt.plain_record is not None:
             extract_guard = f"gate AND NOT {plain}"
     header = "line LIKE '#%'" if format == "cloudfront" else "false"
+    # the common line by one lean regex first (fast_combined_re); the rest as below
+    fast_re = fast_combined_re(matcher) if format == "combined" and not d.spark else None
+    fast_cols = ""
+    if fast_re is not None:
+        fast_cols = (f", CASE WHEN utf8_ok AND {plain} THEN regexp_extract(line,"
+                     f" {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4']) END AS f_all")
+        extract_guard = f"{extract_guard} AND NOT is_fast"
 
     # layer: the line regex's groups, once
     line_cols, line_groups = _extract_all(d, "line", fmt.regex or "", fmt.groups, "m",
@@ -854,6 +891,14 @@ def query(matcher: Matcher, dialect: str, format: str,
                      f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
         record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
+    if fast_re is not None:
+        fast_record = {"time": "f_all['f2']", "target": "f_all['f3']",
+                       "status": d.int("f_all['f4']"), "client": "f_all['f1']",
+                       "agent": d.extract(d.extract("line", COMBINED_LEAN_RE, 4),
+                                          _plain_quotes(COMBINED_AGENT_RE), 1)}
+        record = {key: f"(CASE WHEN is_fast THEN {fast_record[key]} ELSE {expr} END)"
+                  for key, expr in record.items()}
+        fits_line = f"(is_fast OR {fits_line})"
     # A line regex's groups are empty where it did not match: the record's expressions
     # are safe there and their results unused (the line is malformed), so they need no
     # guard, which costs a selection per column and line.
@@ -925,6 +970,8 @@ def query(matcher: Matcher, dialect: str, format: str,
         fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
                    f" ELSE {d.matches(target, strict)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
+        if fast_re is not None:  # its target is shaped
+            shaped = f"(CASE WHEN is_fast THEN line_ok ELSE {shaped} END)"
         checked_plain = True
     # DuckDB needs no guard: a value is kept only where the target is shaped (a piece out
     # of range is NULL there; Spark raises an error for it)
@@ -968,6 +1015,8 @@ WHERE line <> ''"""
         # a header (CloudFront's "#" lines) is a line without a target: other_path
         ("texts", f", coalesce(utf8_ok AND {gate}, false) AS gate,"
                   f" coalesce(utf8_ok AND {header}, false) AS is_header"),
+        ("fast_cut", fast_cols),
+        ("fast", ", coalesce(f_all['f1'] <> '', false) AS is_fast" if fast_cols else ""),
         ("gated", f", {plain} AS is_plain{line_cols}"),
         ("split_lines", f", {fits_line} AS fit"),
         *((name, f", CASE WHEN fit THEN {expr} END AS {name}") for name, expr in fmt.steps),
