@@ -451,7 +451,11 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         size = f"abs({number})"
         unit = (f"(CASE WHEN {size} < 1e11 THEN 1 WHEN {size} < 1e14 THEN 1000"
                 f" WHEN {size} < 1e17 THEN 1000000 ELSE 1000000000 END)")
-        epoch = (f"CASE WHEN t_shape = 'e' THEN {_epoch_parts(d, text)}"
+        # 'F': the fast cut's time (fast_line_re), nginx's shape with a year from 1 and an
+        # offset under 24 hours, which DuckDB's parser reads as Python's does
+        fast = ("" if d.spark else f" WHEN t_shape = 'F' THEN CAST(epoch(try_strptime({text},"
+                " '%Y-%m-%dT%H:%M:%S%z')) AS BIGINT)")
+        epoch = (f"CASE{fast} WHEN t_shape = 'e' THEN {_epoch_parts(d, text)}"
                  f" WHEN t_shape = 'f' AND {size} < 1e19"
                  f" THEN CAST(floor({number} / {unit}) AS BIGINT) END")
         return {"t_shape": shape, **{f"t_{p}": e for p, e in zip(_PARTS, parts)},
@@ -779,20 +783,12 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
             [f"{prefix}_all['{name}']" for name in names])
 
 
-def fast_combined_re(matcher: Matcher) -> str | None:
-    """One anchored regex of four groups (client, time, target, status) for the common
-    combined line: no backslash, a request of one method, a target holding every value as
-    1-64 unreserved characters (no ``%``: nothing to decode, nothing forbidden, the split
-    into segments the only one) and an optional protocol; ``None`` when the template does
-    not suit it (values that share a segment, any prefix, a literal holding a space, a
-    quote or a backslash). RE2 runs it in one pass (at most four groups, no ambiguous
-    alternation); where it matches, the exact path's regexes give the same client, time,
-    target and status, and the target is shaped, so those lines skip them.
-
-        >>> from pathbeacon.analysis.matcher import Matcher
-        >>> fast_combined_re(Matcher.compile("<base>/<os>", base="https://h/t")) is not None
-        True
-    """
+def _fast_target(matcher: Matcher) -> str | None:
+    """The matcher's pattern, unanchored, for a target holding every value as 1-64
+    unreserved characters (no ``%``: nothing to decode, nothing forbidden, the split into
+    segments the only one) and a host of no space, quote, backslash or control character;
+    ``None`` when the template does not suit (values sharing a segment, any prefix, a
+    literal a request line or a JSON string would not keep as it is)."""
     pattern = matcher.pattern
     value = f"((?:{ATOM_RE})+)"
     if (_segment_positions(matcher) is None or ANY_PREFIX_RE in pattern
@@ -802,10 +798,60 @@ def fast_combined_re(matcher: Matcher) -> str | None:
     literals = "".join(matcher.template.literals) + (matcher.base_path or "")
     if any(ch in literals for ch in ' "\\') or re.search(r"(?<!\\)\((?!\?:)",
                                                          rest.replace(value, "")):
-        return None  # a literal a request line would not keep, or a group left over
-    target = "(?:[Hh][Tt][Tt][Pp][Ss]?://[^/?#\" \\\\]*)?" + rest.replace(value, _PLAIN_VALUE)
-    return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] "[^ "\\]+ ({target})'
-            r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
+        return None
+    host = '[^/?#" \\\\\\x00-\\x1f]*'
+    return f"(?:[Hh][Tt][Tt][Pp][Ss]?://{host})?" + rest.replace(value, _PLAIN_VALUE)
+
+
+#: nginx's ``$time_iso8601`` from year 1 with an offset under 24 hours.
+_FAST_TIME_RE = ("(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}"
+                 "T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]")
+#: A JSON string's text with nothing escaped: no quote, backslash or control character.
+_JSON_PLAIN = '[^"\\\\\\x00-\\x1f]*'
+
+
+def fast_line_re(matcher: Matcher, format: str) -> str | None:
+    """One anchored regex of at most four groups for the common line of ``format``, or
+    ``None`` (another format, or a template :func:`_fast_target` does not suit).
+
+    combined: (client, time, target, status) of a line without a backslash, a request of
+    one method, a shaped target and an optional protocol. json: (time, target, status,
+    client) of the line ``pathbeacon gateway nginx`` writes, nothing escaped. RE2 runs
+    either in one pass (at most four groups, no ambiguous alternation); where one
+    matches, the exact path gives the same values and the target is shaped, so those
+    lines skip the rest.
+
+        >>> from pathbeacon.analysis.matcher import Matcher
+        >>> fast_line_re(Matcher.compile("<base>/<os>", base="https://h/t"), "json")[:9]
+        '^\\\\{"time"'
+    """
+    target = _fast_target(matcher)
+    if target is None:
+        return None
+    if format == "combined":
+        return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] "[^ "\\]+ ({target})'
+                r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
+    if format == "json":
+        return (rf'^\{{"time":"({_FAST_TIME_RE})","request":"({target})",'
+                rf'"status":([1-9][0-9]{{2}}),"agent":"{_JSON_PLAIN}"'
+                rf'(?:,"client":"({_JSON_PLAIN})")?\}}$')
+    return None
+
+
+def _fast_record(d: _Dialect, format: str) -> tuple[dict[str, str], str]:
+    """The record's expressions over the groups ``f_all`` of :func:`fast_line_re` (the
+    agent found again only where a query reads it), and the time's shape."""
+    if format == "combined":
+        agent = d.extract(d.extract("line", COMBINED_LEAN_RE, 4),
+                          _plain_quotes(COMBINED_AGENT_RE), 1)
+        return {"time": "f_all['f2']", "target": "f_all['f3']",
+                "status": d.int("f_all['f4']"), "client": "f_all['f1']",
+                "agent": agent}, "'p'"
+    agent = d.extract("line", r'^\{"time":"[^"]*","request":"[^"]*","status":[0-9]+,'
+                              r'"agent":"([^"]*)"', 1)
+    return {"time": "f_all['f1']", "target_text": "f_all['f2']",
+            "status_text": "f_all['f3']", "client": _nonempty("f_all['f4']"),
+            "agent": _nonempty(agent)}, "'F'"
 
 
 def _segment_positions(matcher: Matcher) -> list[int] | None:
@@ -867,12 +913,13 @@ def query(matcher: Matcher, dialect: str, format: str,
             extract_guard = f"gate AND NOT {plain}"
     header = "line LIKE '#%'" if format == "cloudfront" else "false"
     # the common line by one lean regex first (fast_combined_re); the rest as below
-    fast_re = fast_combined_re(matcher) if format == "combined" and not d.spark else None
+    fast_re = None if d.spark else fast_line_re(matcher, format)
     fast_cols = ""
     if fast_re is not None:
         fast_cols = (f", CASE WHEN utf8_ok AND {plain} THEN regexp_extract(line,"
                      f" {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4']) END AS f_all")
         extract_guard = f"{extract_guard} AND NOT is_fast"
+        gate = f"(CASE WHEN is_fast THEN true ELSE {gate} END)"  # OR would compute both
 
     # layer: the line regex's groups, once
     line_cols, line_groups = _extract_all(d, "line", fmt.regex or "", fmt.groups, "m",
@@ -892,13 +939,10 @@ def query(matcher: Matcher, dialect: str, format: str,
         record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
     if fast_re is not None:
-        fast_record = {"time": "f_all['f2']", "target": "f_all['f3']",
-                       "status": d.int("f_all['f4']"), "client": "f_all['f1']",
-                       "agent": d.extract(d.extract("line", COMBINED_LEAN_RE, 4),
-                                          _plain_quotes(COMBINED_AGENT_RE), 1)}
+        fast_record, fast_shape = _fast_record(d, format)
         record = {key: f"(CASE WHEN is_fast THEN {fast_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
-        fits_line = f"(is_fast OR {fits_line})"
+        fits_line = f"(CASE WHEN is_fast THEN true ELSE {fits_line} END)"
     # A line regex's groups are empty where it did not match: the record's expressions
     # are safe there and their results unused (the line is malformed), so they need no
     # guard, which costs a selection per column and line.
@@ -1000,6 +1044,10 @@ def query(matcher: Matcher, dialect: str, format: str,
         for name in matcher.fields
     )
     shape_col = parts.get("t_shape", "'p'")
+    slow = ""  # what only the exact path needs is computed only there
+    if fast_re is not None:
+        shape_col = f"(CASE WHEN is_fast THEN {fast_shape} ELSE {shape_col} END)"
+        slow = " AND NOT is_fast"
     # Each layer adds columns to the one below (SELECT *, ...): every expression is
     # written once and refers to columns, which keeps the query small and each regex run
     # once per line.
@@ -1012,14 +1060,15 @@ FROM logs
 WHERE line <> ''"""
     layers: list[tuple[str, str]] = [
         ("read", "".join(f", {expr} AS {name}" for name, expr in fmt.pre.items())),
+        ("fast_cut", fast_cols),
+        ("fast", ", coalesce(f_all['f1'] <> '', false) AS is_fast" if fast_cols else ""),
         # a header (CloudFront's "#" lines) is a line without a target: other_path
         ("texts", f", coalesce(utf8_ok AND {gate}, false) AS gate,"
                   f" coalesce(utf8_ok AND {header}, false) AS is_header"),
-        ("fast_cut", fast_cols),
-        ("fast", ", coalesce(f_all['f1'] <> '', false) AS is_fast" if fast_cols else ""),
         ("gated", f", {plain} AS is_plain{line_cols}"),
         ("split_lines", f", {fits_line} AS fit"),
-        *((name, f", CASE WHEN fit THEN {expr} END AS {name}") for name, expr in fmt.steps),
+        *((name, f", CASE WHEN fit{slow} THEN {expr} END AS {name}")
+          for name, expr in fmt.steps),
         *((name, f", CASE WHEN fit AND is_plain THEN {expr} END AS {name}")
           for name, expr in fmt.plain_steps),
         ("records", f", fit AS line_fits{record_cols}"),
