@@ -220,3 +220,24 @@ def test_the_one_regex_cut_gives_every_column_the_exact_path_gives(
         finally:
             sql.fast_line_re = cut
         assert fast == exact, format
+
+
+def test_stats_read_a_line_too_long_for_short_buffers_by_starting_again(tmp_path: Path) -> None:
+    """Lines are read in short buffers on every core; one longer than SHORT_LINE (here a
+    beacon with a 3 MB agent, and a 3 MB line that is not UTF-8) makes the reading start
+    again in one whole buffer: the same answer as the python engine, each line once."""
+    from pathbeacon.analysis.engines.duckdb import SHORT_LINE
+
+    good = [f'198.51.100.{i} - - [21/Aug/2026:14:00:00 +0000] "GET /telemetry/acme/1.{i % 2}/'
+            f'Linux/x86_64/3.11/true HTTP/1.1" 204 0 "-" "ua"' for i in range(6)]
+    huge = good[0].replace('"ua"', '"' + "a" * (SHORT_LINE + 1000) + '"')
+    log = tmp_path / "access.log"
+    log.write_bytes(("\n".join([*good, huge]) + "\n").encode()
+                    + b"\xff" * (SHORT_LINE + 10) + b"\n")
+    want = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="python")
+    assert want["lines"] == {"matched": 7, "bad_status": 0, "other_path": 0, "malformed": 1}
+    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="duckdb") == want
+    short = log.read_bytes().split(b"\n")[:6]
+    log.write_bytes(b"\n".join(short) + b"\n")
+    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1,
+                 engine="duckdb")["lines"]["matched"] == 6

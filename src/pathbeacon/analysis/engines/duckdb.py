@@ -1,10 +1,12 @@
 """The duckdb engine: the compiled SQL run by DuckDB, which reads the logs itself.
 
-DuckDB's CSV reader splits each file (plain or gzip) into lines on all cores: one
-``VARCHAR`` column, no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter),
-so a line arrives whole, whatever its length (a line holding that noncharacter is
-``malformed`` on every engine). A line that is not valid UTF-8 is set aside by the reader
-and counted ``malformed``. Each line then goes through
+DuckDB's CSV reader splits each file (plain or gzip) into lines: one ``VARCHAR`` column,
+no quoting, and a delimiter no log holds (U+10FFFF, a noncharacter), so a line arrives
+whole (a line holding that noncharacter is ``malformed`` on every engine). ``stats`` reads
+in short buffers on every core, memory limited (:data:`MEMORY_LIMIT`), and starts again in
+one buffer of 2 GiB on one core only when a line is longer than :data:`SHORT_LINE`, so
+every line is counted whatever its length. A line that is not valid UTF-8 is set aside
+by the reader and counted ``malformed``. Each line then goes through
 :func:`~pathbeacon.analysis.sql.query` as a stream: no line is kept. ``stats`` is one
 aggregation (line counts, and per UTC day and group the events and distinct addresses, a
 keyed hash of the day and address with a random per-run key, never the client itself);
@@ -12,7 +14,7 @@ a group's reporter-days are the sum over its days and its machines the largest d
 address on a day belongs to that day), the k rule itself is
 :func:`~pathbeacon.analysis.stats.finish`, and only when small groups fold together does a
 second pass count their addresses per day together. What does not fit in DuckDB's memory
-limit (:data:`MEMORY_LIMIT`; a large aggregation) spills to a private temporary folder.
+limit (a large aggregation) spills to a private temporary folder.
 
 Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
 """
@@ -21,8 +23,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -32,13 +34,16 @@ from ..sql import query as compile_query
 from ..stats import Counts, Reach, StatsQuery, address_sql
 from . import DayGroup, Decoded, Engine, Plan, finish_by_days
 
-__all__ = ["MEMORY_LIMIT", "DuckDBEngine", "logs_relation"]
+__all__ = ["MEMORY_LIMIT", "SHORT_LINE", "DuckDBEngine", "logs_relation"]
 
-#: What DuckDB may hold in memory before aggregations spill to a temporary folder; None
-#: leaves DuckDB's own (80% of the machine's memory). The reader's buffer counts against
-#: it, and reading lines of any length takes buffers of 2 GiB (allocated, not filled, for
-#: a compressed log): a lower limit makes such a read fail.
-MEMORY_LIMIT: str | None = None
+_T = TypeVar("_T")
+
+#: What DuckDB may hold in memory before aggregations spill to a temporary folder, when
+#: lines are read in short buffers (every core, memory flat in the log's size).
+MEMORY_LIMIT: str | None = "400MB"
+#: The longest line read in short buffers; a longer one makes the reading start again in
+#: one buffer of 2 GiB (one core, no memory limit: the buffer alone is larger).
+SHORT_LINE = 2097152
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
@@ -48,11 +53,15 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects") -> str:
+def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
+                  whole: bool = True) -> str:
     """SQL for the relation ``logs(line)`` of the lines of ``paths`` (all gzip or none).
 
     A line that is not valid UTF-8 is left out and recorded in the table ``rejects``
-    (``<rejects>_scans`` beside it): the engine counts those lines ``malformed``.
+    (``<rejects>_scans`` beside it): the engine counts those lines ``malformed``. With
+    ``whole`` a line of any length is read (up to 2 GiB, in one buffer, on one core);
+    without, lines up to :data:`SHORT_LINE` bytes are read in short buffers on every core
+    and a longer one is left out and recorded (``LINE SIZE OVER MAXIMUM``).
 
         >>> "read_csv" in logs_relation(["access.log"], False)
         True
@@ -68,7 +77,8 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects")
         " strict_mode=false, null_padding=true, nullstr=chr(10),"
         # any line up to 2 GiB: a longer max line needs a larger buffer (given, as
         # DuckDB's default is 16 times the line: 32 GiB), which is allocated as it fills
-        " max_line_size=2147483647, buffer_size=2147483648,"
+        + (" max_line_size=2147483647, buffer_size=2147483648," if whole
+           else f" max_line_size={SHORT_LINE},") +
         " ignore_errors=true, store_rejects=true,"
         f" rejects_table={_quote(rejects)}, rejects_scan={_quote(rejects + '_scans')},"
         f" compression={_quote('gzip' if gzip else 'none')}))"
@@ -98,7 +108,10 @@ class DuckDBEngine(Engine):
     """Runs the compiled SQL in an in-process DuckDB using every core.
 
     ``threads`` caps DuckDB's threads (default: all cores); ``memory_limit`` is what it may
-    hold before it spills (default :data:`MEMORY_LIMIT`).
+    hold before it spills (default :data:`MEMORY_LIMIT`). ``stats`` and ``write_parquet``
+    read lines in short buffers and start again in one whole buffer only when a line is
+    longer than :data:`SHORT_LINE`; ``decode``, which hands rows out as it reads, reads in
+    one whole buffer.
     """
 
     name = "duckdb"
@@ -111,15 +124,16 @@ class DuckDBEngine(Engine):
         self._spool: tempfile.TemporaryDirectory[str] | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._rejects: list[str] = []
+        self._whole = False  # lines read in one whole buffer (any length)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="pathbeacon-duckdb-")
             config: dict[str, Any] = {"temp_directory": self._scratch.name}
-            if self._memory is not None:
-                config["memory_limit"] = self._memory
             self._con = duckdb.connect(config=config)
             self._con.execute("SET enable_progress_bar = false")
+            self._default_memory = self._con.execute(
+                "SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
             if self._threads is not None:
                 self._con.execute(f"SET threads = {int(self._threads)}")
         return self._con
@@ -170,9 +184,8 @@ class DuckDBEngine(Engine):
             self._rejects.append(rejects)
             compiled = compile_query(plan.matcher, "duckdb", fmt,
                                      layout or CLOUDFRONT_DEFAULT_FIELDS)
-            parts.append(compiled.replace("\nFROM logs\n",
-                                          f"\nFROM {logs_relation(paths, gzip, rejects)}"
-                                          " AS logs\n", 1))
+            relation = logs_relation(paths, gzip, rejects, whole=self._whole)
+            parts.append(compiled.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1))
         if not parts:
             columns = ", ".join(f"NULL AS \"{c}\"" for c in plan.columns)
             return (f"SELECT {columns}, NULL AS day, NULL::BIGINT AS day_number,"
@@ -180,17 +193,44 @@ class DuckDBEngine(Engine):
         return "\nUNION ALL\n".join(f"SELECT * FROM ({part}) AS part_{i}"
                                     for i, part in enumerate(parts))
 
-    def _not_utf8(self) -> int:
-        """Lines the reader set aside (not UTF-8) in the first run of the last query built
-        (each run has its own ``scan_id``; the tables go when the next query is built)."""
+    def _set_aside(self, long: bool) -> int:
+        """Lines the reader set aside in the first run of the last query built (each run
+        has its own ``scan_id``; the tables go when the next query is built): too long
+        for short buffers with ``long``, else not UTF-8."""
         con = self._connection()
         count = 0
+        kind = "=" if long else "<>"
         for table in self._rejects:
             count += int(con.execute(
                 f"SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM {table}"
-                f" WHERE scan_id = (SELECT min(scan_id) FROM {table}))"
+                f" WHERE scan_id = (SELECT min(scan_id) FROM {table})"
+                f" AND error_type {kind} 'LINE SIZE OVER MAXIMUM')"
             ).fetchone()[0])  # type: ignore[index]
         return count
+
+    def _not_utf8(self) -> int:
+        return self._set_aside(long=False)
+
+    def _mode(self, whole: bool) -> None:
+        """Read lines in one whole buffer (no memory limit: the buffer alone is larger)
+        or in short ones (memory limited: aggregations spill)."""
+        self._whole = whole
+        limit = self._memory if (self._memory is not None and not whole) else None
+        con = self._connection()
+        con.execute(f"SET memory_limit = {_quote(limit or self._default_memory)}")
+
+    def _short_first(self, run: Callable[[], _T]) -> _T:
+        """``run()`` over lines read in short buffers, again in one whole buffer when a
+        line was too long for them."""
+        self._mode(whole=False)
+        try:
+            result = run()
+            if self._set_aside(long=True):
+                self._mode(whole=True)
+                result = run()
+        finally:
+            self._mode(whole=False)
+        return result
 
     def _drop_rejects(self) -> None:
         if self._con is not None:
@@ -209,6 +249,7 @@ class DuckDBEngine(Engine):
 
     def decode(self, plan: Plan) -> Decoded:
         names = ", ".join(f'"{c}"' for c in plan.columns)
+        self._mode(whole=True)  # rows go out as they are read: no second start
         # one pass: the matched lines' columns, and every other line's category alone
         # (counted here), streamed in batches
         cursor = self._connection().execute(
@@ -239,12 +280,18 @@ class DuckDBEngine(Engine):
             'CAST("status" AS INTEGER) AS "status"' if c == "status" else f'"{c}"'
             for c in plan.columns
         )
-        self._connection().execute(
-            f"COPY (SELECT {typed} FROM ({self._lines_sql(plan)}) AS lines"
-            f" WHERE category = 'matched') TO {_quote(path)} (FORMAT parquet)")
-        return self._counts(plan)
+
+        def run() -> Counts:
+            self._connection().execute(
+                f"COPY (SELECT {typed} FROM ({self._lines_sql(plan)}) AS lines"
+                f" WHERE category = 'matched') TO {_quote(path)} (FORMAT parquet)")
+            return self._counts(plan)
+        return self._short_first(run)
 
     def stats(self, plan: Plan, query: StatsQuery) -> dict[str, Any]:
+        return self._short_first(lambda: self._stats(plan, query))
+
+    def _stats(self, plan: Plan, query: StatsQuery) -> dict[str, Any]:
         secret = os.urandom(32).hex()
         by = [f'"{name}"' for name in query.by]
         days = query.every is not None
