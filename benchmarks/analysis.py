@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,56 @@ def _json_line(rng: random.Random) -> str:
             f'"agent":"{agent}","client":"{client}"}}')
 
 
+#: CloudFront's ``#Fields`` layout as the engines' default (a log without one reads so)
+CLOUDFRONT_FIELDS = ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query"]
+
+
+def _s3_line(rng: random.Random) -> str:
+    """The same requests in S3's server access log."""
+    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
+    stamp = f"{day:02d}/{MONTHS[month]}/2026:{hour:02d}:{minute:02d}:{second:02d} +0000"
+    if roll < 0.005:
+        return f"owner bucket [{stamp}] this is not a log line"
+    return (f"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be bucket [{stamp}]"
+            f" {client} arn:aws:iam::123456789012:user/alice 3E57427F3EXAMPLE REST.GET.OBJECT"
+            f' {path.lstrip("/") or "-"} "GET {path} HTTP/1.1" {status} - 0 0 7 - "-"'
+            f' "{agent}" - s9lzHYrFp76ZVxRcpX9= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader'
+            " bucket.s3.us-west-1.amazonaws.com TLSV1.2 - -")
+
+
+def _cloudfront_line(rng: random.Random) -> str:
+    """The same requests in a CloudFront standard log (tab-separated, agent URL-encoded)."""
+    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
+    if roll < 0.005:
+        return f"2026-{month + 1:02d}-{day:02d}\tnot a log line"
+    stem, _, query = path.partition("?")
+    return "\t".join([f"2026-{month + 1:02d}-{day:02d}", f"{hour:02d}:{minute:02d}:{second:02d}",
+                      "FRA56-P1", "431", client, "GET", "d111111abcdef8.cloudfront.net", stem,
+                      str(status), "-", agent.replace(" ", "%20"), query or "-"])
+
+
+def _caddy_line(rng: random.Random) -> str:
+    """The same requests in Caddy's JSON access log."""
+    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
+    seconds = ((date(2026, month + 1, day) - date(1970, 1, 1)).days * 86400
+               + hour * 3600 + minute * 60 + second)
+    ts = f"{seconds}.123456"
+    if roll < 0.005:
+        return f'{{"level":"info","ts":{ts},"request": not JSON'
+    return ('{"level":"info","ts":' + ts + ',"logger":"http.log.access.log0",'
+            '"msg":"handled request","request":{"remote_ip":"' + client + '",'
+            '"remote_port":"41234","proto":"HTTP/1.1","method":"GET",'
+            '"host":"gateway.example","uri":"' + path + '","headers":{"User-Agent":["'
+            + agent + '"],"Accept":["*/*"]}},"bytes_read":0,"duration":0.000211,"size":0,'
+            '"status":' + str(status) + ',"resp_headers":{"Server":["Caddy"]}}')
+
+
+#: The log formats the benchmark writes: (line maker, ``--format`` for stats)
+FORMATS = {"combined": (_line, "combined"), "json": (_json_line, "json"),
+           "s3": (_s3_line, "s3"), "cloudfront": (_cloudfront_line, "cloudfront"),
+           "caddy": (_caddy_line, "json")}
+
+
 def generate(lines: int, fmt: str = "combined") -> Path:
     """The benchmark log for ``lines`` lines of ``fmt``, written once under .bench/."""
     BENCH.mkdir(exist_ok=True)
@@ -103,11 +154,13 @@ def generate(lines: int, fmt: str = "combined") -> Path:
                     else f"analysis-{fmt}-{lines}.log")
     if path.exists():
         return path
-    make = _line if fmt == "combined" else _json_line
+    make = FORMATS[fmt][0]
     rng = random.Random(SEED)
     partial = path.with_suffix(".partial")
     with partial.open("w", encoding="ascii", newline="\n") as out:
         chunk: list[str] = []
+        if fmt == "cloudfront":
+            chunk += ["#Version: 1.0", "#Fields: " + " ".join(CLOUDFRONT_FIELDS)]
         for _ in range(lines):
             chunk.append(make(rng))
             if len(chunk) == 10000:
@@ -201,7 +254,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
     parser.add_argument("--formats", default="combined,json",
-                        help="comma-separated log formats: combined, json")
+                        help="comma-separated log formats: " + ", ".join(FORMATS))
     parser.add_argument("--engines", default="python,duckdb,spark",
                         help="comma-separated engines to time")
     parser.add_argument("--baseline", metavar="REV", default=None,
@@ -239,15 +292,15 @@ def main() -> int:
         if old_src is not None:
             env = dict(os.environ, PYTHONPATH=str(old_src))
             for engine in (args.baseline_engines or args.engines).split(","):
-                wall, cpu, rss, out = best(stats_argv(engine, log, fmt), env=env)
+                wall, cpu, rss, out = best(stats_argv(engine, log, FORMATS[fmt][1]), env=env)
                 answers[f"{args.baseline} {engine}"] = json.loads(out)
                 reference[engine] = cpu
                 rows.append((f"baseline {args.baseline} --engine {engine}", wall, cpu, rss))
         for engine in args.engines.split(","):
-            wall, cpu, rss, out = best(stats_argv(engine, log, fmt))
+            wall, cpu, rss, out = best(stats_argv(engine, log, FORMATS[fmt][1]))
             answers[engine] = json.loads(out)
             rows.append((f"pathbeacon stats --engine {engine}", wall, cpu, rss))
-        if goaccess:
+        if goaccess and fmt in ("combined", "json"):
             with tempfile.TemporaryDirectory() as tmp:
                 how = ["--log-format=COMBINED"] if fmt == "combined" else GOACCESS_JSON
                 wall, cpu, rss, _ = best([goaccess, str(log), *how, "-o",
