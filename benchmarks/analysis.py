@@ -98,7 +98,9 @@ def _json_line(rng: random.Random) -> str:
 
 
 #: CloudFront's ``#Fields`` layout as the engines' default (a log without one reads so)
-CLOUDFRONT_FIELDS = ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query"]
+CLOUDFRONT_FIELDS = ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method",
+                     "cs(Host)", "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)",
+                     "cs-uri-query"]
 
 
 def _s3_line(rng: random.Random) -> str:
