@@ -110,7 +110,7 @@ _TIMES = ["21/Aug/2026:14:00:00 +0000", "31/Feb/2026:14:00:00 +0000",
           "21/Aug/2026:24:00:00 +0000", "21/aug/2026:14:00:00 -0130", "01/Jan/0000:00:00:00 +0000"]
 
 
-def _piece(draw: Any, usual: str, others: list[str], odds: int = 2) -> str:
+def _piece(draw: Any, usual: str, others: list[str], odds: int = 8) -> str:
     """The usual piece but one time in ``odds`` (so that the rest of the line mostly
     fits), then an edge."""
     # listed first: Hypothesis shrinks towards it
@@ -118,28 +118,40 @@ def _piece(draw: Any, usual: str, others: list[str], odds: int = 2) -> str:
 
 
 @st.composite
-def _edge_line(draw: Any) -> str:
-    values = [_piece(draw, "1.0", _VALUES, 6) for _ in range(6)]
+def _edge_line(draw: Any, layout: str = "combined") -> str:
+    values = [_piece(draw, "1.0", _VALUES, 24) for _ in range(6)]
     target = (_piece(draw, "", _HOSTS)
               + _piece(draw, "/telemetry/", ["/telemetry//", "/Telemetry/", "/telemetry/x/",
                                              "telemetry/"])
               + "/".join(values))
     method = _piece(draw, "GET", _METHODS)
     request = f"{method} {target}" if method else target
-    return (f"{_piece(draw, '198.51.100.1', _CLIENTS)} - {_piece(draw, '-', ['u', 'a]'])}"
-            f" [{_piece(draw, _TIMES[0], _TIMES)}] \"{request}"
-            f"{_piece(draw, ' HTTP/1.1', _PROTOCOLS)}\"{_piece(draw, _TAILS[0], _TAILS)}")
+    client = _piece(draw, "198.51.100.1", _CLIENTS)
+    when = f"[{_piece(draw, _TIMES[0], _TIMES)}]"
+    quoted = f"\"{request}{_piece(draw, ' HTTP/1.1', _PROTOCOLS)}\""
+    if layout == "s3":  # S3's server access log: owner bucket [time] client ... "request"
+        status = _piece(draw, "204", ["-", "2040", "20", "404"])
+        fields = _piece(draw, " - 0 0 7 -", [" - 0 0 7", " - 0 0 7 - -", " -  0 0 7 -"])
+        rest = _piece(draw, ' "-" "ua" - x SigV4', ['"-" "ua"', ' - -', ' "r" "u\\"a"',
+                                                     ' "-" "ua"x', ' "-" -', ' "-" "u a"'])
+        return (f"{_piece(draw, 'owner', ['', 'o w'])} bucket {when} {client} arn req op key"
+                f" {quoted} {status}{fields}{rest}")
+    return (f"{client} - {_piece(draw, '-', ['u', 'a]'])} {when} {quoted}"
+            f"{_piece(draw, _TAILS[0], _TAILS)}")
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
-@given(st.lists(_edge_line(), min_size=1, max_size=12))
-def test_lines_at_the_edges_of_the_one_regex_cut_read_alike(lines: list[str]) -> None:
+@given(st.lists(_edge_line(), min_size=1, max_size=12),
+       st.lists(_edge_line("s3"), min_size=1, max_size=12))
+def test_lines_at_the_edges_of_the_one_regex_cut_read_alike(lines: list[str],
+                                                            s3: list[str]) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        got = _both(Path(tmp), lines)
-    assert got["duckdb"] == got["python"]
+        for format, written in (("combined", lines), ("s3", s3)):
+            got = _both(Path(tmp), written, format)
+            assert got["duckdb"] == got["python"], format
 
 
 _JSON_TIMES = ["2026-08-21T14:00:00+00:00", "2026-08-21T14:00:00+23:59", "2026-08-21T14:00:00+24:00",
@@ -153,7 +165,7 @@ _JSON_TEXTS = ["ua", "", "a\\\"b", "a\\u0041", "\x01", "é", "\\ud800", "a\\\\b"
 
 @st.composite
 def _edge_json_line(draw: Any) -> str:
-    values = [_piece(draw, "1.0", [*_VALUES, "a\\/b", "\\u0031"], 6) for _ in range(6)]
+    values = [_piece(draw, "1.0", [*_VALUES, "a\\/b", "\\u0031"], 24) for _ in range(6)]
     request = (_piece(draw, "", [h for h in _HOSTS if '"' not in h and "\\" not in h]
                       + ["http://x\\\\y", "http://\x01"])
                + _piece(draw, "/telemetry/", ["/telemetry//", "telemetry/"]) + "/".join(values))
@@ -205,13 +217,14 @@ def _query_rows(lines: list[str], format: str) -> list[tuple[Any, ...]]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(st.lists(_edge_line(), min_size=1, max_size=12),
-       st.lists(_edge_json_line(), min_size=1, max_size=12))
+       st.lists(_edge_json_line(), min_size=1, max_size=12),
+       st.lists(_edge_line("s3"), min_size=1, max_size=12))
 def test_the_one_regex_cut_gives_every_column_the_exact_path_gives(
-        combined: list[str], json_lines: list[str]) -> None:
+        combined: list[str], json_lines: list[str], s3: list[str]) -> None:
     """Agent and client too (decode's rows leave them out): the SQL with the cut and
     without it give the same rows."""
     sql = importlib.import_module("pathbeacon.analysis.sql")
-    for format, lines in (("combined", combined), ("json", json_lines)):
+    for format, lines in (("combined", combined), ("json", json_lines), ("s3", s3)):
         fast = _query_rows(lines, format)
         cut = sql.fast_line_re
         sql.fast_line_re = lambda matcher, format: None  # type: ignore[assignment]

@@ -815,7 +815,8 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     ``None`` (another format, or a template :func:`_fast_target` does not suit).
 
     combined: (client, time, target, status) of a line without a backslash, a request of
-    one method, a shaped target and an optional protocol. json: (time, target, status,
+    one method, a shaped target and an optional protocol; s3: (time, client, target,
+    status) of such a line in S3's layout. json: (time, target, status,
     client) of the line ``pathbeacon gateway nginx`` writes, nothing escaped. RE2 runs
     either in one pass (at most four groups, no ambiguous alternation); where one
     matches, the exact path gives the same values and the target is shaped, so those
@@ -831,6 +832,11 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     if format == "combined":
         return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] "[^ "\\]+ ({target})'
                 r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
+    if format == "s3":
+        word, quoted = "[^ ]+", r'(?:"[^"\\]*"|-)'
+        return (rf'^{word} {word} \[({_LOOSE_TIME})\] ({word}) {word} {word} {word} {word}'
+                rf' "[^ "\\]+ ({target})(?: [^ "\\]+)?" ([0-9]{{3}})'
+                rf'{f" {word}" * 5} {quoted} {quoted}(?: |$)')
     if format == "json":
         return (rf'^\{{"time":"({_FAST_TIME_RE})","request":"({target})",'
                 rf'"status":([1-9][0-9]{{2}}),"agent":"{_JSON_PLAIN}"'
@@ -847,6 +853,10 @@ def _fast_record(d: _Dialect, format: str) -> tuple[dict[str, str], str]:
         return {"time": "f_all['f2']", "target": "f_all['f3']",
                 "status": d.int("f_all['f4']"), "client": "f_all['f1']",
                 "agent": agent}, "'p'"
+    if format == "s3":
+        return {"time": "f_all['f1']", "client": "f_all['f2']", "target": "f_all['f3']",
+                "status": d.int("f_all['f4']"),
+                "agent": d.extract("line", _plain_quotes(S3_RE), 5)}, "'p'"
     agent = d.extract("line", r'^\{"time":"[^"]*","request":"[^"]*","status":[0-9]+,'
                               r'"agent":"([^"]*)"', 1)
     return {"time": "f_all['f1']", "target_text": "f_all['f2']",
