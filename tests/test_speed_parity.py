@@ -254,3 +254,23 @@ def test_stats_read_a_line_too_long_for_short_buffers_by_starting_again(tmp_path
     log.write_bytes(b"\n".join(short) + b"\n")
     assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1,
                  engine="duckdb")["lines"]["matched"] == 6
+
+
+@pytest.mark.parametrize("when", [
+    ("2026-08-21", "14:00:00"), ("2026-02-29", "14:00:00"), ("2028-02-29", "23:59:59"),
+    ("2026-02-30", "14:00:00"), ("2026-13-01", "14:00:00"), ("0000-01-01", "00:00:00"),
+    ("0001-01-01", "00:00:00"), ("9999-12-31", "23:59:59"), ("2026-08-21", "24:00:00"),
+    ("2026-08-21", "23:60:00"), ("2026-08-21", "23:59:60"), ("2026-00-10", "10:00:00"),
+])
+def test_cloudfront_times_read_alike(tmp_path: Path, when: tuple[str, str]) -> None:
+    """DuckDB's parser reads CloudFront's date and time as Python does."""
+    from pathbeacon.analysis.formats import CLOUDFRONT_DEFAULT_FIELDS
+
+    values = {"date": when[0], "time": when[1], "c-ip": "198.51.100.1", "sc-status": "204",
+              "cs-uri-stem": "/telemetry/acme/1.0/Linux/x86_64/3.11/true", "cs-method": "GET",
+              "cs(User-Agent)": "ua", "cs-uri-query": "-"}
+    line = "\t".join(values.get(name, "-") for name in CLOUDFRONT_DEFAULT_FIELDS)
+    got = _both(tmp_path, [line], "cloudfront")
+    assert got["duckdb"] == got["python"]
+    assert got["python"][1].matched == (when[0] in ("2026-08-21", "2028-02-29")
+                                        and when[1] < "24")

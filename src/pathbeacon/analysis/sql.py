@@ -429,7 +429,11 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
     elif kind == "clf":
         parts = _clf_parts(d, text)
         epoch = "CAST(NULL AS BIGINT)"
-    elif kind == "cloudfront":  # "2026-08-21 12:00:00", UTC
+    elif kind == "cloudfront" and not d.spark:  # "2026-08-21 12:00:00", UTC, by the parser
+        parts = ["CAST(NULL AS BIGINT)"] * len(_PARTS)
+        epoch = (f"CASE WHEN NOT starts_with({text}, '0000') THEN CAST(epoch("
+                 f"try_strptime({text}, '%Y-%m-%d %H:%M:%S')) AS BIGINT) END")
+    elif kind == "cloudfront":
         parts = [d.int(f"substr({text}, {start}, {n})")
                  for start, n in ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))] + ["0"]
         epoch = "CAST(NULL AS BIGINT)"
@@ -707,7 +711,8 @@ def _format_cloudfront(d: _Dialect, fields: Sequence[str]) -> _Format:
         return _Format("false", None, 0, dict.fromkeys(
             ("time", "target", "status", "agent", "client"), "NULL"), "none", "false")
     width = max(positions) + 1
-    split = "split(line, '\\t', -1)" if d.spark else "string_split(line, chr(9))"
+    # the line split once, before the gate (DuckDB; Spark splits where used)
+    split = "split(line, '\\t', -1)" if d.spark else "cf_fields"
     size = f"size({split})" if d.spark else f"len({split})"
 
     def value(i: int) -> str:
@@ -727,7 +732,7 @@ def _format_cloudfront(d: _Dialect, fields: Sequence[str]) -> _Format:
         "status": d.int(status),
         "agent": value(agent_i) if agent_i >= 0 else d.null_text,
         "client": value(client_i) if client_i >= 0 else d.null_text,
-    }, "cloudfront")
+    }, "cloudfront", pre={} if d.spark else {"cf_fields": "string_split(line, chr(9))"})
 
 
 def _compile_format(d: _Dialect, format: str, cloudfront_fields: Sequence[str]) -> _Format:
@@ -969,7 +974,7 @@ def query(matcher: Matcher, dialect: str, format: str,
                         if name != "t_shape")
     has_time = "false" if fmt.time_kind == "none" else "r_time IS NOT NULL"
     epoch_steps, local = _epoch_steps(d)
-    if fmt.time_kind == "clf" and not d.spark:
+    if fmt.time_kind in ("clf", "cloudfront") and not d.spark:
         epoch_steps, local = [], "CAST(NULL AS BIGINT)"
     seconds = _in_range(f"(CASE WHEN t_epoch IS NOT NULL THEN t_epoch ELSE {local} END)")
     if d.spark:
