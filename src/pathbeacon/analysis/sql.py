@@ -561,8 +561,11 @@ def _format_urls(d: _Dialect) -> _Format:
 # A JSON string (RFC 8259; an unrolled loop, which Java runs without recursing).
 _JSON_STRING_RE = r'"[^"\\]*(?:\\[^\n][^"\\]*)*"'
 # What DuckDB's JSON reader accepts beyond RFC 8259 (trailing commas, NaN and Infinity):
-# a cheap look for it anywhere, then the exact look outside strings.
-_LENIENT_HINT_RE = ",[ \t\n\r]*[\\]}]|[Nn][Aa][Nn]|[Ii][Nn][Ff]"
+# a cheap look for it anywhere, then the exact look outside strings. NaN and Infinity
+# stand where a value starts (after ":", "," or "[", or first), so "info" in a string
+# (Caddy's "level") does not make every line take the exact look.
+_LENIENT_HINT_RE = (",[ \t\n\r]*[\\]}]"
+                    "|(?:^|[:,\\[])[ \t\n\r]*[-+]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff])")
 _LENIENT_RE = ",[ \t\n\r]*[\\]}]|[^\\]\\[{}:,\"0-9eE.+ \t\n\r-]"
 _FLOAT_RE = r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$"
 
