@@ -260,16 +260,13 @@ class _Dialect:
 
     def json_keys_once(self, path: Sequence[str], keys: Sequence[str]) -> str:
         """Whether none of ``keys`` is given twice in the object at ``path`` (which the
-        line holds: the caller checks)."""
+        line holds: the caller checks). Spark: the variant keeps one of two equal keys,
+        so the text tells (DuckDB: see _json_gate)."""
         names = ", ".join(self.lit(k) for k in keys)
-        if self.spark:  # the variant keeps one of two equal keys: the text tells
-            where = "$" + "".join(f".{p}" for p in path)
-            doc = "line" if not path else f"get_json_object(line, {self.lit(where)})"
-            read = f"filter(json_object_keys({doc}), k -> k IN ({names}))"
-            return f"coalesce(size({read}) = size(array_distinct({read})), false)"
-        where = self.lit(self._duck_path(path))
-        read = f"list_filter(json_keys(line, {where}), lambda k: k IN ({names}))"
-        return f"coalesce(len({read}) = len(list_distinct({read})), false)"
+        where = "$" + "".join(f".{p}" for p in path)
+        doc = "line" if not path else f"get_json_object(line, {self.lit(where)})"
+        read = f"filter(json_object_keys({doc}), k -> k IN ({names}))"
+        return f"coalesce(size({read}) = size(array_distinct({read})), false)"
 
     @staticmethod
     def _spark_path(path: Sequence[str]) -> str:
@@ -578,12 +575,13 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
     brackets = (f"(length(line) <= {JSON_MAX_BRACKETS} OR"
                 f" length(line) - length(replace(replace(line, '[', ''), '{{', ''))"
                 f" <= {JSON_MAX_BRACKETS})")
-    keys_once = (f"{d.json_keys_once([], top)} AND (CASE WHEN {d.json_is_object(['request'])}"
-                 f" THEN {d.json_keys_once(['request'], inner)} AND (CASE WHEN"
-                 f" {d.json_is_object(['request', 'headers'])} THEN"
-                 f" {d.json_keys_once(['request', 'headers'], headers)} ELSE true END)"
-                 " ELSE true END)")
     if d.spark:
+        keys_once = (f"{d.json_keys_once([], top)} AND (CASE WHEN"
+                     f" {d.json_is_object(['request'])} THEN"
+                     f" {d.json_keys_once(['request'], inner)} AND (CASE WHEN"
+                     f" {d.json_is_object(['request', 'headers'])} THEN"
+                     f" {d.json_keys_once(['request', 'headers'], headers)} ELSE true END)"
+                     " ELSE true END)")
         # try_parse_json is strict but stops after the first value: wrapped in an object
         # it fails on text after the line's object unless that starts with "," (then the
         # line wrapped in an array has more than one element) or "}" (then it fails).
@@ -598,14 +596,34 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
     opens_object = d.matches("line", "^[ \\t\\r\\n]*[{]")
     stripped = (f"regexp_replace(regexp_replace(line, {d.rx(_JSON_STRING_RE)}, '\"\"', 'g'),"
                 " 'true|false|null', '', 'g')")
-    gate = (f"(CASE WHEN NOT ({brackets}) THEN false"
-            " WHEN NOT json_valid(line) THEN false"
-            # valid JSON opening with "{" (after JSON's white space) is an object
-            f" WHEN NOT {opens_object} THEN false"
-            f" WHEN {d.matches('line', _LENIENT_HINT_RE)}"
-            f" AND {d.matches(stripped, _LENIENT_RE)} THEN false"
-            f" ELSE {keys_once} END)")
-    return gate, {}
+    # DuckDB: each look at the line once, in columns computed one after another (a later
+    # one only where an earlier one allows it: json_keys fails on text that is not JSON)
+    strict = (f"(CASE WHEN NOT (utf8_ok AND {brackets}) THEN false"
+              " WHEN NOT json_valid(line) THEN false"
+              # valid JSON opening with "{" (after JSON's white space) is an object
+              f" WHEN NOT {opens_object} THEN false"
+              f" WHEN {d.matches('line', _LENIENT_HINT_RE)}"
+              f" AND {d.matches(stripped, _LENIENT_RE)} THEN false ELSE true END)")
+
+    def read_keys(path: Sequence[str], keys: Sequence[str]) -> str:
+        names = ", ".join(d.lit(k) for k in keys)
+        return (f"list_filter(json_keys(line, {d.lit(d._duck_path(path))}),"
+                f" lambda k: k IN ({names}))")
+
+    pre = {
+        "j_strict": strict,
+        "j_request": "CASE WHEN j_strict THEN json_type(line, '$.\"request\"') END",
+        "j_headers": ("CASE WHEN j_request = 'OBJECT' THEN"
+                      " json_type(line, '$.\"request\".\"headers\"') END"),
+        "j_keys": (f"CASE WHEN j_strict THEN [{read_keys([], top)},"
+                   f" CASE WHEN j_request = 'OBJECT' THEN {read_keys(['request'], inner)} END,"
+                   " CASE WHEN j_headers = 'OBJECT' THEN"
+                   f" {read_keys(['request', 'headers'], headers)} END] END"),
+    }
+    once = " AND ".join(f"(j_keys[{i}] IS NULL"
+                        f" OR len(j_keys[{i}]) = len(list_distinct(j_keys[{i}])))"
+                        for i in (1, 2, 3))
+    return f"coalesce(j_strict AND {once}, false)", pre
 
 
 class _JsonValues:
@@ -1077,9 +1095,10 @@ FROM logs
 ) AS stripped
 WHERE line <> ''"""
     layers: list[tuple[str, str]] = [
-        ("read", "".join(f", {expr} AS {name}" for name, expr in fmt.pre.items())),
         ("fast_cut", fast_cols),
         ("fast", ", coalesce(f_all['f1'] <> '', false) AS is_fast" if fast_cols else ""),
+        *((f"read_{name}", f", CASE WHEN true{slow} THEN {expr} END AS {name}")
+          for name, expr in fmt.pre.items()),
         # a header (CloudFront's "#" lines) is a line without a target: other_path
         ("texts", f", coalesce(utf8_ok AND {gate}, false) AS gate,"
                   f" coalesce(utf8_ok AND {header}, false) AS is_header"),
