@@ -1097,8 +1097,8 @@ WHERE line <> ''"""
     layers: list[tuple[str, str]] = [
         ("fast_cut", fast_cols),
         ("fast", ", coalesce(f_all['f1'] <> '', false) AS is_fast" if fast_cols else ""),
-        *((f"read_{name}", f", CASE WHEN true{slow} THEN {expr} END AS {name}")
-          for name, expr in fmt.pre.items()),
+        *((f"read_{name}", f", CASE WHEN NOT is_fast THEN {expr} END AS {name}" if slow
+           else f", {expr} AS {name}") for name, expr in fmt.pre.items()),
         # a header (CloudFront's "#" lines) is a line without a target: other_path
         ("texts", f", coalesce(utf8_ok AND {gate}, false) AS gate,"
                   f" coalesce(utf8_ok AND {header}, false) AS is_header"),
