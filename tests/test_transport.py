@@ -383,22 +383,43 @@ def test_a_refused_port_imports_no_urllib3(refused: str) -> None:
     assert result.stdout.strip() == "False True []", result.stderr
 
 
-def test_a_broken_http_client_import_opens_no_connection() -> None:
-    """A host's import hook that breaks ``http.client`` (click's import test does) must not
-    make the beacon open a TCP connection and drop it without a request: import first."""
+REFUSE = ("import sys\n"
+          "class Refuse:\n"
+          "    def find_spec(self, name, path=None, target=None):\n"
+          "        if name in {names!r}: raise ImportError('blocked by the host')\n"
+          "sys.meta_path.insert(0, Refuse())\n")
+
+
+def test_a_broken_ssl_import_opens_no_connection() -> None:
+    """A host's import hook that breaks what the beacon imports (click's import test
+    does) must not make it open a TCP connection and drop it without a request: import
+    first, connect second."""
     with servers.collector_server() as collector:
-        code = ("import sys\n"
-                "class Refuse:\n"
-                "    def find_spec(self, name, path=None, target=None):\n"
-                "        if name == 'http.client': raise ImportError('blocked by the host')\n"
-                "sys.meta_path.insert(0, Refuse())\n"
-                "from pathbeacon.transport import send\n"
-                f"o = send({collector.url + '/x'!r}, retries=1)\n"
-                "print(o.delivered, o.attempts, o.reason)\n")
+        url = collector.url.replace("http://", "https://") + "/x"
+        code = REFUSE.format(names=("ssl",)) + (
+            "from pathbeacon.transport import send\n"
+            f"o = send({url!r}, retries=1)\n"
+            "print(o.delivered, o.attempts, o.reason)\n")
         result = run_python(code)
-        assert result.stdout.startswith("False 1 ImportError"), result.stdout + result.stderr
+        assert result.stdout.startswith("False 0 cannot send"), result.stdout + result.stderr
+        assert "blocked by the host" in result.stdout
         time.sleep(0.2)
         assert collector.connections == 0 and not collector.requests
+
+
+def test_a_send_needs_neither_http_client_nor_the_idna_codec() -> None:
+    """The beacon writes its request itself: a host that refuses ``http.client``, ``email``
+    and ``encodings.idna`` still reports (to a name, not only an address), and sending
+    over HTTP imports none of them, nor ``ssl``, nor urllib3."""
+    with servers.collector_server() as collector:
+        heavy = ("http.client", "email", "email.parser", "encodings.idna", "ssl", "urllib3")
+        code = REFUSE.format(names=heavy) + (
+            "from pathbeacon.transport import send\n"
+            f"o = send('http://localhost:{collector.port}/x', retries=0)\n"
+            f"print(o.delivered, o.reason, [m for m in {heavy!r} if m in sys.modules])\n")
+        result = run_python(code)
+        assert result.stdout.strip() == "True HTTP 204 []", result.stdout + result.stderr
+        assert [r.path for r in collector.settle(0.2)] == ["/x"]
 
 
 def test_a_proxy_that_never_answers_connect_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
