@@ -93,6 +93,79 @@ def test_a_header_flood_is_cut_off_by_size_not_time() -> None:
                                           or "longer than" in outcome.reason), outcome
 
 
+ANSWER_204 = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+def _answer_204(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+    server.push(conn, ANSWER_204)
+
+
+@pytest.mark.parametrize(("method", "body", "proxied"),
+                         [("GET", None, False), ("GET", None, True), ("POST", b"{}", False),
+                          ("POST", None, False)], ids=["get", "get-via-proxy", "post", "post-empty"])
+def test_the_request_is_byte_for_byte_what_http_client_sends(
+        method: str, body: bytes | None, proxied: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request is written by hand now (http.client cost a short program most of a
+    report's price): collectors must see exactly the bytes http.client wrote."""
+    import http.client
+
+    headers = {"User-Agent": "pathbeacon/0.1.0"}
+    with servers.running(_answer_204) as server:
+        target = "/t/acme/1.4.2/linux?x=%C3%A9&y=1"
+        url = server.url + target
+        if proxied:  # the server plays the proxy: the target is in absolute form
+            monkeypatch.setenv("http_proxy", server.url)
+            url = "http://Collector.example:8080" + target
+        outcome = send(url, method=method, body=body, headers=headers, retries=0)
+        assert outcome.delivered and outcome.status == 204, outcome
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request(method, url if proxied else target, body=body, headers=headers)
+        assert conn.getresponse().status == 204
+        conn.close()
+        ours, theirs = server.heads
+    assert ours == theirs, (ours, theirs)
+
+
+def _answers(data: bytes) -> servers.Serve:
+    """Answer ``data``, then hold the connection open, as a keep-alive server does."""
+    def serve(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+        server.push(conn, data)
+        server.closed.wait()
+    return serve
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\n\r\n",
+    b"HTTP/1.0 204 No Content\r\n\r\n",
+], ids=["length", "chunked", "no-length", "http-1.0"])
+def test_a_kept_alive_answer_is_not_waited_on(answer: bytes) -> None:
+    with servers.running(_answers(answer)) as server:
+        started = time.monotonic()
+        outcome = send(server.url + "/x", timeout=2.0, retries=0)
+        assert outcome.delivered, outcome
+        assert servers.elapsed(started) < 0.5
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    (b"", "RemoteDisconnected"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP status line"),
+    (b"HTTP/1.1 2000 Too Much\r\n\r\n", "not an HTTP status line"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100 headers"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n", "longer than"),
+], ids=["closed", "not-http", "bad-status", "too-many-headers", "long-line"])
+def test_an_answer_that_is_not_http_fails_once_with_its_reason(answer: bytes,
+                                                               reason: str) -> None:
+    def serve(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+        server.push(conn, answer)
+
+    with servers.running(serve) as server:
+        outcome = send(server.url + "/x", timeout=2.0, retries=2)
+        assert not outcome.delivered and outcome.attempts == 1, outcome
+        assert reason in outcome.reason, outcome
+
+
 def test_a_slow_server_gets_the_request_once(collector: Collector) -> None:
     collector.delay = 1.5
     outcome = send(collector.url + "/slow", timeout=0.4, retries=2)
