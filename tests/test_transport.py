@@ -126,6 +126,25 @@ def test_the_request_is_byte_for_byte_what_http_client_sends(
     assert ours == theirs, (ours, theirs)
 
 
+def test_an_international_host_is_sent_in_idna(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As http.client did: the name looked up and the Host header are the IDNA form."""
+    asked: list[object] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, port: object, *args: object) -> object:
+        asked.append(host)
+        return real("127.0.0.1", port, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with servers.running(_answer_204) as server:
+        port = server.port
+        outcome = send(f"http://Bücher.example:{port}/x", retries=0)
+        assert outcome.delivered, outcome
+        (head,) = server.heads
+    assert asked == [b"xn--bcher-kva.example"]
+    assert f"Host: xn--bcher-kva.example:{port}\r\n".encode() in head, head
+
+
 def _answers(data: bytes) -> servers.Serve:
     """Answer ``data``, then hold the connection open, as a keep-alive server does."""
     def serve(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:

@@ -535,6 +535,11 @@ class _Route:
         host = parts.hostname
         if not host:
             raise ValueError("no host")
+        netloc = parts.netloc.rpartition("@")[2]
+        if not host.isascii():  # an international name, in IDNA as http.client sent it
+            _load("encodings.idna")
+            host = host.encode("idna").decode("ascii")
+            netloc = host + (f":{parts.port}" if parts.port else "")
         self.secure = scheme == "https"
         self.host = host
         self.port = parts.port or (443 if self.secure else 80)
@@ -558,7 +563,6 @@ class _Route:
         self.proxy = (proxy_parts.hostname, proxy_parts.port or 80)
         self.proxy_auth = proxy_header(proxy)
         if not self.secure:  # absolute form: the proxy needs to know where the request goes
-            netloc = parts.netloc.rpartition("@")[2]
             self.target = f"http://{netloc}{path}"
             self.authority = netloc  # as http.client writes Host for an absolute target
 
