@@ -577,6 +577,50 @@ def test_names_are_still_looked_up(collector: Collector) -> None:
 
 # ---- properties ---------------------------------------------------------------------------
 
+# URLs of the plain shape _split reads itself, and near misses that must go to urlsplit.
+URL_PARTS = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", "Https", "ftp", "http:", ""]),
+    st.sampled_from(["://", ":/", "//", "://user:pw@"]),
+    st.text(st.sampled_from("aZ09.-_[]:%é "), max_size=12),
+    st.sampled_from(["", ":", ":80", ":8443", ":65535", ":65536", ":0080", ":x", ":\u0661"]),
+    st.text(st.sampled_from("/?#&=%aZ9.-~ \t"), max_size=16),
+)
+
+
+@given(URL_PARTS)
+@example(("http", "://", "Acme.Example", ":8080", "/t/a?x=1#f?g"))
+@example(("https", "://", "127.0.0.1", "", "#frag/x?y"))
+@example(("http", "://", "[::1]", ":8080", "/x"))
+def test_split_is_urlsplit(parts: tuple[str, str, str, str, str]) -> None:
+    """A rendered URL is split without importing urllib.parse: to the very same pieces."""
+    import urllib.parse
+
+    url = "".join(parts)
+    try:
+        theirs = urllib.parse.urlsplit(url)
+        want = (theirs.scheme, theirs.netloc, theirs.hostname, theirs.port, theirs.username,
+                theirs.password, theirs.path, theirs.query)
+    except ValueError as error:
+        want = ("ValueError", str(error))
+    try:
+        ours = transport._split(url)
+        got = (ours.scheme, ours.netloc, ours.hostname, ours.port, ours.username,
+               ours.password, ours.path, ours.query)
+    except ValueError as error:
+        got = ("ValueError", str(error))
+    assert got == want
+
+
+def test_a_plain_url_is_sent_without_urllib_parse(collector: Collector) -> None:
+    code = ("import sys; from pathbeacon.transport import send; "
+            f"o = send({collector.url + '/t/a?x=1'!r}, retries=0); "
+            "print(o.delivered, sorted(m for m in ('urllib.parse', 'ipaddress') "
+            "if m in sys.modules))")
+    result = run_python(code)
+    assert result.stdout.strip() == "True []", result.stdout + result.stderr
+
+
+
 USERINFO = st.text(st.sampled_from("abcXYZ019-._~!$&'()*+,;=%"), min_size=1, max_size=12)
 
 

@@ -34,7 +34,6 @@ import sys
 import time
 from binascii import b2a_base64
 from collections import namedtuple
-from urllib.parse import unquote, urlsplit
 
 from .guard import importing
 
@@ -219,6 +218,57 @@ def _bypass(host: str, no_proxy: str | None) -> bool:
     return False
 
 
+class _Parts:
+    """What ``urllib.parse.urlsplit`` gives for a plain URL (see :func:`_split`)."""
+
+    __slots__ = ("hostname", "netloc", "path", "port", "query", "scheme")
+    username = password = None
+
+    def __init__(self, scheme: str, netloc: str, hostname: str, port: int | None, path: str,
+                 query: str) -> None:
+        self.scheme = scheme
+        self.netloc = netloc
+        self.hostname = hostname
+        self.port = port
+        self.path = path
+        self.query = query
+
+
+_HOST_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+
+
+def _split(url: str) -> Any:
+    """``urllib.parse.urlsplit(url)``, read here for the plain shape of every rendered URL
+    (``http`` or ``https``, a host name or IPv4 address, a port or none, printable ASCII
+    without spaces), which spares a short program ``urllib.parse`` and ``ipaddress``;
+    anything else (user info, an IPv6 literal, a bad port, other schemes, other
+    characters) goes to ``urlsplit`` itself, imported then.
+
+        >>> p = _split("HTTPS://Acme.example:8443/t/a?x=1#top")
+        >>> p.scheme, p.netloc, p.hostname, p.port, p.path, p.query
+        ('https', 'Acme.example:8443', 'acme.example', 8443, '/t/a', 'x=1')
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("http", "https") and _is_clean(url):
+        end = len(rest)
+        for mark in "/?#":
+            at = rest.find(mark)
+            if 0 <= at < end:
+                end = at
+        netloc, tail = rest[:end], rest[end:]
+        host, _colon, port = netloc.partition(":")
+        if host and not host.strip(_HOST_CHARACTERS) and (
+                not port or (port.isdigit() and int(port) <= 65535)):
+            tail = tail.partition("#")[0]
+            path, _mark, query = tail.partition("?")
+            return _Parts(scheme.lower(), netloc, host.lower(), int(port) if port else None,
+                          path, query)
+    _load("urllib.parse")
+    from urllib.parse import urlsplit
+
+    return urlsplit(url)
+
+
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The proxy the environment names for ``url``, read as ``urllib.request`` reads it.
 
@@ -233,7 +283,7 @@ def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
         (True, None)
     """
     proxies = _proxies(os.environ if environ is None else environ)
-    parts = urlsplit(url)
+    parts = _split(url)  # a malformed URL raises ValueError, proxies or not
     proxy = proxies.get(parts.scheme.lower())
     if not proxy:
         return None
@@ -247,9 +297,11 @@ def proxy_header(proxy: str) -> str | None:
         >>> proxy_header("http://user:p%40ss@proxy.example:3128")
         'Basic dXNlcjpwQHNz'
     """
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    parts = _split(proxy if "://" in proxy else "http://" + proxy)
     if parts.username is None:
         return None
+    from urllib.parse import unquote  # imported by _split for a URL with user info
+
     pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
     return "Basic " + b2a_base64(pair, newline=False).decode("ascii")
 
@@ -528,7 +580,7 @@ class _Route:
                  "target")
 
     def __init__(self, url: str, environ: Mapping[str, str] | None = None) -> None:
-        parts = urlsplit(url)
+        parts = _split(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise ValueError(f"scheme {parts.scheme!r} is not http or https")
@@ -554,7 +606,7 @@ class _Route:
         proxy = proxy_for(url, environ)
         if proxy is None:
             return
-        proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        proxy_parts = _split(proxy if "://" in proxy else "http://" + proxy)
         self.secrets += [s for s in (proxy_parts.username, proxy_parts.password) if s]
         if proxy_parts.scheme.lower() != "http":
             raise ValueError(f"proxy {redact(proxy)!r}: only http:// proxies are supported")
