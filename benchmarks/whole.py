@@ -21,6 +21,8 @@ table gives medians and what each adds over the bare package, against loopback c
 
 The ratios are of what each adds over the bare package: pathbeacon / floor (issue 16's
 target: at most 1.2) and pathbeacon / scarf-sdk (at most 0.3 over HTTP, 0.45 over HTTPS).
+pathbeacon writes the same GET on the socket itself, without ``http.client`` (whose
+``email`` imports were most of the floor's cost), so it can cost less than the floor.
 The first line says the machine's load (``os.getloadavg``) before and after: numbers from a
 busy machine are not comparable with a quiet one's.
 
@@ -324,9 +326,12 @@ def main() -> int:
             notes.append("interval: not measured, report_once() does not accept interval yet")
     version = subprocess.run([str(PYTHON), "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
+    scarf = subprocess.run([str(PYTHON), "-c", "from importlib.metadata import version; "
+                            "print('scarf-sdk ' + version('scarf-sdk'))"],
+                           capture_output=True, text=True).stdout.strip() or "no scarf-sdk"
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"whole-process cost of `python -c \"import hostpkg\"` - Python {version}, "
-          f"{os.cpu_count()} cores, load average {_load(load_before)} before and "
+          f"{scarf}, {os.cpu_count()} cores, load average {_load(load_before)} before and "
           f"{_load(load_after)} after, medians of {runs} interleaved runs, ms wall / ms CPU\n")
     print("| case | bare package | floor (http.client) adds | pathbeacon adds | "
           "without version look-up | scarf-sdk adds | pathbeacon / floor | "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -251,3 +252,99 @@ def test_a_plain_os_release_imports_no_distro() -> None:
                         "print(probes.get('distro'), 'distro' in sys.modules, "
                         "'logging' in sys.modules)")
     assert result.stdout.split()[1:] == ["False", "False"], result.stdout + result.stderr
+
+
+# ---- the window in which a fork warns (Python 3.12+) ------------------------------------------
+
+PYENV = Path.home() / ".pyenv" / "versions"
+
+
+def _forking_pythons() -> list[str]:
+    """Interpreters whose ``os.fork()`` warns in a multi-threaded process (3.12+): this one
+    if it is, and pyenv's 3.12 and 3.13 when present."""
+    found = [sys.executable] if sys.version_info >= (3, 12) else []
+    for version in ("3.12.1", "3.13.0"):
+        python = PYENV / version / "bin" / "python"
+        if python.exists() and str(python) not in found:
+            found.append(str(python))
+    return found
+
+
+# Forks while the worker lives warn; the worker (and any look-up thread) ends with the
+# report, or with the resolver's own time-out; forks after that do not warn.
+WINDOW = """
+import os, sys, time, warnings
+warnings.simplefilter("always")
+sys.path.insert(0, {src!r})
+import pathbeacon
+
+def fork_warns():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    return sum("multi-threaded" in str(w.message) for w in caught)
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+started = time.monotonic()
+report = pathbeacon.report_once("<base>/<os>", base={base!r}, timeout={timeout}, retries=0)
+during = fork_warns()  # the worker lives (it idles 0.05 s first)
+status = report.wait(30)
+ended = time.monotonic() - started
+while threads() > 1 and time.monotonic() - started < 60:
+    time.sleep(0.005)
+alone = time.monotonic() - started
+print(status, during, round(ended, 2), round(alone, 2), fork_warns())
+"""
+
+
+def _window(python: str, base: str, timeout: float,
+            prefix: list[str] | None = None) -> tuple[str, int, float, float, int]:
+    code = WINDOW.format(src=str(Path(__file__).resolve().parent.parent / "src"), base=base,
+                         timeout=timeout)
+    argv = [*prefix[:-1], python, python] if prefix else [python]
+    result = subprocess.run([*argv, "-c", code], capture_output=True, text=True, timeout=90,
+                            env=clean_env())
+    fields = result.stdout.split()
+    assert len(fields) == 5, result.stdout + result.stderr
+    status, during, ended, alone, after = fields
+    return status, int(during), float(ended), float(alone), int(after)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/task")
+@pytest.mark.parametrize("python", _forking_pythons() or [None],
+                         ids=lambda p: Path(p).parent.parent.name if p else "none")
+def test_forks_warn_only_while_the_worker_lives(python: str | None, collector: Collector) -> None:
+    if python is None:
+        pytest.skip("needs Python 3.12+ (pyenv's 3.12.1 or 3.13.0): older forks never warn")
+    status, during, ended, alone, after = _window(python, collector.url, 3.0)
+    assert status == "sent" and during == 1, (status, during)
+    # the worker ends with its report: no thread stays behind to make later forks warn
+    assert alone - ended < 0.5 and after == 0, (ended, alone, after)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/task")
+@pytest.mark.parametrize("python", _forking_pythons() or [None],
+                         ids=lambda p: Path(p).parent.parent.name if p else "none")
+def test_behind_a_dns_server_that_never_answers_the_window_is_the_resolvers(
+        python: str | None, tmp_path: Path) -> None:
+    """The report ends at its deadline; the look-up thread, which no Python code can
+    interrupt inside ``getaddrinfo``, ends when the resolver gives up (here 1 s: one try
+    of 1 s, A and AAAA at once), and not a moment later: forks then stop warning."""
+    if python is None:
+        pytest.skip("needs Python 3.12+ (pyenv's 3.12.1 or 3.13.0): older forks never warn")
+    from .lifecycle_tools import private_dns_argv
+
+    prefix = private_dns_argv(tmp_path)
+    if prefix is None:
+        pytest.skip("needs unshare and ip (Linux user namespaces) for a private resolver")
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    status, during, ended, alone, after = _window(
+        python, "http://collector.pathbeacon.test:8080", 0.4, prefix)
+    assert status == "failed" and during == 1, (status, during)
+    assert ended < 0.4 + 0.6, ended  # the report's own deadline (and the 0.05 s idle)
+    assert 0.9 <= alone < 1.0 + 1.0 and after == 0, (ended, alone, after)

@@ -78,10 +78,15 @@ def test_a_100_continue_flood_ends_at_once_without_reading_it_all() -> None:
     assert server.sent < 64 * 1024 * 1024  # the socket buffers, not gigabytes
 
 
-def test_a_few_interim_answers_are_skipped() -> None:
-    with servers.running(servers.interim_then(wire.MAX_INTERIM)) as server:
+@pytest.mark.parametrize(("count", "delivered"), [(transport.MAX_INTERIM, True),
+                                                   (transport.MAX_INTERIM + 1, False)])
+def test_a_few_interim_answers_are_skipped(count: int, delivered: bool) -> None:
+    # the beacon's own reader and the pool's (wire, through http.client) share the bounds
+    assert (transport.MAX_INTERIM, transport.MAX_HEAD) == (wire.MAX_INTERIM, wire.MAX_HEAD)
+    with servers.running(servers.interim_then(count)) as server:
         outcome = send(server.url, timeout=2.0)
-        assert outcome.delivered and outcome.status == 204
+        assert outcome.delivered is delivered, outcome
+        assert outcome.status == (204 if delivered else None)
 
 
 def test_a_header_flood_is_cut_off_by_size_not_time() -> None:
@@ -91,6 +96,98 @@ def test_a_header_flood_is_cut_off_by_size_not_time() -> None:
         assert servers.elapsed(started) < 1.0
         assert not outcome.delivered and ("headers" in outcome.reason
                                           or "longer than" in outcome.reason), outcome
+
+
+ANSWER_204 = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+def _answer_204(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+    server.push(conn, ANSWER_204)
+
+
+@pytest.mark.parametrize(("method", "body", "proxied"),
+                         [("GET", None, False), ("GET", None, True), ("POST", b"{}", False),
+                          ("POST", None, False)], ids=["get", "get-via-proxy", "post", "post-empty"])
+def test_the_request_is_byte_for_byte_what_http_client_sends(
+        method: str, body: bytes | None, proxied: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request is written by hand now (http.client cost a short program most of a
+    report's price): collectors must see exactly the bytes http.client wrote."""
+    import http.client
+
+    headers = {"User-Agent": "pathbeacon/0.1.0"}
+    with servers.running(_answer_204) as server:
+        target = "/t/acme/1.4.2/linux?x=%C3%A9&y=1"
+        url = server.url + target
+        if proxied:  # the server plays the proxy: the target is in absolute form
+            monkeypatch.setenv("http_proxy", server.url)
+            url = "http://Collector.example:8080" + target
+        outcome = send(url, method=method, body=body, headers=headers, retries=0)
+        assert outcome.delivered and outcome.status == 204, outcome
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request(method, url if proxied else target, body=body, headers=headers)
+        assert conn.getresponse().status == 204
+        conn.close()
+        ours, theirs = server.heads
+    assert ours == theirs, (ours, theirs)
+
+
+def test_an_international_host_is_sent_in_idna(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As http.client did: the name looked up and the Host header are the IDNA form."""
+    asked: list[object] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, port: object, *args: object) -> object:
+        asked.append(host)
+        return real("127.0.0.1", port, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with servers.running(_answer_204) as server:
+        port = server.port
+        outcome = send(f"http://Bücher.example:{port}/x", retries=0)
+        assert outcome.delivered, outcome
+        (head,) = server.heads
+    assert asked == [b"xn--bcher-kva.example"]
+    assert f"Host: xn--bcher-kva.example:{port}\r\n".encode() in head, head
+
+
+def _answers(data: bytes) -> servers.Serve:
+    """Answer ``data``, then hold the connection open, as a keep-alive server does."""
+    def serve(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+        server.push(conn, data)
+        server.closed.wait()
+    return serve
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\n\r\n",
+    b"HTTP/1.0 204 No Content\r\n\r\n",
+], ids=["length", "chunked", "no-length", "http-1.0"])
+def test_a_kept_alive_answer_is_not_waited_on(answer: bytes) -> None:
+    with servers.running(_answers(answer)) as server:
+        started = time.monotonic()
+        outcome = send(server.url + "/x", timeout=2.0, retries=0)
+        assert outcome.delivered, outcome
+        assert servers.elapsed(started) < 0.5
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    (b"", "RemoteDisconnected"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP status line"),
+    (b"HTTP/1.1 2000 Too Much\r\n\r\n", "not an HTTP status line"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100 headers"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n", "longer than"),
+], ids=["closed", "not-http", "bad-status", "too-many-headers", "long-line"])
+def test_an_answer_that_is_not_http_fails_once_with_its_reason(answer: bytes,
+                                                               reason: str) -> None:
+    def serve(server: servers.RawServer, conn: socket.socket, head: bytes) -> None:
+        server.push(conn, answer)
+
+    with servers.running(serve) as server:
+        outcome = send(server.url + "/x", timeout=2.0, retries=2)
+        assert not outcome.delivered and outcome.attempts == 1, outcome
+        assert reason in outcome.reason, outcome
 
 
 def test_a_slow_server_gets_the_request_once(collector: Collector) -> None:
@@ -383,22 +480,43 @@ def test_a_refused_port_imports_no_urllib3(refused: str) -> None:
     assert result.stdout.strip() == "False True []", result.stderr
 
 
-def test_a_broken_http_client_import_opens_no_connection() -> None:
-    """A host's import hook that breaks ``http.client`` (click's import test does) must not
-    make the beacon open a TCP connection and drop it without a request: import first."""
+REFUSE = ("import sys\n"
+          "class Refuse:\n"
+          "    def find_spec(self, name, path=None, target=None):\n"
+          "        if name in {names!r}: raise ImportError('blocked by the host')\n"
+          "sys.meta_path.insert(0, Refuse())\n")
+
+
+def test_a_broken_ssl_import_opens_no_connection() -> None:
+    """A host's import hook that breaks what the beacon imports (click's import test
+    does) must not make it open a TCP connection and drop it without a request: import
+    first, connect second."""
     with servers.collector_server() as collector:
-        code = ("import sys\n"
-                "class Refuse:\n"
-                "    def find_spec(self, name, path=None, target=None):\n"
-                "        if name == 'http.client': raise ImportError('blocked by the host')\n"
-                "sys.meta_path.insert(0, Refuse())\n"
-                "from pathbeacon.transport import send\n"
-                f"o = send({collector.url + '/x'!r}, retries=1)\n"
-                "print(o.delivered, o.attempts, o.reason)\n")
+        url = collector.url.replace("http://", "https://") + "/x"
+        code = REFUSE.format(names=("ssl",)) + (
+            "from pathbeacon.transport import send\n"
+            f"o = send({url!r}, retries=1)\n"
+            "print(o.delivered, o.attempts, o.reason)\n")
         result = run_python(code)
-        assert result.stdout.startswith("False 1 ImportError"), result.stdout + result.stderr
+        assert result.stdout.startswith("False 0 cannot send"), result.stdout + result.stderr
+        assert "blocked by the host" in result.stdout
         time.sleep(0.2)
         assert collector.connections == 0 and not collector.requests
+
+
+def test_a_send_needs_neither_http_client_nor_the_idna_codec() -> None:
+    """The beacon writes its request itself: a host that refuses ``http.client``, ``email``
+    and ``encodings.idna`` still reports (to a name, not only an address), and sending
+    over HTTP imports none of them, nor ``ssl``, nor urllib3."""
+    with servers.collector_server() as collector:
+        heavy = ("http.client", "email", "email.parser", "encodings.idna", "ssl", "urllib3")
+        code = REFUSE.format(names=heavy) + (
+            "from pathbeacon.transport import send\n"
+            f"o = send('http://localhost:{collector.port}/x', retries=0)\n"
+            f"print(o.delivered, o.reason, [m for m in {heavy!r} if m in sys.modules])\n")
+        result = run_python(code)
+        assert result.stdout.strip() == "True HTTP 204 []", result.stdout + result.stderr
+        assert [r.path for r in collector.settle(0.2)] == ["/x"]
 
 
 def test_a_proxy_that_never_answers_connect_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -463,6 +581,50 @@ def test_names_are_still_looked_up(collector: Collector) -> None:
 
 
 # ---- properties ---------------------------------------------------------------------------
+
+# URLs of the plain shape _split reads itself, and near misses that must go to urlsplit.
+URL_PARTS = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", "Https", "ftp", "http:", ""]),
+    st.sampled_from(["://", ":/", "//", "://user:pw@"]),
+    st.text(st.sampled_from("aZ09.-_[]:%é "), max_size=12),
+    st.sampled_from(["", ":", ":80", ":8443", ":65535", ":65536", ":0080", ":x", ":\u0661"]),
+    st.text(st.sampled_from("/?#&=%aZ9.-~ \t"), max_size=16),
+)
+
+
+@given(URL_PARTS)
+@example(("http", "://", "Acme.Example", ":8080", "/t/a?x=1#f?g"))
+@example(("https", "://", "127.0.0.1", "", "#frag/x?y"))
+@example(("http", "://", "[::1]", ":8080", "/x"))
+def test_split_is_urlsplit(parts: tuple[str, str, str, str, str]) -> None:
+    """A rendered URL is split without importing urllib.parse: to the very same pieces."""
+    import urllib.parse
+
+    url = "".join(parts)
+    try:
+        theirs = urllib.parse.urlsplit(url)
+        want = (theirs.scheme, theirs.netloc, theirs.hostname, theirs.port, theirs.username,
+                theirs.password, theirs.path, theirs.query)
+    except ValueError as error:
+        want = ("ValueError", str(error))
+    try:
+        ours = transport._split(url)
+        got = (ours.scheme, ours.netloc, ours.hostname, ours.port, ours.username,
+               ours.password, ours.path, ours.query)
+    except ValueError as error:
+        got = ("ValueError", str(error))
+    assert got == want
+
+
+def test_a_plain_url_is_sent_without_urllib_parse(collector: Collector) -> None:
+    code = ("import sys; from pathbeacon.transport import send; "
+            f"o = send({collector.url + '/t/a?x=1'!r}, retries=0); "
+            "print(o.delivered, sorted(m for m in ('urllib.parse', 'ipaddress') "
+            "if m in sys.modules))")
+    result = run_python(code)
+    assert result.stdout.strip() == "True []", result.stdout + result.stderr
+
+
 
 USERINFO = st.text(st.sampled_from("abcXYZ019-._~!$&'()*+,;=%"), min_size=1, max_size=12)
 

@@ -687,8 +687,6 @@ def _work(
             import time
 
             if not dry_run:  # a dry run imports no transport at all
-                import encodings.idna  # noqa: F401  (socket's lazy import for host names)
-
                 from . import consent, stamps, transport
             from . import catalogue, compose, probes  # noqa: F401  (for _prepare)
             if notice:  # for _show_notice

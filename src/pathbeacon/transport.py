@@ -1,21 +1,25 @@
 """One HTTP request with bounded retries, on the standard library; knows nothing but a URL.
 
-The one-shot beacon goes through :mod:`http.client` (urllib3 costs a short program tens of
-milliseconds to import): TLS verified by ``ssl.create_default_context()``, proxies read from
-the environment with ``urllib.request``'s rules, a ``CONNECT`` tunnel for HTTPS through a
-proxy. Redirects are never followed: a gateway answering 302 to a real artifact must not make
-us download it. 2xx and 3xx count as delivered; 4xx fails at once except 408 and 429; 5xx,
-408, 429 and failures to connect are retried with exponential backoff (honouring
-``Retry-After`` up to a cap) inside an overall deadline. Once a request has been written, a
-timeout is never retried: the server may have counted it.
+The one-shot beacon writes its request on a socket itself and reads the answer's head
+itself, byte for byte as :mod:`http.client` would (``http.client`` brings ``email.parser``
+and ``ssl`` with it: most of a short program's cost of a report, and urllib3 costs tens of
+milliseconds more): TLS verified by ``ssl.create_default_context()`` (``ssl`` imported for
+HTTPS only), proxies read from the environment with ``urllib.request``'s rules, a
+``CONNECT`` tunnel for HTTPS through a proxy. Redirects are never followed: a gateway
+answering 302 to a real artifact must not make us download it. 2xx and 3xx count as
+delivered; 4xx fails at once except 408 and 429; 5xx, 408, 429 and failures to connect are
+retried with exponential backoff (honouring ``Retry-After`` up to a cap) inside an overall
+deadline. Once a request has been written, a timeout is never retried: the server may have
+counted it.
 
-Every attempt is bounded in total, not per read: the connect here, then everything
-:mod:`pathbeacon.wire` does (TLS, send, status, headers, interim answers, the body peek)
-ends by the attempt's deadline. ``http.client`` is imported before the socket is connected
-(a failed import must not open and drop a connection); ``ssl`` only for HTTPS, or by
-``http.client``.
+Every attempt is bounded in total, not per read: the look-up, the connect, the tunnel, TLS,
+the send, and every ``recv`` of the answer end by the attempt's deadline; the answer's head
+(status lines, headers, interim ``1xx`` answers) is capped in bytes and in count, so
+trickling and flooding servers end an attempt on time. Whatever is imported (``ssl``) is
+imported before a socket is connected: a failed import must not open and drop a connection.
 :func:`deliver` (the retry and deadline loop) is shared with :mod:`pathbeacon.pool`, the
-urllib3 path of :class:`pathbeacon.ScarfEventLogger`.
+urllib3 path of :class:`pathbeacon.ScarfEventLogger`, which reads through
+:mod:`pathbeacon.wire`.
 
     >>> send("http://[::1", retries=0).reason
     "cannot send to 'http://[::1': Invalid IPv6 URL"
@@ -30,22 +34,24 @@ import sys
 import time
 from binascii import b2a_base64
 from collections import namedtuple
-from urllib.parse import unquote, urlsplit
 
 from .guard import importing
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
-    import http.client
     import ssl
     from collections.abc import Callable, Mapping
     from typing import Any, NamedTuple
 
 __all__ = [
     "BACKOFF",
+    "MAX_HEAD",
+    "MAX_INTERIM",
     "MAX_PAUSE",
     "MAX_TIMEOUT",
+    "BadAnswer",
     "Outcome",
+    "RemoteDisconnected",
     "Tried",
     "deliver",
     "describe",
@@ -66,6 +72,13 @@ MAX_PAUSE = 5.0
 MAX_TIMEOUT = 3600.0
 _RETRY_STATUSES = frozenset({408, 429})
 _BODY_PEEK = 64
+#: Interim (``1xx``) answers skipped before the final one; more fail the attempt.
+MAX_INTERIM = 8
+#: Bytes read of one answer's head (status lines and headers of the interim and final
+#: answers) and the body peek together; more fail the attempt.
+MAX_HEAD = 65536
+_MAX_LINE = 65536  # http.client's _MAXLINE and _MAXHEADERS
+_MAX_HEADERS = 100
 _STOP_POLL = 0.05  # how often a backoff pause asks stop() whether the interpreter exits
 
 
@@ -133,7 +146,8 @@ def retry_after(value: str | None) -> float | None:
 
 
 def _http_date_from_now(value: str) -> float:
-    from email.utils import mktime_tz, parsedate_tz  # imported by http.client already
+    _load("email.utils")  # rare: a retryable answer with a date in Retry-After
+    from email.utils import mktime_tz, parsedate_tz
 
     try:
         parsed = parsedate_tz(value)
@@ -204,6 +218,57 @@ def _bypass(host: str, no_proxy: str | None) -> bool:
     return False
 
 
+class _Parts:
+    """What ``urllib.parse.urlsplit`` gives for a plain URL (see :func:`_split`)."""
+
+    __slots__ = ("hostname", "netloc", "path", "port", "query", "scheme")
+    username = password = None
+
+    def __init__(self, scheme: str, netloc: str, hostname: str, port: int | None, path: str,
+                 query: str) -> None:
+        self.scheme = scheme
+        self.netloc = netloc
+        self.hostname = hostname
+        self.port = port
+        self.path = path
+        self.query = query
+
+
+_HOST_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+
+
+def _split(url: str) -> Any:
+    """``urllib.parse.urlsplit(url)``, read here for the plain shape of every rendered URL
+    (``http`` or ``https``, a host name or IPv4 address, a port or none, printable ASCII
+    without spaces), which spares a short program ``urllib.parse`` and ``ipaddress``;
+    anything else (user info, an IPv6 literal, a bad port, other schemes, other
+    characters) goes to ``urlsplit`` itself, imported then.
+
+        >>> p = _split("HTTPS://Acme.example:8443/t/a?x=1#top")
+        >>> p.scheme, p.netloc, p.hostname, p.port, p.path, p.query
+        ('https', 'Acme.example:8443', 'acme.example', 8443, '/t/a', 'x=1')
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("http", "https") and _is_clean(url):
+        end = len(rest)
+        for mark in "/?#":
+            at = rest.find(mark)
+            if 0 <= at < end:
+                end = at
+        netloc, tail = rest[:end], rest[end:]
+        host, _colon, port = netloc.partition(":")
+        if host and not host.strip(_HOST_CHARACTERS) and (
+                not port or (port.isdigit() and int(port) <= 65535)):
+            tail = tail.partition("#")[0]
+            path, _mark, query = tail.partition("?")
+            return _Parts(scheme.lower(), netloc, host.lower(), int(port) if port else None,
+                          path, query)
+    _load("urllib.parse")
+    from urllib.parse import urlsplit
+
+    return urlsplit(url)
+
+
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The proxy the environment names for ``url``, read as ``urllib.request`` reads it.
 
@@ -218,7 +283,7 @@ def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
         (True, None)
     """
     proxies = _proxies(os.environ if environ is None else environ)
-    parts = urlsplit(url)
+    parts = _split(url)  # a malformed URL raises ValueError, proxies or not
     proxy = proxies.get(parts.scheme.lower())
     if not proxy:
         return None
@@ -232,9 +297,11 @@ def proxy_header(proxy: str) -> str | None:
         >>> proxy_header("http://user:p%40ss@proxy.example:3128")
         'Basic dXNlcjpwQHNz'
     """
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    parts = _split(proxy if "://" in proxy else "http://" + proxy)
     if parts.username is None:
         return None
+    from urllib.parse import unquote  # imported by _split for a URL with user info
+
     pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
     return "Basic " + b2a_base64(pair, newline=False).decode("ascii")
 
@@ -270,7 +337,7 @@ if hasattr(os, "register_at_fork"):
 
 def _look_up(key: tuple[str, int], lookup: _Lookup) -> None:
     try:
-        lookup.result = socket.getaddrinfo(key[0], key[1], 0, socket.SOCK_STREAM)
+        lookup.result = socket.getaddrinfo(_name(key[0]), key[1], 0, socket.SOCK_STREAM)
     except BaseException as error:  # handed to whoever waits
         lookup.result = error
     finally:
@@ -290,6 +357,17 @@ def _is_address(host: str) -> bool:
     return False
 
 
+def _name(host: str) -> str | bytes:
+    """``host`` as ``getaddrinfo`` should take it: an ASCII name as bytes, which spares
+    the ``idna`` codec's import (``unicodedata``, ``stringprep``, ``re``: a few ms of a
+    short program) that a ``str`` costs; any other name as it is, the codec imported where
+    forks wait for it."""
+    if host.isascii():
+        return host.encode("ascii")
+    _load("encodings.idna")
+    return host
+
+
 def resolve(host: str, port: int, deadline: float) -> list[Any]:
     """``socket.getaddrinfo(host, port)`` for TCP, given up at ``deadline``.
 
@@ -301,9 +379,9 @@ def resolve(host: str, port: int, deadline: float) -> list[Any]:
         >>> resolve("127.0.0.1", 80, time.monotonic() + 1)[0][4]
         ('127.0.0.1', 80)
     """
-    _load("encodings.idna")  # getaddrinfo's own lazy import, done where forks wait for it
     if _is_address(host):
-        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+        return socket.getaddrinfo(_name(host), port, 0, socket.SOCK_STREAM, 0,
+                                  socket.AI_NUMERICHOST)
     key = (host, port)
     with _lookups_lock:
         lookup = _lookups.get(key)
@@ -379,70 +457,234 @@ def not_connected(error: BaseException) -> Tried:
     return Tried(None, reason, isinstance(error, OSError))
 
 
+class BadAnswer(Exception):
+    """An answer that is not HTTP/1.x, or is larger than the bounds allow."""
+
+
+class RemoteDisconnected(ConnectionResetError):
+    """The server closed the connection without answering (``http.client``'s name)."""
+
+
+def _is_token(name: str) -> bool:
+    return bool(name) and name.isascii() and all(
+        " " < ch < "\x7f" and ch not in ':"(),/;<=>?@[\\]{}' for ch in name)
+
+
+def _is_clean(text: str) -> bool:
+    """Printable ASCII without spaces: what a request target and a host may hold."""
+    return text.isascii() and all(" " < ch < "\x7f" for ch in text)
+
+
+def _authority(host: str, port: int, default: int) -> str:
+    """``host[:port]`` for a ``Host`` header or a ``CONNECT``, as ``http.client`` writes it.
+
+        >>> _authority("::1", 8443, 443), _authority("acme.example", 443, 443)
+        ('[::1]:8443', 'acme.example')
+    """
+    if ":" in host:  # an IPv6 literal: in brackets, without its zone
+        host = f"[{host.partition('%')[0]}]"
+    return host if port == default else f"{host}:{port}"
+
+
+class _Answer:
+    """One answer read from a socket: every ``recv`` ends by the deadline, and the whole
+    head (status lines, headers, interim answers) and the body peek by MAX_HEAD bytes."""
+
+    __slots__ = ("budget", "buffer", "deadline", "sock")
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.buffer = b""
+        self.budget = MAX_HEAD
+
+    def _more(self, wait: bool = True) -> bool:
+        if self.budget <= 0:
+            raise BadAnswer(f"answer head longer than {MAX_HEAD} bytes")
+        self.sock.settimeout(_left(self.deadline) if wait else 0.0)
+        data = self.sock.recv(min(self.budget, 16384))
+        self.budget -= len(data)
+        self.buffer += data
+        return bool(data)
+
+    def line(self) -> bytes:
+        """One line, its end included; what is left at the end of the stream; or ``b""``."""
+        while True:
+            end = self.buffer.find(b"\n", 0, _MAX_LINE + 1)
+            if end >= 0:
+                line, self.buffer = self.buffer[: end + 1], self.buffer[end + 1 :]
+                return line
+            if len(self.buffer) > _MAX_LINE:
+                raise BadAnswer(f"a line of the answer is longer than {_MAX_LINE} bytes")
+            if not self._more():
+                line, self.buffer = self.buffer, b""
+                return line
+
+    def status(self) -> tuple[int, str]:
+        """The status line's code and reason, checked as ``http.client`` checks them."""
+        line = self.line()
+        if not line:
+            raise RemoteDisconnected("Remote end closed connection without response")
+        parts = line.decode("iso-8859-1").split(None, 2)
+        code = parts[1] if len(parts) > 1 else ""
+        if not parts or not parts[0].startswith("HTTP/") or not code.isdigit() \
+                or not code.isascii() or not 100 <= int(code) <= 999:
+            raise BadAnswer(f"not an HTTP status line: {line[:80]!r}")
+        return int(code), parts[2].strip() if len(parts) > 2 else ""
+
+    def headers(self, what: str) -> dict[str, str]:
+        """The header fields up to the blank line (names in lower case), at most
+        ``http.client``'s 100."""
+        found: dict[str, str] = {}
+        for _ in range(_MAX_HEADERS + 1):
+            line = self.line()
+            if line in (b"\r\n", b"\n", b""):
+                return found
+            name, colon, value = line.decode("iso-8859-1").partition(":")
+            if colon:
+                found[name.strip().lower()] = value.strip()
+        raise BadAnswer(f"more than {_MAX_HEADERS} headers in {what}")
+
+    def final(self) -> tuple[int, dict[str, str]]:
+        """The final answer's status and headers, after at most MAX_INTERIM interim
+        (``1xx``, but ``101``) answers."""
+        for _ in range(MAX_INTERIM + 1):
+            status, _reason = self.status()
+            interim = 100 <= status < 200 and status != 101
+            found = self.headers("an interim answer" if interim else "the answer")
+            if not interim:
+                return status, found
+        raise BadAnswer(f"more than {MAX_INTERIM} interim (1xx) answers")
+
+    def peek(self, status: int, found: dict[str, str], method: str) -> None:
+        """Read at most _BODY_PEEK bytes of the body, by the deadline; never wait for a
+        body of unknown length (a keep-alive server would hold it open)."""
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            return
+        length = found.get("content-length", "")
+        if "transfer-encoding" not in found and length.isdigit() and length.isascii():
+            want = min(int(length), _BODY_PEEK)
+            while len(self.buffer) < want and self._more():
+                pass
+        elif not self.buffer:
+            try:
+                self._more(wait=False)  # only what has already arrived
+            except OSError:  # nothing yet (BlockingIOError): not ours to wait for
+                pass
+
+
 class _Route:
     """Where one URL's request goes: straight, through a proxy, or tunnelled through one."""
 
-    __slots__ = ("host", "port", "proxy", "proxy_auth", "secrets", "secure", "target")
+    __slots__ = ("authority", "host", "port", "proxy", "proxy_auth", "secrets", "secure",
+                 "target")
 
     def __init__(self, url: str, environ: Mapping[str, str] | None = None) -> None:
-        parts = urlsplit(url)
+        parts = _split(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise ValueError(f"scheme {parts.scheme!r} is not http or https")
         host = parts.hostname
         if not host:
             raise ValueError("no host")
+        netloc = parts.netloc.rpartition("@")[2]
+        if not host.isascii():  # an international name, in IDNA as http.client sent it
+            _load("encodings.idna")
+            host = host.encode("idna").decode("ascii")
+            netloc = host + (f":{parts.port}" if parts.port else "")
         self.secure = scheme == "https"
         self.host = host
         self.port = parts.port or (443 if self.secure else 80)
         self.secrets = [s for s in (parts.username, parts.password) if s]
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if not _is_clean(host) or not _is_clean(path):  # http.client refuses them too
+            raise ValueError("control characters, spaces or non-ASCII characters in the URL")
         self.target = path
+        self.authority = _authority(host, self.port, 443 if self.secure else 80)
         self.proxy: tuple[str, int] | None = None
         self.proxy_auth: str | None = None
         proxy = proxy_for(url, environ)
         if proxy is None:
             return
-        proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        proxy_parts = _split(proxy if "://" in proxy else "http://" + proxy)
         self.secrets += [s for s in (proxy_parts.username, proxy_parts.password) if s]
         if proxy_parts.scheme.lower() != "http":
             raise ValueError(f"proxy {redact(proxy)!r}: only http:// proxies are supported")
-        if not proxy_parts.hostname:
+        if not proxy_parts.hostname or not _is_clean(proxy_parts.hostname):
             raise ValueError(f"proxy {redact(proxy)!r} has no host")
         self.proxy = (proxy_parts.hostname, proxy_parts.port or 80)
         self.proxy_auth = proxy_header(proxy)
         if not self.secure:  # absolute form: the proxy needs to know where the request goes
-            netloc = parts.netloc.rpartition("@")[2]
             self.target = f"http://{netloc}{path}"
+            self.authority = netloc  # as http.client writes Host for an absolute target
 
-    def connection(self, deadline: float, context: ssl.SSLContext | None
-                   ) -> http.client.HTTPConnection:
-        """Import ``http.client``, then connect the socket it will use.
+    def head(self, method: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
+        """The request's head, byte for byte as ``http.client`` writes it: the request
+        line, ``Host``, ``Accept-Encoding: identity``, a ``Content-Length`` where
+        ``http.client`` adds one, then ``headers`` in order.
 
-        Importing first means an import that fails (a host's import hook, a broken
-        install) ends the attempt before any TCP connection was opened, never with one
-        opened and dropped without a request.
+            >>> head = _Route("http://127.0.0.1:8080/t?x=1").head("GET", {"User-Agent": "u"}, None)
+            >>> for line in head.decode().splitlines():
+            ...     print(line)
+            GET /t?x=1 HTTP/1.1
+            Host: 127.0.0.1:8080
+            Accept-Encoding: identity
+            User-Agent: u
+            <BLANKLINE>
         """
-        host, port = self.proxy or (self.host, self.port)
-        _load("pathbeacon.wire")
-        from . import wire
+        if not _is_token(method):
+            raise ValueError(f"method {method!r} is not a token")
+        lines = [f"{method} {self.target} HTTP/1.1", f"Host: {self.authority}",
+                 "Accept-Encoding: identity"]
+        if body is not None or method.upper() in ("PATCH", "POST", "PUT"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        for name, value in headers.items():
+            if not _is_token(name) or "\r" in value or "\n" in value:
+                raise ValueError(f"header {name!r} cannot be sent")
+            lines.append(f"{name}: {value}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
+    def open(self, deadline: float, context: ssl.SSLContext | None) -> socket.socket:
+        """Connect (through the proxy's ``CONNECT`` tunnel for HTTPS through a proxy) and
+        do the TLS handshake, all by ``deadline``: a socket ready for the request."""
+        host, port = self.proxy or (self.host, self.port)
         sock = _connect((host, port), deadline)
         try:
-            tunnel = None
-            if context is not None and self.proxy is not None:
-                auth = {"Proxy-Authorization": self.proxy_auth} if self.proxy_auth else None
-                tunnel = (self.host, self.port, auth)
-            return wire.connection(host, port, deadline, sock, context, tunnel)
+            if context is not None:
+                if self.proxy is not None:
+                    self._tunnel(sock, deadline)
+                sock.settimeout(_left(deadline))
+                # The name as bytes: ssl would otherwise import the idna codec to encode it.
+                name = self.host.encode("ascii")
+                sock = context.wrap_socket(sock, server_hostname=name)
+            return sock
         except BaseException:
             sock.close()
             raise
+
+    def _tunnel(self, sock: socket.socket, deadline: float) -> None:
+        """The ``CONNECT`` (``[::1]:443`` for an IPv6 literal: CPython up to 3.12 writes
+        ``::1:443``, which no proxy can split) and the proxy's answer."""
+        target = _authority(self.host, self.port, -1)
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if self.proxy_auth:
+            lines.append(f"Proxy-Authorization: {self.proxy_auth}")
+        sock.settimeout(_left(deadline))
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        answer = _Answer(sock, deadline)
+        status, reason = answer.status()
+        answer.headers("the proxy's answer")
+        if status != 200:
+            # not_connected reads the status from this text, as CPython words it
+            raise OSError(f"Tunnel connection failed: {status} {reason}")
+        if answer.buffer:  # the server's bytes before the tunnel is ours: not TLS
+            raise BadAnswer("the proxy sent more than its answer to CONNECT")
 
 
 def _load(name: str) -> None:
     """Import ``name`` now that it is needed, holding forks off until it is complete."""
     if name not in sys.modules:
-        with importing():  # a fork must not copy a half-imported http.client, ssl or importlib
+        with importing():  # a fork must not copy a half-imported ssl or email.utils
             import importlib
 
             importlib.import_module(name)
@@ -472,8 +714,12 @@ def send(
     """
     try:
         route = _Route(url)
+        sent_headers = dict(headers or {})
+        if route.proxy_auth and not route.secure:
+            sent_headers["Proxy-Authorization"] = route.proxy_auth
+        request = route.head(method, sent_headers, body) + (body or b"")
         context = None
-        if route.secure:
+        if route.secure:  # imported before any connection is opened
             _load("ssl")
             import ssl
 
@@ -481,35 +727,27 @@ def send(
     except Exception as error:  # a malformed URL or proxy, an unreadable CA bundle
         message = str(error) or type(error).__name__
         return Outcome(False, None, 0, f"cannot send to {redact(url)!r}: {message}")
-    sent_headers = dict(headers or {})
-    if route.proxy_auth and not route.secure:
-        sent_headers["Proxy-Authorization"] = route.proxy_auth
 
     def attempt(deadline: float) -> Tried:
         try:
-            conn = route.connection(deadline, context)
+            sock = route.open(deadline, context)
         except Exception as error:  # pytest-socket's SocketBlockedError included
             return not_connected(error)
-        from .wire import bounded  # loaded by route.connection()
-
         try:
-            with bounded(deadline):
-                try:
-                    conn.connect()  # the proxy tunnel and TLS, on the connected socket
-                except Exception as error:
-                    return not_connected(error)
-                try:
-                    conn.request(method, route.target, body=body, headers=sent_headers)
-                    response = conn.getresponse()
-                except Exception as error:  # the server may have the request: no retry
-                    return Tried(None, describe(error), False)
-                try:
-                    response.read(_BODY_PEEK)
-                except Exception:
-                    pass  # the status is what counts; the body is not ours to read
-                return Tried.answer(response.status, response.getheader("Retry-After"))
+            try:
+                sock.settimeout(_left(deadline))
+                sock.sendall(request)
+                answer = _Answer(sock, deadline)
+                status, found = answer.final()
+            except Exception as error:  # the server may have the request: no retry
+                return Tried(None, describe(error), False)
+            try:
+                answer.peek(status, found, method)
+            except Exception:
+                pass  # the status is what counts; the body is not ours to read
+            return Tried.answer(status, found.get("retry-after"))
         finally:
-            conn.close()
+            sock.close()
 
     outcome = deliver(attempt, timeout=timeout, retries=retries, stop=stop)
     if route.secrets:

@@ -5,9 +5,9 @@ a read for ever. Here each ``recv`` of an answer gets what is left of the attemp
 (set with :class:`bounded` on the thread making the attempt), the head of an answer (status
 lines, headers, interim ``1xx`` answers) is capped in bytes, and the number of interim
 answers is capped, so trickling and flooding servers end an attempt on time. Used by
-:func:`pathbeacon.transport.send` (once its socket is connected: a refused connection never
-imports ``http.client``) and by :mod:`pathbeacon.pool` (urllib3 reads through
-:class:`BoundedResponse` too).
+:mod:`pathbeacon.pool` (urllib3 reads through :class:`BoundedResponse`); the one-shot
+beacon's :func:`pathbeacon.transport.send` reads its answer on the same bounds without
+``http.client``, whose import costs a short program more than the rest of a report.
 
     >>> with bounded(time.monotonic() + 1):
     ...     current_deadline() is not None
