@@ -168,11 +168,6 @@ _COMBINED = re.compile(COMBINED_RE)
 _COMBINED_LEAN = re.compile(
     rf"^([^ ]+) [^ ]+ [^ ]+ \[({_CLF_TIME})\] {_QUOTED} ([0-9]{{3}}) (?:[0-9]+|-)(?: |$)"
 )
-# The same for a batch of lines (_lines_re): no class crosses a "\n"
-_COMBINED_LINES_RE = (
-    rf'([^ \n]+) [^ \n]+ [^ \n]+ \[({_CLF_TIME})\] "([^"\\\n]*(?:\\[^\n][^"\\\n]*)*)"'
-    rf" ([0-9]{{3}}) (?:[0-9]+|-)(?: [^\n]*)?"
-)
 _REQUEST = re.compile(REQUEST_RE)
 _S3 = re.compile(S3_RE)
 _URLS = re.compile(URLS_RE)
@@ -463,11 +458,13 @@ class _JsonTime:
     __slots__ = ("_days", "_other")
 
     def __init__(self) -> None:
-        # "2026-08-21+02:00" -> (offset minutes, the local date, ISO date by day shift)
-        self._days: dict[str, tuple[int, datetime, dict[int, str]]] = {}
+        # "2026-08-21+02:00" -> (offset minutes, the local date, ISO date by day shift,
+        # the ISO date of shift 0)
+        self._days: dict[str, tuple[int, datetime, dict[int, str], str]] = {}
         self._other = _TimeCache(lambda text: json_time(text) or "")
 
-    def _day(self, key: str, date: str, zone: str) -> tuple[int, datetime, dict[int, str]]:
+    def _day(self, key: str, date: str, zone: str
+             ) -> tuple[int, datetime, dict[int, str], str]:
         day = datetime(int(date[0:4]), int(date[5:7]), int(date[8:10]))
         offset = 0
         if zone not in ("", "Z", "z"):
@@ -476,31 +473,36 @@ class _JsonTime:
                 offset = -offset
         if len(self._days) >= _CACHE_LIMIT:
             self._days.clear()
-        entry = self._days[key] = (offset, day, {})
+        entry = self._days[key] = (offset, day, {}, day.date().isoformat() + "T")
         return entry
 
     def __call__(self, text: str) -> str:
         match = _ISO_PLAIN.fullmatch(text)
         if match is None:
             return self._other(text)
-        date, clock, second, zone = match.groups()
-        key = date + zone
-        entry = self._days.get(key)
+        return self.iso(*match.groups())
+
+    def iso(self, date: str, clock: str, second: str, zone: str) -> str:
+        """The UTC ISO time of the groups of :data:`_ISO_PLAIN`."""
+        entry = self._days.get(date + zone)
         if entry is None:
-            entry = self._day(key, date, zone)  # ValueError for an impossible date
-        offset, day, dates = entry
+            entry = self._day(date + zone, date, zone)  # ValueError for an impossible date
         minute = _MINUTE_OF_DAY.get(clock)
         if minute is None or second > "59":
             raise ValueError(f"no time {clock}:{second}")
-        shift, clock_utc = divmod(minute - offset, 1440)
+        minute -= entry[0]
+        if 0 <= minute < 1440:  # the same day in UTC
+            return f"{entry[3]}{_CLOCK[minute]}{second}Z"
+        shift, minute = divmod(minute, 1440)
+        dates = entry[2]
         iso = dates.get(shift)
         if iso is None:
             try:
-                moved = day + timedelta(days=shift)
+                moved = entry[1] + timedelta(days=shift)
             except OverflowError:  # as _iso_time: out of years 1..9999 in UTC
-                raise ValueError(f"{text} is out of range in UTC") from None
+                raise ValueError(f"{date} {clock} {zone} is out of range in UTC") from None
             iso = dates[shift] = moved.date().isoformat() + "T"
-        return f"{iso}{_CLOCK[clock_utc]}{second}Z"
+        return f"{iso}{_CLOCK[minute]}{second}Z"
 
 
 def _target(request: str) -> str | None:
@@ -619,8 +621,11 @@ _NGINX_JSON = re.compile(
 )
 
 
-_COMBINED_LINES = _lines_re(_COMBINED_LINES_RE)
-_NGINX_JSON_LINES = _lines_re(_NGINX_JSON.pattern)
+# _NGINX_JSON with its time in _ISO_PLAIN's shape (its four groups first), for a batch
+# of lines; any other line is read by parse_object
+_NGINX_JSON_LINES = _lines_re(
+    _NGINX_JSON.pattern.replace(f'"time":"({_JSON_PLAIN})"', f'"time":"{_ISO_PLAIN.pattern}"')
+)
 
 
 class JsonParser(Parser):
@@ -668,18 +673,19 @@ class JsonParser(Parser):
         return self.parse_object(line)
 
     def scan_text(self, text: str) -> list[Record | None]:
-        time_of = self._time
+        iso = self._time.iso
         parse_object = self.parse_object
         records: list[Record | None] = []
         add = records.append
-        for when, request, status, agent, client, other in _NGINX_JSON_LINES.findall(text):
+        for date, clock, second, zone, request, status, agent, client, other in \
+                _NGINX_JSON_LINES.findall(text):
             if not status:
                 if other:
                     add(parse_object(other))
                 continue
             try:
-                time = time_of(when)
-            except (ValueError, OverflowError):
+                time = iso(date, clock, second, zone)
+            except ValueError:
                 add(None)
                 continue
             target = (_target(request) or "") if " " in request else request

@@ -83,9 +83,8 @@ def _batches(stream: Iterable[bytes]) -> Iterator[str | list[str | None]]:
         yield lines
 
 
-def _records(plan: Plan, counts: list[int]) -> Iterator[tuple[Plan, list[Record | None]]]:
-    """The records of every line, in batches (``None``: ``malformed``); ``counts`` is
-    handed on for the caller to fill.
+def _records(plan: Plan) -> Iterator[list[Record | None]]:
+    """The records of every line of the logs, in batches (``None``: ``malformed``).
 
     A damaged or cut-short compressed log is one clear error (``ValueError``).
     """
@@ -96,9 +95,9 @@ def _records(plan: Plan, counts: list[int]) -> Iterator[tuple[Plan, list[Record 
             try:
                 for batch in _batches(stream):
                     if isinstance(batch, str):
-                        yield plan, reader.scan_text(batch)
+                        yield reader.scan_text(batch)
                     else:
-                        yield plan, [scan(line) if line is not None else None
+                        yield [scan(line) if line is not None else None
                                      for line in batch]
             except (OSError, EOFError, zlib.error) as error:
                 raise ValueError(f"cannot read {source.name}: {error}") from None
@@ -109,7 +108,7 @@ def _hits(plan: Plan, counts: list[int]) -> Iterator[list[_Hit]]:
     malformed) grows. (``stats`` follows the same rules in its own loop.)"""
     match = plan.matcher.match
     targets: dict[str, dict[str, str] | None] = {}  # the matcher's answers, at hand
-    for _, records in _records(plan, counts):
+    for records in _records(plan):
         if len(targets) >= _TARGETS_KEPT:
             targets.clear()
         hits: list[_Hit] = []
@@ -321,7 +320,7 @@ class PythonEngine(Engine):
         collecting = gc.isenabled()
         gc.disable()  # no cycles are made here: the collector would only slow the loop
         try:
-            for _, records in _records(plan, counts):
+            for records in _records(plan):
                 if len(targets) >= _TARGETS_KEPT:
                     targets.clear()
                 matched = malformed = other = bad = 0
