@@ -36,7 +36,7 @@ from . import Decoded, Engine, Plan
 
 __all__ = ["SPILL_AFTER", "PythonEngine"]
 
-#: Reporter-day hashes held in memory (about 60-90 bytes each in a set: some 150 MB)
+#: Reporter-day hashes held in memory (about 85 bytes each in a dict: some 170 MB)
 #: before they move to a temporary file (8 bytes each, read back one group's day at a
 #: time when the run ends), so memory stays flat whatever the log's size.
 SPILL_AFTER = 2_000_000
@@ -60,8 +60,8 @@ def _batches(stream: Iterable[bytes]) -> Iterator[str | list[str | None]]:
     else:
         chunks = iter(lambda: readlines(BATCH_BYTES), [])
     for chunk in chunks:
-        try:
-            text = b"".join(chunk).decode("utf-8")
+        try:  # (one line alone is not copied: it may be up to 2 GiB)
+            text = (chunk[0] if len(chunk) == 1 else b"".join(chunk)).decode("utf-8")
         except UnicodeDecodeError:
             text = None
         if text is not None and NONCHARACTER not in text:
