@@ -183,9 +183,11 @@ T = "<base>/<package>/<version>/<os>"
 DAY = datetime(2026, 8, 21, 10, 0, tzinfo=timezone.utc)
 
 
-def test_reporter_days_spilled_many_times_count_the_same(tmp_path: Path,
+@pytest.mark.parametrize("string_hash", [True, False], ids=["hash", "blake2b"])
+def test_reporter_days_spilled_many_times_count_the_same(tmp_path: Path, string_hash: bool,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
+    monkeypatch.setattr(engine, "_RANDOM_STRING_HASH", string_hash)  # reporter_key's ways
     # 1.x from many addresses over 9 days, 2.x from few (they fold), IPv6 in one /64
     hits = [Hit(f"/t/acme/{'1.0' if i % 3 else f'2.{i % 4}'}/{('linux', 'mac')[i % 2]}",
                 client=(f"192.0.2.{i % 50}" if i % 3 else
