@@ -550,7 +550,7 @@ class CombinedParser(Parser):
 
 
     def scan_text(self, text: str) -> list[Record | None]:
-        time_of = self._time
+        time_of = self._time.__call__  # a bound method: called faster than the object
         requests = self._requests
         if len(requests) >= _CACHE_LIMIT:
             requests.clear()
