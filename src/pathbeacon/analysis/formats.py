@@ -548,7 +548,6 @@ class CombinedParser(Parser):
             return None
         return (time, _target(request), int(status), None, client)
 
-
     def scan_text(self, text: str) -> list[Record | None]:
         time_of = self._time.__call__  # a bound method: called faster than the object
         requests = self._requests
@@ -619,8 +618,6 @@ _NGINX_JSON = re.compile(
     rf'"status":(0|[1-9][0-9]{{0,2}}),"agent":"({_JSON_PLAIN})"'
     rf'(?:,"client":"({_JSON_PLAIN})")?\}}'
 )
-
-
 # _NGINX_JSON with its time in _ISO_PLAIN's shape (its four groups first), for a batch
 # of lines; any other line is read by parse_object
 _NGINX_JSON_LINES = _lines_re(
