@@ -162,6 +162,12 @@ JSON_READ_KEYS = (
 )
 
 _COMBINED = re.compile(COMBINED_RE)
+# COMBINED_RE without its optional referer and agent: a line matches one exactly when it
+# matches the other (the optional part begins with the space the lean one ends at), with
+# the same first four groups; for readers that need no agent (Parser.scan).
+_COMBINED_LEAN = re.compile(
+    rf"^([^ ]+) [^ ]+ [^ ]+ \[({_CLF_TIME})\] {_QUOTED} ([0-9]{{3}}) (?:[0-9]+|-)(?: |$)"
+)
 _REQUEST = re.compile(REQUEST_RE)
 _S3 = re.compile(S3_RE)
 _URLS = re.compile(URLS_RE)
@@ -363,6 +369,29 @@ class Parser:
         """The record of ``line``; ``None`` when malformed; :data:`HEADER` when not a line."""
         raise NotImplementedError
 
+    def scan(self, line: str) -> Record | None:
+        """:meth:`parse` for a reader that does not use the agent: the same record, except
+        that its agent may be ``None`` where skipping it is faster."""
+        return self.parse(line)
+
+    def scan_text(self, text: str) -> list[Record | None]:
+        """:meth:`scan` of each non-empty line of ``text``, in order: lines joined by
+        ``\\n``, each without its trailing ``\\r`` and none holding
+        :data:`NONCHARACTER` (a batch of lines read at once)."""
+        scan = self.scan
+        return [scan(line) for line in text.split("\n") if line]
+
+
+# A status of three digits as an int
+_STATUS_INT = {f"{i:03d}": i for i in range(1000)}
+
+
+def _lines_re(pattern: str) -> re.Pattern[str]:
+    """``pattern`` (one line's, with no class that matches a ``\\n``) for a batch of lines
+    at once (``findall``): one tuple per line, its groups when the line matches, else
+    an extra last group holding the line (empty for an empty line)."""
+    return re.compile(f"^(?:{pattern}|" r"([^\n]*))$", re.MULTILINE)
+
 
 # "HH:MM" to minutes of the day, and back as "HH:MM:" (an hour or minute out of range is
 # not a key: such a time is not real)
@@ -378,38 +407,102 @@ class _ClfTime:
     __slots__ = ("_days",)
 
     def __init__(self) -> None:
-        # "21/Aug/2026 +0200" -> (offset minutes, the local date, ISO date by day shift)
-        self._days: dict[str, tuple[int, datetime, dict[int, str]]] = {}
+        # "21/Aug/2026 +0200" -> (offset minutes, the local date, ISO date by day shift,
+        # the ISO date of shift 0)
+        self._days: dict[str, tuple[int, datetime, dict[int, str], str]] = {}
 
-    def _day(self, key: str) -> tuple[int, datetime, dict[int, str]]:
+    def _day(self, key: str) -> tuple[int, datetime, dict[int, str], str]:
         day = datetime(int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]))
         offset = (int(key[13:15]) * 60 + int(key[15:17])) * (-1 if key[12] == "-" else 1)
         if len(self._days) >= _CACHE_LIMIT:
             self._days.clear()
-        entry = self._days[key] = (offset, day, {})
+        # isoformat, unlike strftime, pads the year to 4 digits
+        entry = self._days[key] = (offset, day, {}, day.date().isoformat() + "T")
         return entry
 
     def __call__(self, text: str) -> str:
-        key = text[:11] + text[20:]
-        entry = self._days.get(key)
+        entry = self._days.get(text[:11] + text[20:])
         if entry is None:
-            entry = self._day(key)  # ValueError for an impossible date
-        offset, day, dates = entry
+            entry = self._day(text[:11] + text[20:])  # ValueError for an impossible date
         minute = _MINUTE_OF_DAY.get(text[12:17])
-        if minute is None:
-            raise ValueError(f"no time {text[12:17]}")
-        shift, clock = divmod(minute - offset, 1440)
+        if minute is None or text[18] > "5":
+            raise ValueError(f"no time {text[12:20]}")
+        minute -= entry[0]
+        if 0 <= minute < 1440:  # the same day in UTC
+            return f"{entry[3]}{_CLOCK[minute]}{text[18:20]}Z"
+        shift, minute = divmod(minute, 1440)
+        dates = entry[2]
         date = dates.get(shift)
         if date is None:
             try:
-                moved = day + timedelta(days=shift)
+                moved = entry[1] + timedelta(days=shift)
             except OverflowError:  # the offset moves it out of years 1..9999, as _clf_minute
                 raise ValueError(f"{text} is out of range in UTC") from None
-            # isoformat, unlike strftime, pads the year to 4 digits
             date = dates[shift] = moved.date().isoformat() + "T"
-        if text[18] > "5":
-            raise ValueError(f"no second {text[18:20]}")
-        return f"{date}{_CLOCK[clock]}{text[18:20]}Z"
+        return f"{date}{_CLOCK[minute]}{text[18:20]}Z"
+
+
+# nginx's $time_iso8601 and its kin: ISO_TIME_RE without a fraction (those take the
+# general path); groups: 1 the date, 2 "HH:MM", 3 the seconds, 4 the zone ("", Z, +HH...)
+_ISO_PLAIN = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}):([0-9]{2})"
+    r"((?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)"
+)
+
+
+class _JsonTime:
+    """A JSON log's time texts to UTC ISO, as :func:`json_time` gives them (or
+    ``ValueError``): the common ISO shape without a fraction by each distinct date and
+    zone, like :class:`_ClfTime`; any other text converted once per distinct text."""
+
+    __slots__ = ("_days", "_other")
+
+    def __init__(self) -> None:
+        # "2026-08-21+02:00" -> (offset minutes, the local date, ISO date by day shift,
+        # the ISO date of shift 0)
+        self._days: dict[str, tuple[int, datetime, dict[int, str], str]] = {}
+        self._other = _TimeCache(lambda text: json_time(text) or "")
+
+    def _day(self, key: str, date: str, zone: str
+             ) -> tuple[int, datetime, dict[int, str], str]:
+        day = datetime(int(date[0:4]), int(date[5:7]), int(date[8:10]))
+        offset = 0
+        if zone not in ("", "Z", "z"):
+            offset = int(zone[1:3]) * 60 + int(zone[-2:] if len(zone) > 3 else 0)
+            if zone[0] == "-":
+                offset = -offset
+        if len(self._days) >= _CACHE_LIMIT:
+            self._days.clear()
+        entry = self._days[key] = (offset, day, {}, day.date().isoformat() + "T")
+        return entry
+
+    def __call__(self, text: str) -> str:
+        match = _ISO_PLAIN.fullmatch(text)
+        if match is None:
+            return self._other(text)
+        return self.iso(*match.groups())
+
+    def iso(self, date: str, clock: str, second: str, zone: str) -> str:
+        """The UTC ISO time of the groups of :data:`_ISO_PLAIN`."""
+        entry = self._days.get(date + zone)
+        if entry is None:
+            entry = self._day(date + zone, date, zone)  # ValueError for an impossible date
+        minute = _MINUTE_OF_DAY.get(clock)
+        if minute is None or second > "59":
+            raise ValueError(f"no time {clock}:{second}")
+        minute -= entry[0]
+        if 0 <= minute < 1440:  # the same day in UTC
+            return f"{entry[3]}{_CLOCK[minute]}{second}Z"
+        shift, minute = divmod(minute, 1440)
+        dates = entry[2]
+        iso = dates.get(shift)
+        if iso is None:
+            try:
+                moved = entry[1] + timedelta(days=shift)
+            except OverflowError:  # as _iso_time: out of years 1..9999 in UTC
+                raise ValueError(f"{date} {clock} {zone} is out of range in UTC") from None
+            iso = dates[shift] = moved.date().isoformat() + "T"
+        return f"{iso}{_CLOCK[minute]}{second}Z"
 
 
 def _target(request: str) -> str | None:
@@ -431,6 +524,7 @@ class CombinedParser(Parser):
 
     def __init__(self) -> None:
         self._time = _ClfTime()
+        self._requests: dict[str, str] = {}  # request -> its target, or ""
 
     def parse(self, line: str) -> Record | None:
         match = _COMBINED.match(line)
@@ -442,6 +536,43 @@ class CombinedParser(Parser):
         except ValueError:
             return None
         return (time, _target(request), int(status), agent, client)
+
+    def scan(self, line: str) -> Record | None:
+        match = _COMBINED_LEAN.match(line)
+        if match is None:
+            return None
+        client, when, request, status = match.groups()
+        try:
+            time = self._time(when)
+        except ValueError:
+            return None
+        return (time, _target(request), int(status), None, client)
+
+    def scan_text(self, text: str) -> list[Record | None]:
+        time_of = self._time.__call__  # a bound method: called faster than the object
+        requests = self._requests
+        if len(requests) >= _CACHE_LIMIT:
+            requests.clear()
+        match = _COMBINED_LEAN.match
+        records: list[Record | None] = []
+        add = records.append
+        for line in text.split("\n"):
+            found = match(line)
+            if found is None:
+                if line:
+                    add(None)
+                continue
+            client, when, request, status = found.groups()
+            try:
+                time = time_of(when)
+            except ValueError:
+                add(None)
+                continue
+            target = requests.get(request)
+            if target is None:
+                target = requests[request] = _target(request) or ""
+            add((time, target or None, _STATUS_INT[status], None, client))
+        return records
 
 
 class S3Parser(Parser):
@@ -476,6 +607,24 @@ class UrlsParser(Parser):
         return (None, line, 200, None, None)
 
 
+# A string with nothing escaped, no control character (strict JSON has none raw) and no
+# bracket (so the line's brackets stay under JSON_MAX_BRACKETS)
+_JSON_PLAIN = r'[^"\\\x00-\x1f\[{]*'
+# The line `pathbeacon gateway nginx` writes, as it writes it (the client is optional):
+# where it matches, json_object and the nginx dialect read exactly these texts (no key
+# repeats, nothing to unescape), so JsonParser takes them directly.
+_NGINX_JSON = re.compile(
+    rf'\{{"time":"({_JSON_PLAIN})","request":"({_JSON_PLAIN})",'
+    rf'"status":(0|[1-9][0-9]{{0,2}}),"agent":"({_JSON_PLAIN})"'
+    rf'(?:,"client":"({_JSON_PLAIN})")?\}}'
+)
+# _NGINX_JSON with its time in _ISO_PLAIN's shape (its four groups first), for a batch
+# of lines; any other line is read by parse_object
+_NGINX_JSON_LINES = _lines_re(
+    _NGINX_JSON.pattern.replace(f'"time":"({_JSON_PLAIN})"', f'"time":"{_ISO_PLAIN.pattern}"')
+)
+
+
 class JsonParser(Parser):
     """One JSON object per line, in one of three dialects chosen per line by its keys:
 
@@ -501,7 +650,7 @@ class JsonParser(Parser):
     name = "json"
 
     def __init__(self) -> None:
-        self._time = _TimeCache(lambda text: json_time(text) or "")
+        self._time = _JsonTime()
 
     def _when(self, value: object) -> str | None:
         if isinstance(value, str):
@@ -509,6 +658,40 @@ class JsonParser(Parser):
         return json_time(value)
 
     def parse(self, line: str) -> Record | None:
+        plain = _NGINX_JSON.fullmatch(line)
+        if plain is not None:
+            when, request, status, agent, client = plain.groups()
+            try:
+                time = self._time(when)
+            except (ValueError, OverflowError):
+                return None
+            target = (_target(request) or "") if " " in request else request
+            return (time, target or None, int(status), agent or None, client or None)
+        return self.parse_object(line)
+
+    def scan_text(self, text: str) -> list[Record | None]:
+        iso = self._time.iso
+        parse_object = self.parse_object
+        records: list[Record | None] = []
+        add = records.append
+        for date, clock, second, zone, request, status, agent, client, other in \
+                _NGINX_JSON_LINES.findall(text):
+            if not status:
+                if other:
+                    add(parse_object(other))
+                continue
+            try:
+                time = iso(date, clock, second, zone)
+            except ValueError:
+                add(None)
+                continue
+            target = (_target(request) or "") if " " in request else request
+            add((time, target or None, int(status), agent or None, client or None))
+        return records
+
+    def parse_object(self, line: str) -> Record | None:
+        """:meth:`parse` by :func:`json_object` and the dialects, for every line (what
+        :meth:`parse` does for the lines that are not nginx's plain shape)."""
         obj = json_object(line)
         if obj is None:
             return None

@@ -23,7 +23,7 @@ The rules (each engine reproduces them exactly):
   its *machines* is the largest number of distinct addresses on any one UTC day among
   them. Engines compare a keyed hash of ``day + "\\0" + address`` with a random per-run
   key (:func:`reporter_key`), never the client itself, and never output it; the python
-  engine keeps them in memory, then in a temporary SQLite file deleted with the run.
+  engine keeps them in memory, then in a temporary file deleted with the run.
 - **k.** A group's *measure* is its machines, or its ``events`` when its ``reporters`` is
   ``None``: a lower bound on the machines behind it, as long as a machine reports from one
   address (one IPv6 ``/64``) a day, whatever it writes in its requests. Within each period
