@@ -40,6 +40,7 @@ anyone may write to, where one could be planted while DuckDB runs.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -47,7 +48,7 @@ import os
 import stat
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import IO, Any, BinaryIO
@@ -100,6 +101,7 @@ _BATCH = 200_000
 # Column names the store uses itself; a template field may not take one of them.
 _FIXED = ("source", "time", "status", "reporter")
 _GZIP_MAGIC = b"\x1f\x8b"
+_CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 _CUT_SHORT = " (a compressed file cut short: its whole lines so far)"
 
 _SCHEMA = """
@@ -641,6 +643,197 @@ def _classify(parse: Any, match: Any, raw: bytes) -> tuple[int, Any, Any]:
     return 0, record, values
 
 
+class _Rows:
+    """The lines of one source read by the Python path: counted by category, the matched
+    ones added to ``batch`` with their reporter (the rules of :func:`_classify`)."""
+
+    def __init__(self, store: Store, parse: Any, secrets: DayKeys) -> None:
+        self.parse = parse
+        self.match = store.matcher.match
+        self.secrets = secrets
+        self.counts = [0, 0, 0, 0]
+        self.lines = 0
+        self.batch: _Batch | None = None
+
+    def add(self, raw: bytes) -> None:
+        """One line (without its ``\\n``); an empty one is no line."""
+        if not raw or raw == b"\r":
+            return
+        category, record, values = _classify(self.parse, self.match, raw)
+        self.lines += 1
+        self.counts[category] += 1
+        if category == 0:
+            assert self.batch is not None
+            time, _target, status, _agent, client = record
+            reporter = None
+            if time is not None and client is not None:
+                day = time[:10]
+                secret = self.secrets(day)
+                # a closed day's line proves one reporter that day, no more (_LEGACY)
+                reporter = (day.encode("ascii") if secret is None
+                            else _reporter(secret, day, client))
+            self.batch.add(time, status, reporter, values)
+
+
+# ---- the fast path: the duckdb engine's compiled SQL over the new bytes -------------------
+
+#: At most about this many bytes of new lines go through one DuckDB pass (a temporary copy
+#: and a temporary table of its lines): what one pass holds, whatever the log's size.
+_PIECE = 64 << 20
+_BLOCK = 1 << 20
+
+
+def _fast_query(store: Store, format: str) -> str | None:
+    """The duckdb engine's compiled query for ``format``, or None where the fast path does
+    not apply: CloudFront (its ``#Fields`` lines may change the layout within a file, which
+    only the Python path follows) and templates the SQL refuses (a field named like one of
+    its columns)."""
+    if format == "cloudfront":
+        return None
+    from .sql import query
+
+    try:
+        return query(store.matcher, "duckdb", format)
+    except ValueError:
+        return None
+
+
+def _pieces(path: str, start: int, final: bool,
+            cut_short: list[bool]) -> Generator[tuple[str, int, bool], None, None]:
+    """The whole lines of ``path`` after byte ``start`` (decompressed), copied to private
+    temporary files of about :data:`_PIECE` bytes: each (file, the bytes of the log it
+    holds, whether a line holds a ``\\r`` not before its end). The same lines as
+    :func:`_new_lines`; a file is removed once the next is asked for (or on close).
+
+    Each file starts with an empty line, which no engine counts: DuckDB's reader would
+    take a byte order mark at a file's start for no part of the line.
+    """
+    out: IO[bytes] | None = None
+    name = ""
+    size = 0
+    lone = False
+
+    def write(data: bytes) -> None:
+        nonlocal out, name, size, lone
+        try:
+            if out is None:
+                handle, name = tempfile.mkstemp(prefix="pathbeacon-ingest-", suffix=".log")
+                out = os.fdopen(handle, "wb")
+                out.write(b"\n")
+            out.write(data)
+        except OSError as error:
+            raise _temporary_failed(name, error) from None
+        size += len(data)
+        # a "\r" ends a line for DuckDB's reader, but for Python only before "\n"
+        lone = lone or data.count(b"\r") != data.count(b"\r\n")
+
+    def done() -> tuple[str, int, bool]:
+        nonlocal out
+        assert out is not None
+        try:
+            out.close()
+        except OSError as error:
+            raise _temporary_failed(name, error) from None
+        out = None
+        return name, size, lone
+
+    try:
+        with _open_raw(path) as stream:
+            tail: list[bytes] = []  # a line begun, not yet ended
+            try:
+                _skip(stream, start)
+                while True:
+                    block = stream.read1(_BLOCK)  # type: ignore[attr-defined]
+                    if not block:
+                        break
+                    cut = block.rfind(b"\n") + 1
+                    if not cut:
+                        tail.append(block)
+                        continue
+                    write(b"".join([*tail, block[:cut]]) if tail else block[:cut])
+                    tail = [block[cut:]] if cut < len(block) else []
+                    if size >= _PIECE:
+                        yield done()
+                        _unlink(name)
+                        size, lone = 0, False
+                if final and tail:  # a compressed log's last line needs no "\n"
+                    write(b"".join(tail))
+            except EOFError:  # compressed, still being written: its whole lines so far
+                cut_short.append(True)
+            except OutputError:  # writing the copy failed: said as such
+                raise
+            except (OSError, zlib.error) as error:
+                raise ValueError(f"cannot read {path}: {error}") from None
+        if out is not None:
+            yield done()
+    finally:
+        if out is not None:
+            try:
+                out.close()
+            except OSError:
+                pass
+        if name:
+            _unlink(name)
+
+
+def _temporary_failed(path: str, error: OSError) -> OutputError:
+    folder = os.path.dirname(path) if path else tempfile.gettempdir()
+    return OutputError(f"{folder} (ingest's temporary copy of new lines; TMPDIR chooses the"
+                       " folder)", error.strerror or str(error))
+
+
+def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows) -> None:
+    """The lines of the file ``piece`` through ``query`` in DuckDB: counted by category,
+    the matched ones inserted into ``beacons``. The reporter is hashed in Python
+    (:func:`_reporter`, through a DuckDB function) once per distinct day and client."""
+    from .engines.duckdb import logs_relation
+
+    connection = store.connection
+    relation = logs_relation([piece], False, "pb_rejects")
+    lines = query.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1)
+    fields = "".join(f", {_quote(name)}" for name in store.fields)
+    keys: dict[str, bytes | None] = {}
+
+    def reporter(day: str, client: str) -> bytes:
+        secret = keys[day]
+        # a closed day's line proves one reporter that day, no more (_LEGACY)
+        return day.encode("ascii") if secret is None else _reporter(secret, day, client)
+
+    connection.create_function("pb_reporter", reporter, ["VARCHAR", "VARCHAR"], "BLOB",
+                               side_effects=False)
+    try:
+        # the rows of this piece, kept in DuckDB (a temporary table: memory, or DuckDB's
+        # spill folder beside the store) until they are inserted below
+        connection.execute(
+            "CREATE TEMP TABLE pb_lines AS SELECT category, time, status,"
+            " CASE WHEN category = 'matched' AND client IS NOT NULL THEN day END AS day,"
+            f" CASE WHEN category = 'matched' THEN client END AS client{fields}"
+            f" FROM ({lines}) AS lines")
+        found = dict(connection.execute(
+            "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
+        not_utf8 = int(connection.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM pb_rejects)"
+        ).fetchall()[0][0])
+        for number, name in enumerate(_CATEGORIES):
+            rows.counts[number] += int(found.get(name, 0))
+        rows.counts[3] += not_utf8
+        rows.lines += sum(int(n) for n in found.values()) + not_utf8
+        for (day,) in connection.execute(
+                "SELECT DISTINCT day FROM pb_lines WHERE day IS NOT NULL").fetchall():
+            keys[day] = rows.secrets(day)  # drawn (and saved) here, not inside DuckDB
+        connection.execute(
+            f"INSERT INTO beacons SELECT {source},"
+            " CAST(substr(time, 1, 10) || ' ' || substr(time, 12, 8) AS TIMESTAMP),"
+            f" CAST(status AS SMALLINT), k.reporter{fields} FROM pb_lines"
+            " LEFT JOIN (SELECT day, client, pb_reporter(day, client) AS reporter"
+            " FROM (SELECT DISTINCT day, client FROM pb_lines WHERE day IS NOT NULL)) AS k"
+            " USING (day, client) WHERE category = 'matched'")
+    finally:
+        for table in ("pb_lines", "pb_rejects", "pb_rejects_scans"):
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.remove_function("pb_reporter")
+
+
 class _Batch:
     """Rows bound for the ``beacons`` table, written through a private tab-separated file.
 
@@ -764,40 +957,34 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                 raise ValueError(f"cannot tell the log format of {path} from its first"
                                  " lines: pass --format")
             chosen = found
-    parse = parser(chosen).parse
-    match = store.matcher.match
-    counts = [0, 0, 0, 0]
-    lines = 0
+    rows = _Rows(store, parser(chosen).parse, secrets)
+    fast = _fast_query(store, chosen)
     connection.execute("BEGIN")
     batch: _Batch | None = None
     try:
         if known is None:
             source = int(connection.execute(
-                "SELECT coalesce(max(id), 0) + 1 FROM sources").fetchone()[0])
+                "SELECT coalesce(max(id), 0) + 1 FROM sources").fetchall()[0][0])
         else:
             source = known.id
-        batch = _Batch(store, source)
+        batch = rows.batch = _Batch(store, source)
         position = start
         cut_short: list[bool] = []
-        for raw, size in _new_lines(path, start, final, chosen, parse, cut_short):
-            position += size
-            if not raw or raw == b"\r":
-                continue
-            category, record, values = _classify(parse, match, raw)
-            if category < 0:
-                continue
-            lines += 1
-            counts[category] += 1
-            if category == 0:
-                time, _target, status, _agent, client = record
-                reporter = None
-                if time is not None and client is not None:
-                    day = time[:10]
-                    secret = secrets(day)
-                    # a closed day's line proves one reporter that day, no more (_LEGACY)
-                    reporter = (day.encode("ascii") if secret is None
-                                else _reporter(secret, day, client))
-                batch.add(time, status, reporter, values)
+        if fast is None:
+            for raw, size in _new_lines(path, start, final, chosen, rows.parse, cut_short):
+                position += size
+                rows.add(raw)
+        else:
+            with contextlib.closing(_pieces(path, start, final, cut_short)) as pieces:
+                for piece, size, lone_cr in pieces:
+                    position += size
+                    if lone_cr:  # DuckDB's reader would end a line there: Python reads it
+                        with open(piece, "rb") as stream:
+                            for raw, _size in _complete_lines(stream, True):
+                                rows.add(raw)
+                    else:
+                        _ingest_piece(store, fast, piece, source, rows)
+        counts, lines = rows.counts, rows.lines
         batch.flush()
         length = min(len(head), FINGERPRINT)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
