@@ -725,7 +725,7 @@ def _pieces(path: str, start: int, final: bool,
             raise _temporary_failed(name, error) from None
         size += len(data)
         # a "\r" ends a line for DuckDB's reader, but for Python only before "\n"
-        lone = lone or data.count(b"\r") != data.count(b"\r\n")
+        lone = lone or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
 
     def done() -> tuple[str, int, bool]:
         nonlocal out
@@ -784,8 +784,9 @@ def _temporary_failed(path: str, error: OSError) -> OutputError:
 
 def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows) -> None:
     """The lines of the file ``piece`` through ``query`` in DuckDB: counted by category,
-    the matched ones inserted into ``beacons``. The reporter is hashed in Python
-    (:func:`_reporter`, through a DuckDB function) once per distinct day and client."""
+    the matched ones inserted into ``beacons``, in the order of the log. A reporter is
+    hashed in Python (:func:`_reporter`, called by DuckDB) once per distinct day and
+    client, and joined to its lines."""
     from .engines.duckdb import logs_relation
 
     connection = store.connection
@@ -802,13 +803,16 @@ def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows
     connection.create_function("pb_reporter", reporter, ["VARCHAR", "VARCHAR"], "BLOB",
                                side_effects=False)
     try:
-        # the rows of this piece, kept in DuckDB (a temporary table: memory, or DuckDB's
-        # spill folder beside the store) until they are inserted below
+        # The piece's lines, kept in DuckDB (a temporary table: in memory, or in DuckDB's
+        # spill folder beside the store) until inserted: every line's category, and the
+        # columns of a matched one; its client only with a time (else no reporter).
+        # The query's times are all "YYYY-MM-DDTHH:MM:SSZ", which DuckDB casts as UTC.
         connection.execute(
-            "CREATE TEMP TABLE pb_lines AS SELECT category, time, status,"
-            " CASE WHEN category = 'matched' AND client IS NOT NULL THEN day END AS day,"
-            f" CASE WHEN category = 'matched' THEN client END AS client{fields}"
-            f" FROM ({lines}) AS lines")
+            "CREATE TEMP TABLE pb_lines AS SELECT category,"
+            " CASE WHEN category = 'matched' THEN CAST(time AS TIMESTAMP) END AS time,"
+            " CASE WHEN category = 'matched' THEN CAST(status AS SMALLINT) END AS status,"
+            " CASE WHEN category = 'matched' AND time IS NOT NULL THEN client END AS client"
+            f"{fields} FROM ({lines}) AS lines")
         found = dict(connection.execute(
             "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
         not_utf8 = int(connection.execute(
@@ -818,18 +822,22 @@ def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows
             rows.counts[number] += int(found.get(name, 0))
         rows.counts[3] += not_utf8
         rows.lines += sum(int(n) for n in found.values()) + not_utf8
-        for (day,) in connection.execute(
-                "SELECT DISTINCT day FROM pb_lines WHERE day IS NOT NULL").fetchall():
-            keys[day] = rows.secrets(day)  # drawn (and saved) here, not inside DuckDB
         connection.execute(
-            f"INSERT INTO beacons SELECT {source},"
-            " CAST(substr(time, 1, 10) || ' ' || substr(time, 12, 8) AS TIMESTAMP),"
-            f" CAST(status AS SMALLINT), k.reporter{fields} FROM pb_lines"
-            " LEFT JOIN (SELECT day, client, pb_reporter(day, client) AS reporter"
-            " FROM (SELECT DISTINCT day, client FROM pb_lines WHERE day IS NOT NULL)) AS k"
-            " USING (day, client) WHERE category = 'matched'")
+            "CREATE TEMP TABLE pb_keys AS SELECT DISTINCT CAST(time AS DATE) AS day, client"
+            " FROM pb_lines WHERE client IS NOT NULL")
+        for (day,) in connection.execute(
+                "SELECT DISTINCT strftime(day, '%Y-%m-%d') FROM pb_keys").fetchall():
+            keys[day] = rows.secrets(day)  # drawn (and saved) here, not inside DuckDB
+        # (ordered as read: an insert in order writes compressed blocks as it goes)
+        connection.execute(
+            f"INSERT INTO beacons SELECT {source}, l.time, l.status, r.reporter{fields}"
+            " FROM (SELECT * FROM pb_lines WHERE category = 'matched') AS l POSITIONAL JOIN"
+            " (SELECT k.reporter FROM pb_lines AS l LEFT JOIN (SELECT day, client,"
+            " pb_reporter(strftime(day, '%Y-%m-%d'), client) AS reporter FROM pb_keys) AS k"
+            " ON CAST(l.time AS DATE) = k.day AND l.client = k.client"
+            " WHERE category = 'matched' ORDER BY l.rowid) AS r")
     finally:
-        for table in ("pb_lines", "pb_rejects", "pb_rejects_scans"):
+        for table in ("pb_lines", "pb_keys", "pb_rejects", "pb_rejects_scans"):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
         connection.remove_function("pb_reporter")
 
