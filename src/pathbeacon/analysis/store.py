@@ -29,6 +29,20 @@ could then be counted twice for that day).
     >>> stats(db, ["version"])["rows"]
     [{'version': '1.0', 'events': 1, 'reporters': 1}]
 
+New lines are read by the duckdb engine's compiled query
+(:func:`~pathbeacon.analysis.sql.query`): the new whole lines of a source are copied, a
+piece of about 64 MiB at a time, to a private temporary file (in ``TMPDIR``)
+that DuckDB reads (:func:`~pathbeacon.analysis.engines.duckdb.logs_relation`: a line
+that is not UTF-8 is counted ``malformed``); a piece's rows wait in a temporary table
+while each distinct day and client is hashed once, then go into ``beacons`` in the log's
+order. Memory so stays flat in the log's size. The Python path (the python engine's
+rules, line by line) still reads what that query cannot: CloudFront logs (a ``#Fields``
+line may change the layout within a file), templates the query refuses (a field named
+like one of its columns), and a piece holding a ``\\r`` that does not end a line (DuckDB's
+reader would end the line there). Both store the same rows, counts and read positions
+(``tests/test_store.py`` compares them). Standard input and pipes are refused either way:
+a source must be found again.
+
 The database records the store's layout as ``meta.schema`` (:data:`SCHEMA`). A store of
 schema 1 (before ``k`` counted machines: its reporter hashes covered the user agent too)
 is read as if each of its days held one reporter, the most its hashes can prove, and
