@@ -645,7 +645,8 @@ def _contents(db: Path) -> tuple[list[Any], list[Any]]:
 
 
 def _ingest_both(monkeypatch: pytest.MonkeyPatch, folder: Path, log: Path,
-                 fmt: str = "auto", today: date = TODAY) -> tuple[Any, Any, int]:
+                 fmt: str = "auto", today: date = TODAY,
+                 template: str = TEMPLATE) -> tuple[Any, Any, int]:
     """Ingest ``log`` into ``python.duckdb`` by the Python path, then into ``fast.duckdb``
     under the same day keys; return both results and how many pieces took the fast path."""
     pieces = []
@@ -664,12 +665,12 @@ def _ingest_both(monkeypatch: pytest.MonkeyPatch, folder: Path, log: Path,
     with monkeypatch.context() as patch:
         patch.setattr(store, "_fast_query", lambda _store, _format: None)
         patch.setattr(store, "_ingest_piece", spy)
-        slow = store.ingest(TEMPLATE, [str(log)], str(folder / "python.duckdb"), base=BASE,
+        slow = store.ingest(template, [str(log)], str(folder / "python.duckdb"), base=BASE,
                             format=fmt, today=today)
     assert not pieces
     with monkeypatch.context() as patch:
         patch.setattr(store, "_ingest_piece", spy)
-        fast = store.ingest(TEMPLATE, [str(log)], str(folder / "fast.duckdb"), base=BASE,
+        fast = store.ingest(template, [str(log)], str(folder / "fast.duckdb"), base=BASE,
                             format=fmt, today=today)
     # the same days' keys drawn, used and closed
     assert (folder / "fast.duckdb.keys").read_bytes() == keys.read_bytes()
@@ -814,3 +815,17 @@ def test_the_fast_path_holds_one_piece_at_a_time_and_leaves_no_copy(
         assert len(present) == 1  # this piece's copy only
     assert list(scratch.iterdir()) == []
     assert_same_stats(tmp_path / "beacons.duckdb", [log], queries=3, engines=("python",))
+
+
+@pytest.mark.parametrize("template", ["<base>/<package>/<rowid>/<os>",
+                                      "<base>/<package>/<version>/<client>"])
+def test_fields_named_like_columns_store_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str) -> None:
+    """A field named like a column of DuckDB's (rowid) or of the query's (client, which
+    the query refuses: the Python path reads it) changes nothing in the store."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(13), 400)))
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path, log, template=template)
+    assert fast == slow and fast[0].counts.matched > 100
+    assert pieces == (0 if "<client>" in template else 1)
+    assert _contents(tmp_path / "fast.duckdb") == _contents(tmp_path / "python.duckdb")

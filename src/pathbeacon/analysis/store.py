@@ -806,7 +806,10 @@ def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows
     connection = store.connection
     relation = logs_relation([piece], False, "pb_rejects")
     lines = query.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1)
-    fields = "".join(f", {_quote(name)}" for name in store.fields)
+    # the fields by number in the temporary table: a template's names (say "rowid") never
+    # meet the table's own columns
+    fields = "".join(f", {_quote(name)} AS pb_f{i}" for i, name in enumerate(store.fields))
+    values = "".join(f", l.pb_f{i}" for i in range(len(store.fields)))
     keys: dict[str, bytes | None] = {}
 
     def reporter(day: str, client: str) -> bytes:
@@ -844,7 +847,7 @@ def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows
             keys[day] = rows.secrets(day)  # drawn (and saved) here, not inside DuckDB
         # (ordered as read: an insert in order writes compressed blocks as it goes)
         connection.execute(
-            f"INSERT INTO beacons SELECT {source}, l.time, l.status, r.reporter{fields}"
+            f"INSERT INTO beacons SELECT {source}, l.time, l.status, r.reporter{values}"
             " FROM (SELECT * FROM pb_lines WHERE category = 'matched') AS l POSITIONAL JOIN"
             " (SELECT k.reporter FROM pb_lines AS l LEFT JOIN (SELECT day, client,"
             " pb_reporter(strftime(day, '%Y-%m-%d'), client) AS reporter FROM pb_keys) AS k"
