@@ -829,3 +829,35 @@ def test_fields_named_like_columns_store_the_same_rows(
     assert fast == slow and fast[0].counts.matched > 100
     assert pieces == (0 if "<client>" in template else 1)
     assert _contents(tmp_path / "fast.duckdb") == _contents(tmp_path / "python.duckdb")
+
+
+def test_a_run_stopped_between_pieces_keeps_them_and_the_next_reads_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each piece is committed with the place it ends at: a run that fails midway keeps
+    its whole pieces, and the next run reads the rest, so every line counts once."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(14), 1500)))
+    monkeypatch.setattr(store, "_PIECE", 40_000)
+    monkeypatch.setattr(store, "_BLOCK", 4096)
+    real = store._ingest_piece
+    calls: list[str] = []
+
+    def failing(*args: Any) -> None:
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real(*args)
+
+    monkeypatch.setattr(store, "_ingest_piece", failing)
+    db = tmp_path / "fast.duckdb"
+    with pytest.raises(OSError):
+        ingest([log], db)
+    with store.Store.open(str(db)) as opened:
+        kept = opened.counts()
+        read_to = opened.connection.execute("SELECT read_to FROM sources").fetchall()
+    assert 0 < sum(kept) < 1500 and 0 < read_to[0][0] < log.stat().st_size
+    monkeypatch.setattr(store, "_ingest_piece", real)
+    (rest,) = ingest([log], db)
+    assert rest.resumed and sum(kept) + rest.new_lines == sum(
+        1 for line in log.read_text().splitlines() if line.strip())
+    assert_same_stats(db, [log], queries=4, engines=("python",))

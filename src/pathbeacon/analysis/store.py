@@ -31,17 +31,18 @@ could then be counted twice for that day).
 
 New lines are read by the duckdb engine's compiled query
 (:func:`~pathbeacon.analysis.sql.query`): the new whole lines of a source are copied, a
-piece of about 64 MiB at a time, to a private temporary file (in ``TMPDIR``)
-that DuckDB reads (:func:`~pathbeacon.analysis.engines.duckdb.logs_relation`: a line
-that is not UTF-8 is counted ``malformed``); a piece's rows wait in a temporary table
-while each distinct day and client is hashed once, then go into ``beacons`` in the log's
-order. Memory so stays flat in the log's size. The Python path (the python engine's
-rules, line by line) still reads what that query cannot: CloudFront logs (a ``#Fields``
-line may change the layout within a file), templates the query refuses (a field named
-like one of its columns), and a piece holding a ``\\r`` that does not end a line (DuckDB's
-reader would end the line there). Both store the same rows, counts and read positions
-(``tests/test_store.py`` compares them). Standard input and pipes are refused either way:
-a source must be found again.
+piece of about 64 MiB at a time, to a private temporary file (in ``TMPDIR``) that DuckDB
+reads (:func:`~pathbeacon.analysis.engines.duckdb.logs_relation`: a line that is not
+UTF-8 is counted ``malformed``); a piece's rows wait in a temporary table while each
+distinct day and client is hashed once, then go into ``beacons`` in the log's order,
+committed with the place the piece ends at (a run stopped midway keeps its whole pieces;
+the next reads the rest). Memory so stays flat in the log's size. The Python path (the
+python engine's rules, line by line) still reads what that query cannot: CloudFront logs
+(a ``#Fields`` line may change the layout within a file), templates the query refuses (a
+field named like one of its columns), and a piece holding a ``\\r`` that does not end a
+line (DuckDB's reader would end the line there). Both store the same rows, counts and
+read positions (``tests/test_store.py`` compares them). Standard input and pipes are
+refused either way: a source must be found again.
 
 The database records the store's layout as ``meta.schema`` (:data:`SCHEMA`). A store of
 schema 1 (before ``k`` counted machines: its reporter hashes covered the user agent too)
@@ -984,6 +985,34 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
             chosen = found
     rows = _Rows(store, parser(chosen).parse, secrets)
     fast = _fast_query(store, chosen)
+    length = min(len(head), FINGERPRINT)
+    recorded = [0, 0, 0, 0]  # the counts the sources table has of this run
+    in_table = known is not None
+
+    def record(position: int) -> None:
+        """The source read up to ``position`` with this run's counts so far; commit."""
+        nonlocal in_table
+        counts = [now - before for now, before in zip(rows.counts, recorded)]
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        if not in_table:
+            connection.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [source, path, info.st_dev, info.st_ino, length, _digest(head[:length]),
+                 position, chosen, *counts, now, now],
+            )
+            in_table = True
+        else:
+            connection.execute(
+                "UPDATE sources SET path = ?, device = ?, inode = ?, fingerprint_length = ?, "
+                "fingerprint = ?, read_to = ?, matched = matched + ?, "
+                "bad_status = bad_status + ?, other_path = other_path + ?, "
+                "malformed = malformed + ?, last_read = ? WHERE id = ?",
+                [path, info.st_dev, info.st_ino, length, _digest(head[:length]),
+                 position, *counts, now, source],
+            )
+        connection.execute("COMMIT")
+        recorded[:] = rows.counts
+
     connection.execute("BEGIN")
     batch: _Batch | None = None
     try:
@@ -1007,28 +1036,16 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                         with open(piece, "rb") as stream:
                             for raw, _size in _complete_lines(stream, True):
                                 rows.add(raw)
+                        batch.flush()
                     else:
                         _ingest_piece(store, fast, piece, source, rows)
-        counts, lines = rows.counts, rows.lines
+                    # Each piece is committed with the place it ends at: what a transaction
+                    # holds (DuckDB keeps a dropped table until the commit) stays one
+                    # piece's, and a run cut short keeps its whole pieces, once each.
+                    record(position)
+                    connection.execute("BEGIN")
         batch.flush()
-        length = min(len(head), FINGERPRINT)
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        if known is None:
-            connection.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [source, path, info.st_dev, info.st_ino, length, _digest(head[:length]),
-                 position, chosen, *counts, now, now],
-            )
-        else:
-            connection.execute(
-                "UPDATE sources SET path = ?, device = ?, inode = ?, fingerprint_length = ?, "
-                "fingerprint = ?, read_to = ?, matched = matched + ?, "
-                "bad_status = bad_status + ?, other_path = other_path + ?, "
-                "malformed = malformed + ?, last_read = ? WHERE id = ?",
-                [path, info.st_dev, info.st_ino, length, _digest(head[:length]),
-                 position, *counts, now, source],
-            )
-        connection.execute("COMMIT")
+        record(position)
     except BaseException as error:
         if batch is not None:
             batch.discard()
@@ -1036,6 +1053,7 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         if isinstance(error, _duckdb().Error):
             raise _store_error(store.path, error) from None
         raise
+    counts, lines = rows.counts, rows.lines
     note = _CUT_SHORT if cut_short else ""
     return Ingested(path, lines, Counts(*counts), known is not None, note)
 
