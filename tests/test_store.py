@@ -629,3 +629,235 @@ def test_a_line_after_its_days_key_is_deleted_adds_no_machine(tmp_path: Path) ->
     ingest([late], db, today=date(2026, 8, 25))
     assert store.stats(str(db), [], every="day")["rows"][-1] == {
         "period": "2026-08-18", "events": 2, "reporters": 2}
+
+
+# ---- the fast path (the duckdb engine's SQL) against the Python path ---------------------
+
+
+def _contents(db: Path) -> tuple[list[Any], list[Any]]:
+    """Every beacon row (sorted: the table is a multiset) and every source's record."""
+    with store.Store.open(str(db)) as opened:
+        rows = opened.connection.execute("SELECT * FROM beacons ORDER BY ALL").fetchall()
+        sources = opened.connection.execute(
+            "SELECT id, path, device, inode, fingerprint_length, fingerprint, read_to, format,"
+            " matched, bad_status, other_path, malformed FROM sources ORDER BY id").fetchall()
+    return rows, sources
+
+
+def _ingest_both(monkeypatch: pytest.MonkeyPatch, folder: Path, log: Path,
+                 fmt: str = "auto", today: date = TODAY,
+                 template: str = TEMPLATE) -> tuple[Any, Any, int]:
+    """Ingest ``log`` into ``python.duckdb`` by the Python path, then into ``fast.duckdb``
+    under the same day keys; return both results and how many pieces took the fast path."""
+    pieces = []
+    real = store._ingest_piece
+
+    def spy(*args: Any) -> None:
+        pieces.append(args[2])
+        real(*args)
+
+    keys = folder / "python.duckdb.keys"
+    if not keys.exists():  # the same key for each day (a day first seen draws one)
+        seeded = store.DayKeys(str(keys))
+        for day in range(15, 26):
+            seeded(f"2026-08-{day}")
+    shutil.copy(keys, folder / "fast.duckdb.keys")
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_fast_query", lambda _store, _format: None)
+        patch.setattr(store, "_ingest_piece", spy)
+        slow = store.ingest(template, [str(log)], str(folder / "python.duckdb"), base=BASE,
+                            format=fmt, today=today)
+    assert not pieces
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_ingest_piece", spy)
+        fast = store.ingest(template, [str(log)], str(folder / "fast.duckdb"), base=BASE,
+                            format=fmt, today=today)
+    # the same days' keys drawn, used and closed
+    assert (folder / "fast.duckdb.keys").read_bytes() == keys.read_bytes()
+    return slow, fast, len(pieces)
+
+
+def _combined(day: int, hour: int, client: str, agent: str, target: str,
+              status: int = 204) -> str:
+    return (f'{client} - - [{day:02d}/Aug/2026:{hour:02d}:30:00 +0200] "GET {target} HTTP/1.1"'
+            f' {status} 0 "-" "{agent}"\n')
+
+
+def _hostile_lines(fmt: str) -> list[bytes]:
+    """Lines of one format: beacons of live and closed days, with and without a client,
+    IPv6 and escapes, bad statuses, other paths, and what a hostile client may send."""
+    write = beacon if fmt == "json" else _combined
+    lines = [write(day, hour, client, agent, target, status).encode()
+             for day, hour, client, agent, target, status in [
+                 (22, 9, CLIENTS[0], AGENTS[0], "/t/acme/1.0/linux", 204),
+                 (22, 1, CLIENTS[8], AGENTS[1], "/t/acme/2.0/Debian_GNU%2FLinux", 204),
+                 (21, 23, "2001:DB8:0:0:1::9", AGENTS[0], "/t/zeta/%22q%27%5C/macos", 302),
+                 (19, 12, CLIENTS[1], AGENTS[0], "/t/acme/1.0/linux", 204),  # a closed day
+                 (22, 9, CLIENTS[2], AGENTS[0], "/t/acme/1.0/linux", 404),
+                 (22, 9, CLIENTS[3], AGENTS[0], "/elsewhere/t/acme/1.0/linux", 204),
+                 (22, 9, "::ffff:192.0.2.1", AGENTS[0], "/t/acme/%2E%2E/linux", 204),
+                 (22, 9, CLIENTS[4], 'a "quoted" \\ agent', "/t/acme/1.0/linux", 204)]]
+    if fmt == "json":
+        lines += [beacon(22, 3, None, AGENTS[0], "/t/acme/1.0/linux").encode(),
+                  b'{"time":"2026-08-21T14:00:00+00:00","request":"/t/acme/1.0/linux",'
+                  b'"status":204,"agent":"ua","client":""}\n',
+                  b'{"time":"2026-08-21T14:00:00+00:00","request":"/t/acme/1.0/linux",'
+                  b'"status":204,"agent":"ua","client":"203.0.113.9"}\n',  # nginx's shape
+                  b'{"time":1787313600,"request":"/t/acme/3.0/linux","status":"204"}\n']
+    else:
+        lines += [b'203.0.113.9 a] "b [21/Aug/2026:14:00:00 +0000] "GET /t/acme/1.0/linux'
+                  b' HTTP/1.1" 204 0 "-" "ua"\n',
+                  b'203.0.113.9 - - [31/Feb/2026:14:00:00 +0000] "GET /t/acme/1.0/linux'
+                  b' HTTP/1.1" 204 0\n',
+                  b'203.0.113.9 - - [21/Aug/2026:24:00:00 +0000] "GET /t/acme/1.0/linux'
+                  b' HTTP/1.1" 204 0\n',
+                  b'203.0.113.9 - - [21/Aug/2026:14:00:00 +0000] "GET https://gw.example'
+                  b'/t/acme/1.0/linux HTTP/1.1" 204 0\n']
+    return lines
+
+
+#: What a hostile client or a broken log may put inside a line.
+_JUNK = [b"\r", b"\r\n", b"\x00", b"\xff", b"\xc3", "\U0010ffff".encode(), b"\xef\xbb\xbf",
+         b"\\", b'"', b" ", b"\t", "\u00e9".encode(), b"\n", b"\x0b", b"\x1c", b"{", b"]"]
+
+
+@settings(max_examples=30)
+@given(fmt=st.sampled_from(["json", "combined"]),
+       picks=st.lists(st.tuples(st.integers(0, 11),
+                                st.lists(st.tuples(st.integers(0, 200), st.sampled_from(_JUNK)),
+                                         max_size=2)), min_size=1, max_size=25),
+       bom=st.booleans(), last_newline=st.booleans(), compressed=st.booleans(),
+       block=st.sampled_from([1, 7, 64, 1 << 20]), piece=st.sampled_from([1, 300, 1 << 26]),
+       cut=st.integers(0, 10_000))
+def test_the_fast_path_stores_what_the_python_path_stores(
+        fmt: str, picks: list[tuple[int, list[tuple[int, bytes]]]], bom: bool,
+        last_newline: bool, compressed: bool, block: int, piece: int, cut: int) -> None:
+    """The same rows (reporters under the same day keys), line counts, read positions and
+    results, whatever the lines hold, however the log is cut into blocks and pieces, and
+    as it grows (a second ingest reads the rest)."""
+    choices = _hostile_lines(fmt)
+    data = b"\xef\xbb\xbf" if bom else b""
+    for number, junk in picks:
+        line = choices[number % len(choices)]
+        for at, bad in junk:
+            at %= len(line)
+            line = line[:at] + bad + line[at:]
+        data += line
+    if not last_newline:
+        data = data.rstrip(b"\n")
+    with tempfile.TemporaryDirectory() as name, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "_BLOCK", block)
+        patch.setattr(store, "_PIECE", piece)
+        folder = Path(name)
+        log = folder / ("access.log.gz" if compressed else "access.log")
+        cut %= len(data) + 1
+        for part in ([data] if compressed else [data[:cut], data]):
+            log.write_bytes(gzip.compress(part) if compressed else part)
+            slow, fast, pieces = _ingest_both(patch, folder, log, fmt)
+            assert fast == slow
+            assert _contents(folder / "fast.duckdb") == _contents(folder / "python.duckdb")
+            if sum(fast[0].counts) and b"\r" not in part:
+                assert pieces  # the comparison is with the fast path indeed
+
+
+def test_the_fast_path_reads_the_common_logs_and_not_cloudfront(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nginx's JSON lines and combined lines go through DuckDB; a CloudFront log (whose
+    #Fields may change within a file) and a piece with a lone CR through Python."""
+    rng = random.Random(11)
+    json_log = tmp_path / "json.log"
+    json_log.write_text("".join(random_lines(rng, 300)))
+    (tmp_path / "json").mkdir()
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path / "json", json_log)
+    assert pieces == 1 and fast == slow and fast[0].counts.matched > 100
+    cr_log = tmp_path / "cr.log"
+    raw_cr = beacon(22, 9, CLIENTS[0], "a\rb", "/t/acme/1.0/linux").replace("\\r", "\r")
+    cr_log.write_bytes(json_log.read_bytes() + raw_cr.encode())
+    (tmp_path / "cr").mkdir()
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path / "cr", cr_log)
+    assert pieces == 0 and fast == slow
+    assert _contents(tmp_path / "cr" / "fast.duckdb") == _contents(
+        tmp_path / "cr" / "python.duckdb")
+    cloudfront = tmp_path / "cf.log"
+    cloudfront.write_text(
+        "#Version: 1.0\n#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem\n"
+        "2026-08-21\t10:00:00\t198.51.100.4\tua\t200\t/t/acme/1.0/linux\n")
+    (tmp_path / "cf").mkdir()
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path / "cf", cloudfront)
+    assert pieces == 0 and fast == slow and fast[0].counts.matched == 1
+
+
+def test_the_fast_path_holds_one_piece_at_a_time_and_leaves_no_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat in the log's size: each DuckDB pass reads a copy of at most
+    about one piece of new lines, removed before the next is made and at the end."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(12), 2000)))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(store, "_PIECE", 20_000)
+    monkeypatch.setattr(store, "_BLOCK", 4096)
+    seen: list[tuple[int, list[str]]] = []
+    real = store._ingest_piece
+
+    def spy(*args: Any) -> None:
+        seen.append((os.path.getsize(args[2]), sorted(os.listdir(scratch))))
+        real(*args)
+
+    monkeypatch.setattr(store, "_ingest_piece", spy)
+    (result,) = ingest([log], tmp_path / "beacons.duckdb")
+    assert result.new_lines == sum(1 for line in log.read_text().splitlines() if line.strip())
+    assert len(seen) > 10
+    for size, present in seen:
+        # a piece ends at the first block that fills it: a block and a line over at most
+        assert size <= 20_000 + 4096 + max(len(x) for x in log.read_bytes().split(b"\n")) + 2
+        assert len(present) == 1  # this piece's copy only
+    assert list(scratch.iterdir()) == []
+    assert_same_stats(tmp_path / "beacons.duckdb", [log], queries=3, engines=("python",))
+
+
+@pytest.mark.parametrize("template", ["<base>/<package>/<rowid>/<os>",
+                                      "<base>/<package>/<version>/<client>"])
+def test_fields_named_like_columns_store_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str) -> None:
+    """A field named like a column of DuckDB's (rowid) or of the query's (client, which
+    the query refuses: the Python path reads it) changes nothing in the store."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(13), 400)))
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path, log, template=template)
+    assert fast == slow and fast[0].counts.matched > 100
+    assert pieces == (0 if "<client>" in template else 1)
+    assert _contents(tmp_path / "fast.duckdb") == _contents(tmp_path / "python.duckdb")
+
+
+def test_a_run_stopped_between_pieces_keeps_them_and_the_next_reads_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each piece is committed with the place it ends at: a run that fails midway keeps
+    its whole pieces, and the next run reads the rest, so every line counts once."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(random_lines(random.Random(14), 1500)))
+    monkeypatch.setattr(store, "_PIECE", 40_000)
+    monkeypatch.setattr(store, "_BLOCK", 4096)
+    real = store._ingest_piece
+    calls: list[str] = []
+
+    def failing(*args: Any) -> None:
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real(*args)
+
+    monkeypatch.setattr(store, "_ingest_piece", failing)
+    db = tmp_path / "fast.duckdb"
+    with pytest.raises(OSError):
+        ingest([log], db)
+    with store.Store.open(str(db)) as opened:
+        kept = opened.counts()
+        read_to = opened.connection.execute("SELECT read_to FROM sources").fetchall()
+    assert 0 < sum(kept) < 1500 and 0 < read_to[0][0] < log.stat().st_size
+    monkeypatch.setattr(store, "_ingest_piece", real)
+    (rest,) = ingest([log], db)
+    assert rest.resumed and sum(kept) + rest.new_lines == sum(
+        1 for line in log.read_text().splitlines() if line.strip())
+    assert_same_stats(db, [log], queries=4, engines=("python",))

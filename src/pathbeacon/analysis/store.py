@@ -29,6 +29,21 @@ could then be counted twice for that day).
     >>> stats(db, ["version"])["rows"]
     [{'version': '1.0', 'events': 1, 'reporters': 1}]
 
+New lines are read by the duckdb engine's compiled query
+(:func:`~pathbeacon.analysis.sql.query`): the new whole lines of a source are copied, a
+piece of about 64 MiB at a time, to a private temporary file (in ``TMPDIR``) that DuckDB
+reads (:func:`~pathbeacon.analysis.engines.duckdb.logs_relation`: a line that is not
+UTF-8 is counted ``malformed``); a piece's rows wait in a temporary table while each
+distinct day and client is hashed once, then go into ``beacons`` in the log's order,
+committed with the place the piece ends at (a run stopped midway keeps its whole pieces;
+the next reads the rest). Memory so stays flat in the log's size. The Python path (the
+python engine's rules, line by line) still reads what that query cannot: CloudFront logs
+(a ``#Fields`` line may change the layout within a file), templates the query refuses (a
+field named like one of its columns), and a piece holding a ``\\r`` that does not end a
+line (DuckDB's reader would end the line there). Both store the same rows, counts and
+read positions (``tests/test_store.py`` compares them). Standard input and pipes are
+refused either way: a source must be found again.
+
 The database records the store's layout as ``meta.schema`` (:data:`SCHEMA`). A store of
 schema 1 (before ``k`` counted machines: its reporter hashes covered the user agent too)
 is read as if each of its days held one reporter, the most its hashes can prove, and
@@ -40,6 +55,7 @@ anyone may write to, where one could be planted while DuckDB runs.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -47,7 +63,7 @@ import os
 import stat
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import IO, Any, BinaryIO
@@ -100,6 +116,7 @@ _BATCH = 200_000
 # Column names the store uses itself; a template field may not take one of them.
 _FIXED = ("source", "time", "status", "reporter")
 _GZIP_MAGIC = b"\x1f\x8b"
+_CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 _CUT_SHORT = " (a compressed file cut short: its whole lines so far)"
 
 _SCHEMA = """
@@ -641,6 +658,208 @@ def _classify(parse: Any, match: Any, raw: bytes) -> tuple[int, Any, Any]:
     return 0, record, values
 
 
+class _Rows:
+    """The lines of one source read by the Python path: counted by category, the matched
+    ones added to ``batch`` with their reporter (the rules of :func:`_classify`)."""
+
+    def __init__(self, store: Store, parse: Any, secrets: DayKeys) -> None:
+        self.parse = parse
+        self.match = store.matcher.match
+        self.secrets = secrets
+        self.counts = [0, 0, 0, 0]
+        self.lines = 0
+        self.batch: _Batch | None = None
+
+    def add(self, raw: bytes) -> None:
+        """One line (without its ``\\n``); an empty one is no line."""
+        if not raw or raw == b"\r":
+            return
+        category, record, values = _classify(self.parse, self.match, raw)
+        self.lines += 1
+        self.counts[category] += 1
+        if category == 0:
+            assert self.batch is not None
+            time, _target, status, _agent, client = record
+            reporter = None
+            if time is not None and client is not None:
+                day = time[:10]
+                secret = self.secrets(day)
+                # a closed day's line proves one reporter that day, no more (_LEGACY)
+                reporter = (day.encode("ascii") if secret is None
+                            else _reporter(secret, day, client))
+            self.batch.add(time, status, reporter, values)
+
+
+# ---- the fast path: the duckdb engine's compiled SQL over the new bytes -------------------
+
+#: At most about this many bytes of new lines go through one DuckDB pass (a temporary copy
+#: and a temporary table of its lines): what one pass holds, whatever the log's size.
+_PIECE = 64 << 20
+_BLOCK = 1 << 20
+
+
+def _fast_query(store: Store, format: str) -> str | None:
+    """The duckdb engine's compiled query for ``format``, or None where the fast path does
+    not apply: CloudFront (its ``#Fields`` lines may change the layout within a file, which
+    only the Python path follows) and templates the SQL refuses (a field named like one of
+    its columns)."""
+    if format == "cloudfront":
+        return None
+    from .sql import query
+
+    try:
+        return query(store.matcher, "duckdb", format)
+    except ValueError:
+        return None
+
+
+def _pieces(path: str, start: int, final: bool,
+            cut_short: list[bool]) -> Generator[tuple[str, int, bool], None, None]:
+    """The whole lines of ``path`` after byte ``start`` (decompressed), copied to private
+    temporary files of about :data:`_PIECE` bytes: each (file, the bytes of the log it
+    holds, whether a line holds a ``\\r`` not before its end). The same lines as
+    :func:`_new_lines`; a file is removed once the next is asked for (or on close).
+
+    Each file starts with an empty line, which no engine counts: DuckDB's reader would
+    take a byte order mark at a file's start for no part of the line.
+    """
+    out: IO[bytes] | None = None
+    name = ""
+    size = 0
+    lone = False
+
+    def write(data: bytes) -> None:
+        nonlocal out, name, size, lone
+        try:
+            if out is None:
+                handle, name = tempfile.mkstemp(prefix="pathbeacon-ingest-", suffix=".log")
+                out = os.fdopen(handle, "wb")
+                out.write(b"\n")
+            out.write(data)
+        except OSError as error:
+            raise _temporary_failed(name, error) from None
+        size += len(data)
+        # a "\r" ends a line for DuckDB's reader, but for Python only before "\n"
+        lone = lone or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
+
+    def done() -> tuple[str, int, bool]:
+        nonlocal out
+        assert out is not None
+        try:
+            out.close()
+        except OSError as error:
+            raise _temporary_failed(name, error) from None
+        out = None
+        return name, size, lone
+
+    try:
+        with _open_raw(path) as stream:
+            tail: list[bytes] = []  # a line begun, not yet ended
+            try:
+                _skip(stream, start)
+                while True:
+                    block = stream.read1(_BLOCK)  # type: ignore[attr-defined]
+                    if not block:
+                        break
+                    cut = block.rfind(b"\n") + 1
+                    if not cut:
+                        tail.append(block)
+                        continue
+                    write(b"".join([*tail, block[:cut]]) if tail else block[:cut])
+                    tail = [block[cut:]] if cut < len(block) else []
+                    if size >= _PIECE:
+                        yield done()
+                        _unlink(name)
+                        size, lone = 0, False
+                if final and tail:  # a compressed log's last line needs no "\n"
+                    write(b"".join(tail))
+            except EOFError:  # compressed, still being written: its whole lines so far
+                cut_short.append(True)
+            except OutputError:  # writing the copy failed: said as such
+                raise
+            except (OSError, zlib.error) as error:
+                raise ValueError(f"cannot read {path}: {error}") from None
+        if out is not None:
+            yield done()
+    finally:
+        if out is not None:
+            try:
+                out.close()
+            except OSError:
+                pass
+        if name:
+            _unlink(name)
+
+
+def _temporary_failed(path: str, error: OSError) -> OutputError:
+    folder = os.path.dirname(path) if path else tempfile.gettempdir()
+    return OutputError(f"{folder} (ingest's temporary copy of new lines; TMPDIR chooses the"
+                       " folder)", error.strerror or str(error))
+
+
+def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows) -> None:
+    """The lines of the file ``piece`` through ``query`` in DuckDB: counted by category,
+    the matched ones inserted into ``beacons``, in the order of the log. A reporter is
+    hashed in Python (:func:`_reporter`, called by DuckDB) once per distinct day and
+    client, and joined to its lines."""
+    from .engines.duckdb import logs_relation
+
+    connection = store.connection
+    relation = logs_relation([piece], False, "pb_rejects")
+    lines = query.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1)
+    # the fields by number in the temporary table: a template's names (say "rowid") never
+    # meet the table's own columns
+    fields = "".join(f", {_quote(name)} AS pb_f{i}" for i, name in enumerate(store.fields))
+    values = "".join(f", l.pb_f{i}" for i in range(len(store.fields)))
+    keys: dict[str, bytes | None] = {}
+
+    def reporter(day: str, client: str) -> bytes:
+        secret = keys[day]
+        # a closed day's line proves one reporter that day, no more (_LEGACY)
+        return day.encode("ascii") if secret is None else _reporter(secret, day, client)
+
+    connection.create_function("pb_reporter", reporter, ["VARCHAR", "VARCHAR"], "BLOB",
+                               side_effects=False)
+    try:
+        # The piece's lines, kept in DuckDB (a temporary table: in memory, or in DuckDB's
+        # spill folder beside the store) until inserted: every line's category, and the
+        # columns of a matched one; its client only with a time (else no reporter).
+        # The query's times are all "YYYY-MM-DDTHH:MM:SSZ", which DuckDB casts as UTC.
+        connection.execute(
+            "CREATE TEMP TABLE pb_lines AS SELECT category,"
+            " CASE WHEN category = 'matched' THEN CAST(time AS TIMESTAMP) END AS time,"
+            " CASE WHEN category = 'matched' THEN CAST(status AS SMALLINT) END AS status,"
+            " CASE WHEN category = 'matched' AND time IS NOT NULL THEN client END AS client"
+            f"{fields} FROM ({lines}) AS lines")
+        found = dict(connection.execute(
+            "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
+        not_utf8 = int(connection.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM pb_rejects)"
+        ).fetchall()[0][0])
+        for number, name in enumerate(_CATEGORIES):
+            rows.counts[number] += int(found.get(name, 0))
+        rows.counts[3] += not_utf8
+        rows.lines += sum(int(n) for n in found.values()) + not_utf8
+        connection.execute(
+            "CREATE TEMP TABLE pb_keys AS SELECT DISTINCT CAST(time AS DATE) AS day, client"
+            " FROM pb_lines WHERE client IS NOT NULL")
+        for (day,) in connection.execute(
+                "SELECT DISTINCT strftime(day, '%Y-%m-%d') FROM pb_keys").fetchall():
+            keys[day] = rows.secrets(day)  # drawn (and saved) here, not inside DuckDB
+        # (ordered as read: an insert in order writes compressed blocks as it goes)
+        connection.execute(
+            f"INSERT INTO beacons SELECT {source}, l.time, l.status, r.reporter{values}"
+            " FROM (SELECT * FROM pb_lines WHERE category = 'matched') AS l POSITIONAL JOIN"
+            " (SELECT k.reporter FROM pb_lines AS l LEFT JOIN (SELECT day, client,"
+            " pb_reporter(strftime(day, '%Y-%m-%d'), client) AS reporter FROM pb_keys) AS k"
+            " ON CAST(l.time AS DATE) = k.day AND l.client = k.client"
+            " WHERE category = 'matched' ORDER BY l.rowid) AS r")
+    finally:
+        for table in ("pb_lines", "pb_keys", "pb_rejects", "pb_rejects_scans"):
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.remove_function("pb_reporter")
+
+
 class _Batch:
     """Rows bound for the ``beacons`` table, written through a private tab-separated file.
 
@@ -764,49 +983,24 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                 raise ValueError(f"cannot tell the log format of {path} from its first"
                                  " lines: pass --format")
             chosen = found
-    parse = parser(chosen).parse
-    match = store.matcher.match
-    counts = [0, 0, 0, 0]
-    lines = 0
-    connection.execute("BEGIN")
-    batch: _Batch | None = None
-    try:
-        if known is None:
-            source = int(connection.execute(
-                "SELECT coalesce(max(id), 0) + 1 FROM sources").fetchone()[0])
-        else:
-            source = known.id
-        batch = _Batch(store, source)
-        position = start
-        cut_short: list[bool] = []
-        for raw, size in _new_lines(path, start, final, chosen, parse, cut_short):
-            position += size
-            if not raw or raw == b"\r":
-                continue
-            category, record, values = _classify(parse, match, raw)
-            if category < 0:
-                continue
-            lines += 1
-            counts[category] += 1
-            if category == 0:
-                time, _target, status, _agent, client = record
-                reporter = None
-                if time is not None and client is not None:
-                    day = time[:10]
-                    secret = secrets(day)
-                    # a closed day's line proves one reporter that day, no more (_LEGACY)
-                    reporter = (day.encode("ascii") if secret is None
-                                else _reporter(secret, day, client))
-                batch.add(time, status, reporter, values)
-        batch.flush()
-        length = min(len(head), FINGERPRINT)
+    rows = _Rows(store, parser(chosen).parse, secrets)
+    fast = _fast_query(store, chosen)
+    length = min(len(head), FINGERPRINT)
+    recorded = [0, 0, 0, 0]  # the counts the sources table has of this run
+    in_table = known is not None
+
+    def record(position: int) -> None:
+        """The source read up to ``position`` with this run's counts so far; commit."""
+        nonlocal in_table
+        counts = [now - before for now, before in zip(rows.counts, recorded)]
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        if known is None:
+        if not in_table:
             connection.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source, path, info.st_dev, info.st_ino, length, _digest(head[:length]),
                  position, chosen, *counts, now, now],
             )
+            in_table = True
         else:
             connection.execute(
                 "UPDATE sources SET path = ?, device = ?, inode = ?, fingerprint_length = ?, "
@@ -817,6 +1011,41 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
                  position, *counts, now, source],
             )
         connection.execute("COMMIT")
+        recorded[:] = rows.counts
+
+    connection.execute("BEGIN")
+    batch: _Batch | None = None
+    try:
+        if known is None:
+            source = int(connection.execute(
+                "SELECT coalesce(max(id), 0) + 1 FROM sources").fetchall()[0][0])
+        else:
+            source = known.id
+        batch = rows.batch = _Batch(store, source)
+        position = start
+        cut_short: list[bool] = []
+        if fast is None:
+            for raw, size in _new_lines(path, start, final, chosen, rows.parse, cut_short):
+                position += size
+                rows.add(raw)
+        else:
+            with contextlib.closing(_pieces(path, start, final, cut_short)) as pieces:
+                for piece, size, lone_cr in pieces:
+                    position += size
+                    if lone_cr:  # DuckDB's reader would end a line there: Python reads it
+                        with open(piece, "rb") as stream:
+                            for raw, _size in _complete_lines(stream, True):
+                                rows.add(raw)
+                        batch.flush()
+                    else:
+                        _ingest_piece(store, fast, piece, source, rows)
+                    # Each piece is committed with the place it ends at: what a transaction
+                    # holds (DuckDB keeps a dropped table until the commit) stays one
+                    # piece's, and a run cut short keeps its whole pieces, once each.
+                    record(position)
+                    connection.execute("BEGIN")
+        batch.flush()
+        record(position)
     except BaseException as error:
         if batch is not None:
             batch.discard()
@@ -824,6 +1053,7 @@ def _ingest_one(store: Store, path: str, format: str, secrets: DayKeys) -> Inges
         if isinstance(error, _duckdb().Error):
             raise _store_error(store.path, error) from None
         raise
+    counts, lines = rows.counts, rows.lines
     note = _CUT_SHORT if cut_short else ""
     return Ingested(path, lines, Counts(*counts), known is not None, note)
 
