@@ -3,6 +3,7 @@ key, and ``interval`` holds across many processes started together."""
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import pathbeacon
 from pathbeacon import stamps
 
 from .conftest import Collector, clean_env, make_package, run_python
@@ -112,6 +114,21 @@ print(statuses, sorted({{s[:2] for s in seen if s[1] == "caller" or not s[2]}}))
                                             PATHBEACON_DEBUG="1"))
     assert result.stdout.strip() == "['sent', 'sent', 'sent'] []", (result.stdout,
                                                                    result.stderr)
+
+
+def test_no_module_a_report_runs_imports_relatively_inside_a_function() -> None:
+    # The runtime test above follows the usual paths; this holds every path to the rule.
+    # cli runs in its own process; scarf's logger is not report_once() (it imports on the
+    # host's thread by design).
+    found = []
+    for path in sorted((Path(pathbeacon.__file__).parent).glob("*.py")):
+        if path.stem in ("cli", "scarf", "__main__"):
+            continue
+        for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found += [f"{path.name}:{node.lineno}" for node in ast.walk(function)
+                          if isinstance(node, ast.ImportFrom) and node.level]
+    assert found == []
 
 
 def test_five_thousand_keys_share_one_worker_thread(collector: Collector) -> None:

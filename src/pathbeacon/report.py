@@ -23,13 +23,18 @@ import sys
 
 from . import choice, guard, optout
 
+# Imports inside functions name the package (``from pathbeacon import x``), never ``from .``:
+# on PyPy a relative import of a loaded module runs importlib's Python code, which takes the
+# import locks (a Ctrl-C on the caller's thread could leave one held, and a fork could copy
+# one held into the child); an absolute one takes the fast path there, as on CPython.
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Callable
 
-    from pathbeacon.template import Template
-    from pathbeacon.transport import Outcome
+    from .template import Template
+    from .transport import Outcome
 
 __all__ = ["DEFAULT_EXIT_GRACE", "MAX_EXIT_GRACE", "Report", "redact", "report_once"]
 
