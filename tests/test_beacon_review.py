@@ -165,9 +165,6 @@ print("child", os.waitstatus_to_exitcode(status), r.wait(20))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
-@pytest.mark.skipif(sys.implementation.name == "pypy",
-                    reason="on PyPy the forked child of this test hangs: not yet understood "
-                           "(CPython holds)")
 @pytest.mark.parametrize("module", ["pathbeacon.consent"])
 def test_a_fork_never_copies_a_module_the_worker_is_half_way_through_importing(
     collector: Collector, tmp_path: Path, module: str

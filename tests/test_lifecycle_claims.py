@@ -3,6 +3,7 @@ key, and ``interval`` holds across many processes started together."""
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import pathbeacon
 from pathbeacon import stamps
 
 from .conftest import Collector, clean_env, make_package, run_python
@@ -54,9 +56,6 @@ print(interrupted, statuses.count("pending"), sorted(set(statuses)))
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
-@pytest.mark.skipif(sys.implementation.name == "pypy",
-                    reason="on PyPy one run of a thousand real interrupts left every later "
-                           "report pending (the worker stuck): not yet understood; CPython holds")
 def test_real_interrupts_at_random_moments_never_leave_a_key_stuck(collector: Collector) -> None:
     code = f"""
 import random, signal, time, pathbeacon
@@ -80,6 +79,56 @@ print(statuses.count("pending"), sorted(set(statuses)))
     result = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"), timeout=60)
     assert result.stdout.split(maxsplit=1) == ["0", "['dry_run']\n"], (result.stdout,
                                                                          result.stderr)
+
+
+def test_after_the_first_call_no_import_lock_is_taken_outside_the_fork_guard(
+    collector: Collector, tmp_path: Path,
+) -> None:
+    # importlib takes its locks in Python code: a Ctrl-C landing between an acquire and its
+    # try leaves the lock held for good (the worker's next import then waits for ever), and
+    # a fork while the worker holds one copies it held (the child's next import hangs). On
+    # PyPy every relative import of a loaded module took them (CPython's C fast path does
+    # not): 1000 real interrupts left every later report pending, and the fork test's child
+    # hung. So, once the first call has imported what it needs, the caller's thread takes no
+    # import lock, and the worker takes them only inside guard.importing(), which forks wait for.
+    code = f"""
+import _frozen_importlib as bootstrap, _thread, pathbeacon
+from pathbeacon import guard
+caller = _thread.get_ident()
+def report(key):
+    return pathbeacon.report_once("<base>/k/<package>", base={collector.url!r}, package="acme",
+                                  skip_dev=False, interval="1d", key=key)
+report("warm").wait(20)
+seen = []
+real = bootstrap._get_module_lock
+def spy(name):
+    seen.append((name, "caller" if _thread.get_ident() == caller else "worker",
+                 guard._importing.locked()))
+    return real(name)
+bootstrap._get_module_lock = spy
+statuses = [r.wait(20) for r in [report(i) for i in range(3)]]
+bootstrap._get_module_lock = real
+print(statuses, sorted({{s[:2] for s in seen if s[1] == "caller" or not s[2]}}))
+"""
+    result = run_python(code, env=clean_env(PATHBEACON_CACHE_DIR=str(tmp_path / "cache"),
+                                            PATHBEACON_DEBUG="1"))
+    assert result.stdout.strip() == "['sent', 'sent', 'sent'] []", (result.stdout,
+                                                                   result.stderr)
+
+
+def test_no_module_a_report_runs_imports_relatively_inside_a_function() -> None:
+    # The runtime test above follows the usual paths; this holds every path to the rule.
+    # cli runs in its own process; scarf's logger is not report_once() (it imports on the
+    # host's thread by design).
+    found = []
+    for path in sorted((Path(pathbeacon.__file__).parent).glob("*.py")):
+        if path.stem in ("cli", "scarf", "__main__"):
+            continue
+        for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found += [f"{path.name}:{node.lineno}" for node in ast.walk(function)
+                          if isinstance(node, ast.ImportFrom) and node.level]
+    assert found == []
 
 
 def test_five_thousand_keys_share_one_worker_thread(collector: Collector) -> None:

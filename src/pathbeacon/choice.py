@@ -58,7 +58,7 @@ def folder() -> "str | None":
     """The folder of the choice file: ``PATHBEACON_CONFIG_DIR``, else the user's config
     folder's ``pathbeacon`` (``%APPDATA%``, ``~/Library/Application Support``,
     ``$XDG_CONFIG_HOME`` or ``~/.config``); ``None`` when none can be named."""
-    from .optout import user_folder
+    from pathbeacon.optout import user_folder
 
     return user_folder("config", CONFIG_DIR)
 
@@ -145,7 +145,7 @@ def load(path: str) -> "dict[str, str] | str | None":
         # and no import of files; anything there is opened only through files.read.
         if not os.path.lexists(path):
             return None
-        from . import files
+        from pathbeacon import files
 
         raw = files.read(path, LIMIT)
         if raw is None:

@@ -289,7 +289,7 @@ def _load(name: str) -> None:
     """Import ``name`` holding forks off until it is complete (a fork must never copy a
     half-imported module), and nothing else: probes that read files run without it."""
     if name not in sys.modules:
-        from .guard import importing
+        from pathbeacon.guard import importing
 
         with importing():
             __import__(name)

@@ -23,6 +23,11 @@ import sys
 
 from . import choice, guard, optout
 
+# Imports inside functions name the package (``from pathbeacon import x``), never ``from .``:
+# on PyPy a relative import of a loaded module runs importlib's Python code, which takes the
+# import locks (a Ctrl-C on the caller's thread could leave one held, and a fork could copy
+# one held into the child); an absolute one takes the fast path there, as on CPython.
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -395,7 +400,7 @@ def _start(
                or choice.mode_problem(mode))
     every: float | str | None = None
     if interval is not None:
-        from . import stamps
+        from pathbeacon import stamps
 
         every = stamps.seconds(interval)
         problem = problem or (every if isinstance(every, str) else "")
@@ -587,7 +592,7 @@ def _interval_state(key: object, every: float) -> "tuple[str, float] | str | Non
     to use), or ``None`` when this machine delivered within ``every`` seconds."""
     import time
 
-    from . import stamps
+    from pathbeacon import stamps
 
     where = stamps.folder()
     if where is None:
@@ -687,11 +692,11 @@ def _work(
             import time
 
             if not dry_run:  # a dry run imports no transport at all
-                from . import consent, stamps, transport
-            from . import catalogue, compose, probes  # noqa: F401  (for _prepare)
+                from pathbeacon import consent, stamps, transport
+            from pathbeacon import catalogue, compose, probes  # noqa: F401  (for _prepare)
             if notice:  # for _show_notice
-                from . import consent
-                from . import notice as _notice  # noqa: F401
+                from pathbeacon import consent
+                from pathbeacon import notice as _notice  # noqa: F401
             if os.name != "nt" and (notice or optout.debug()):
                 import select  # noqa: F401  (for _to_stderr)
         why = _prepare(report, template, facts, skip_dev, skip_ci)
@@ -740,8 +745,8 @@ def _claim_interval(report: Report, state: "tuple[str, float]", timeout: float,
     ``skipped``) when another process delivered or is delivering it."""
     import time
 
-    from . import stamps
-    from .transport import MAX_PAUSE  # imported by the worker already
+    from pathbeacon import stamps
+    from pathbeacon.transport import MAX_PAUSE  # imported by the worker already
 
     path, every = state
     # The claim outlives the longest delivery the options allow, then goes stale.
@@ -758,7 +763,7 @@ def _claim_interval(report: Report, state: "tuple[str, float]", timeout: float,
 def _release_claim(report: Report) -> None:
     claim, report._claim = report._claim, None
     if claim is not None:
-        from . import stamps
+        from pathbeacon import stamps
 
         stamps.release(*claim)
 
@@ -778,8 +783,8 @@ def _show_notice(template: object, facts: "dict[str, object]") -> str:
 
 def _try_notice(name: "str | None", template: object, facts: "dict[str, object]",
                 shown: "list[bool]") -> str:
-    from . import consent, probes
-    from .notice import first_run_notice
+    from pathbeacon import consent, probes
+    from pathbeacon.notice import first_run_notice
 
     ci = probes.get("ci")
     if ci != "none":
@@ -821,7 +826,7 @@ def user_agent() -> str:
         >>> user_agent() == "pathbeacon/" + pathbeacon.__version__
         True
     """
-    from . import __version__
+    from pathbeacon import __version__
 
     return f"pathbeacon/{__version__}"
 
@@ -849,9 +854,9 @@ def _prepare(
     skip_ci: bool,
 ) -> "tuple[str, str] | None":
     """Render ``report.url``; return ``(status, reason)`` when the report must not be sent."""
-    from . import compose as c
-    from . import probes as p
-    from .catalogue import resolve
+    from pathbeacon import compose as c
+    from pathbeacon import probes as p
+    from pathbeacon.catalogue import resolve
 
     resolved = resolve(template)  # type: ignore[arg-type]
     c.check_names(resolved, facts, OPTIONS, BEYOND_TEMPLATE)  # a typo'd option must not send

@@ -69,7 +69,7 @@ def folder() -> "str | None":
     """The folder for state files: ``PATHBEACON_CACHE_DIR``, else the user's cache folder's
     ``pathbeacon`` (``%LOCALAPPDATA%``, ``~/Library/Caches``, ``$XDG_CACHE_HOME`` or
     ``~/.cache``); ``None`` when none can be named."""
-    from .optout import user_folder
+    from pathbeacon.optout import user_folder
 
     return user_folder("cache", CACHE_DIR)
 
