@@ -18,7 +18,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs millis
 if TYPE_CHECKING:
     from typing import Any
 
-    from .pool import Pool
+    from pathbeacon.pool import Pool
 
 __all__ = ["PIXEL_TEMPLATE", "ScarfEventLogger", "pixel_html", "pixel_markdown", "pixel_url",
            "user_agent"]
@@ -32,7 +32,7 @@ PIXEL_ID_PARAM = "x-pxid"
 def _user_choice() -> "str | None":
     """Why the user's lasting choice for every package (or the administrator's) turns events
     off; never read inside ``testing.capture()``, which simulates the user."""
-    from . import choice, report
+    from pathbeacon import choice, report
 
     return None if report._captures else choice.decide(None)
 
@@ -44,7 +44,7 @@ def user_agent() -> str:
         >>> user_agent().startswith("pathbeacon/")
         True
     """
-    from . import __version__, probes
+    from pathbeacon import __version__, probes
 
     return (
         f"pathbeacon/{__version__} (platform={probes.get('os')}; arch={probes.get('arch')}; "
@@ -133,7 +133,7 @@ class ScarfEventLogger:
 
     @property
     def _shown_url(self) -> str:
-        from .transport import redact
+        from pathbeacon.transport import redact
 
         return redact(self.endpoint_url)
 
@@ -152,7 +152,7 @@ class ScarfEventLogger:
     def _get_pool(self) -> "Pool":
         with self._pool_lock:
             if self._pool is None:
-                from .pool import Pool  # urllib3 is imported here, on the first event
+                from pathbeacon.pool import Pool  # urllib3 is imported here, on the first event
 
                 self._pool = Pool(self._get_target()[0])
             return self._pool
@@ -169,7 +169,7 @@ class ScarfEventLogger:
         """
         seconds = self.timeout if timeout is None else \
             _seconds(timeout, "timeout", self.MAX_TIMEOUT)
-        from . import report
+        from pathbeacon import report
 
         # Inside pathbeacon.testing.capture(): its opt-out rule, and events recorded there.
         records: Any = report._captures[-1] if report._captures else None
@@ -217,7 +217,7 @@ class ScarfEventLogger:
                      f"{time.monotonic() - started:.3f}s:",
                  f"  Status: {status}" if status else f"  {reason}")
         if not ok and self.raise_on_error:
-            from .errors import DeliveryError
+            from pathbeacon.errors import DeliveryError
 
             raise DeliveryError(f"event not delivered to {self._shown_url}: {reason}", status)
         return ok
@@ -270,9 +270,9 @@ def pixel_url(pixel_id: str, /, **params: object) -> str:
         >>> pixel_url("abc", v="1.0 beta")
         'https://static.scarf.sh/a.png?x-pxid=abc&v=1.0_beta'
     """
-    from .compose import render
-    from .encoding import encode, quote
-    from .errors import TemplateError
+    from pathbeacon.compose import render
+    from pathbeacon.encoding import encode, quote
+    from pathbeacon.errors import TemplateError
 
     if pixel_id is None or not str(pixel_id).strip():
         raise TemplateError("pixel_id must be given: Scarf shows it on the pixel's page")
