@@ -46,6 +46,7 @@ MEMORY_LIMIT: str | None = "400MB"
 SHORT_LINE = 2097152
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 
 
@@ -148,13 +149,19 @@ class DuckDBEngine(Engine):
         self._spool = self._scratch = None
 
     def _path(self, source: Any) -> str:
-        """A file DuckDB can read for ``source``: its path, or standard input spooled."""
+        """A file DuckDB can read for ``source``: its path, or a copy of its lines (standard
+        input; a log whose first line starts with a byte order mark, which DuckDB's reader
+        would drop: the python engine and ingest read it as part of the line). A copy
+        starts with an empty line, which no engine counts, so its first line is read whole."""
         if not source.is_stdin:
-            return str(source.name)
+            with source.open() as stream:  # decompressed: a gzip log's lines too
+                if stream.read(len(_BOM)) != _BOM:
+                    return str(source.name)
         if self._spool is None:
             self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
-        path = os.path.join(self._spool.name, f"stdin-{len(os.listdir(self._spool.name))}")
+        path = os.path.join(self._spool.name, f"log-{len(os.listdir(self._spool.name))}")
         with source.open() as stream, open(path, "wb") as out:
+            out.write(b"\n")
             out.writelines(stream)  # standard input may be read by lines only
         return path
 
