@@ -42,3 +42,52 @@ def test_a_byte_order_mark_at_the_start_of_a_log_is_part_of_its_first_line(
                        format=format)
     assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="duckdb",
                  format=format) == want_stats
+
+
+def _json_line(time: str, caddy: bool) -> str:
+    if caddy:
+        return '{"ts":' + time + ',"request":{"uri":"' + TARGET + '"},"status":204}'
+    return ('{"time":' + time + ',"request":"GET ' + TARGET + ' HTTP/1.1","status":204,'
+            '"agent":"ua"}')
+
+
+# (the time as JSON, the UTC time the documented rule gives: epoch_to_iso's unit by size
+# and floor, of the number the text says; None: out of range, malformed)
+_EPOCHS = [
+    # nanoseconds past BIGINT (9.2e18) up to year 9999, as numbers and strings of digits
+    ("9300000000000000000", "2264-09-14T21:20:00Z"),
+    ('"9300000000000000000"', "2264-09-14T21:20:00Z"),
+    ("200000000000000000000", "8307-10-01T19:33:20Z"),
+    ('"200000000000000000000"', "8307-10-01T19:33:20Z"),
+    ("1e20", "5138-11-16T09:46:40Z"),
+    ("2.5e20", "9892-03-08T12:26:40Z"),
+    ("-62135596800000000000", "0001-01-01T00:00:00Z"),
+    ('"-62135596800000000001"', None),
+    ('"253402300799999999999"', "9999-12-31T23:59:59Z"),
+    ('"253402300800000000000"', None),
+    ("2.6e20", None),
+    # floor below zero, the whole part "-0" included
+    ("-0.5", "1969-12-31T23:59:59Z"),
+    ('"-0.5"', "1969-12-31T23:59:59Z"),
+    ("-1e-5", "1969-12-31T23:59:59Z"),
+    ('"-0.0000000000000000001"', "1969-12-31T23:59:59Z"),
+    ('"-0.000"', "1970-01-01T00:00:00Z"),
+    # a string's digits exactly: not rounded to a float first
+    ('"1787313600.9999999999"', "2026-08-21T12:00:00Z"),
+    ('"1787313600999999999.5"', "2026-08-21T12:00:00Z"),
+    ('"99999999999.9999999"', "5138-11-16T09:46:39Z"),
+]
+
+
+@pytest.mark.parametrize("caddy", [False, True], ids=["nginx", "caddy"])
+@pytest.mark.parametrize(("time", "want"), _EPOCHS)
+def test_epoch_times_of_any_size_read_alike(tmp_path: Path, time: str, want: str | None,
+                                            caddy: bool) -> None:
+    log = tmp_path / "access.json"
+    log.write_text(_json_line(time, caddy) + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+        got[engine] = ([row["time"] for row in rows], rows.counts.malformed)
+    assert got["python"] == ([want] if want else [], int(want is None))
+    assert got["duckdb"] == got["python"]
