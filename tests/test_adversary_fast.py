@@ -91,3 +91,49 @@ def test_epoch_times_of_any_size_read_alike(tmp_path: Path, time: str, want: str
         got[engine] = ([row["time"] for row in rows], rows.counts.malformed)
     assert got["python"] == ([want] if want else [], int(want is None))
     assert got["duckdb"] == got["python"]
+
+
+@pytest.mark.parametrize(("status", "want"), [
+    ("-0", (0, 1, 0, 0)),  # the integer 0 (JSON's grammar: no fraction, no exponent)
+    ('"-0"', (0, 0, 0, 1)),  # a string that is not 1-3 digits
+    ("0", (0, 1, 0, 0)), ("-204", (0, 0, 0, 1)), ("204.0", (0, 0, 0, 1)),
+    ("2e2", (0, 0, 0, 1)), ('"0204"', (0, 0, 0, 1)), ('"204"', (1, 0, 0, 0)),
+])
+@pytest.mark.parametrize("dialect", ["nginx", "caddy", "cloudflare"])
+def test_json_statuses_read_alike(tmp_path: Path, status: str, want: tuple[int, ...],
+                                  dialect: str) -> None:
+    line = {
+        "nginx": '{"request":"GET ' + TARGET + '","status":' + status + "}",
+        "caddy": '{"request":{"uri":"' + TARGET + '"},"status":' + status + "}",
+        "cloudflare": '{"ClientRequestURI":"' + TARGET + '","EdgeResponseStatus":' + status + "}",
+    }[dialect]
+    log = tmp_path / "access.json"
+    log.write_text(line + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    assert got["python"][1] == want
+    assert got["duckdb"] == got["python"]
+
+
+@pytest.mark.parametrize("extra", [
+    '[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]', '["nan",null]',
+    '[Infinity]', '[1,]', '{"k":1,}', '[-nan]', '[1, NaN]', '[true,]',
+])
+def test_literals_after_a_comma_are_not_taken_for_a_trailing_comma(tmp_path: Path,
+                                                                   extra: str) -> None:
+    """The strict-JSON gate looks for NaN, Infinity and trailing commas outside strings
+    only when the line shows a hint of one (here ",]" in a string); it must not take
+    ``[1,true]`` for ``[1,]`` once it has set the literals aside."""
+    line = ('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]","x":' + extra + "}")
+    log = tmp_path / "access.json"
+    log.write_text(line + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    strict = extra in ('[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]',
+                       '["nan",null]')
+    assert got["python"][1] == ((1, 0, 0, 0) if strict else (0, 0, 0, 1))
+    assert got["duckdb"] == got["python"]

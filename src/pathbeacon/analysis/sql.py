@@ -600,8 +600,9 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
                 f" ELSE {keys_once} END)")
         return gate, pre
     opens_object = d.matches("line", "^[ \\t\\r\\n]*[{]")
+    # strings emptied and literals made a digit (removed, [1,true] would read as [1,])
     stripped = (f"regexp_replace(regexp_replace(line, {d.rx(_JSON_STRING_RE)}, '\"\"', 'g'),"
-                " 'true|false|null', '', 'g')")
+                " 'true|false|null', '0', 'g')")
     # DuckDB: each look at the line once, in columns computed one after another (a later
     # one only where an earlier one allows it: json_keys fails on text that is not JSON)
     strict = (f"(CASE WHEN NOT (utf8_ok AND {brackets}) THEN false"
