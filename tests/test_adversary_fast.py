@@ -4,9 +4,13 @@ duckdb engines, and ingest's store, must give the same rows and counts."""
 from __future__ import annotations
 
 import gzip
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from pathbeacon.analysis import decode, stats
 
@@ -76,6 +80,11 @@ _EPOCHS = [
     ('"1787313600.9999999999"', "2026-08-21T12:00:00Z"),
     ('"1787313600999999999.5"', "2026-08-21T12:00:00Z"),
     ('"99999999999.9999999"', "5138-11-16T09:46:39Z"),
+    # a number past 2**62 as the shortest decimal of its double (parsers write it so),
+    # an integer past 64 bits exactly (DuckDB keeps it whole)
+    ("62135596798000000000.0", "3938-12-31T23:59:58Z"),
+    ("6.2135596798e19", "3938-12-31T23:59:58Z"),
+    ("253402300799999999999", "9999-12-31T23:59:59Z"),
 ]
 
 
@@ -136,4 +145,39 @@ def test_literals_after_a_comma_are_not_taken_for_a_trailing_comma(tmp_path: Pat
     strict = extra in ('[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]',
                        '["nan",null]')
     assert got["python"][1] == ((1, 0, 0, 0) if strict else (0, 0, 0, 1))
+    assert got["duckdb"] == got["python"]
+
+
+@st.composite
+def _epoch_text(draw: Any) -> str:
+    """An epoch as JSON: a number (integer, fraction, exponent) or a string of digits, at
+    the edges of the units (1e11, 1e14, 1e17), of BIGINT and of years 1 and 9999."""
+    edge = draw(st.sampled_from([0, 10**11, 10**14, 10**17, 2**63, 253402300799 * 10**9,
+                                 62135596800 * 10**9, 1787313600]))
+    whole = edge + draw(st.integers(-3, 3)) * draw(st.sampled_from([1, 10**3, 10**9]))
+    whole *= draw(st.sampled_from([1, 1, -1]))
+    fraction = draw(st.sampled_from(["", "", ".5", ".0", ".9999999999", ".0000000001"]))
+    text = f"{whole}{fraction}"
+    if text.startswith("-") and draw(st.booleans()):
+        text = "-0" + fraction if whole == 0 else text
+    shape = draw(st.sampled_from(["number", "string", "exponent"]))
+    if shape == "string":
+        return f'"{text}"'
+    if shape == "exponent":
+        return f"{float(text):e}"
+    return text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(st.tuples(_epoch_text(), st.booleans()), min_size=1, max_size=20))
+def test_epoch_times_read_alike_on_both_engines(times: list[tuple[str, bool]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.json"
+        log.write_text("".join(_json_line(time, caddy) + "\n" for time, caddy in times),
+                       encoding="utf-8")
+        got = {}
+        for engine in ("python", "duckdb"):
+            rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+            got[engine] = (sorted(row["time"] or "" for row in rows), tuple(rows.counts))
     assert got["duckdb"] == got["python"]

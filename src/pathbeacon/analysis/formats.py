@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Callable, Optional
 
 __all__ = [
@@ -229,6 +230,13 @@ def epoch_to_iso(value: float) -> str:
         >>> epoch_to_iso(1787313600), epoch_to_iso(1787313600123), epoch_to_iso(1.7873136e18)
         ('2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z')
     """
+    if isinstance(value, float) and not -(2**62) < value < 2**62:
+        # a double is read as the shortest decimal that reads back to it (what parsers
+        # write it as); below 2**62 every multiple of a unit is a double, so flooring the
+        # double itself gives the same second
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} is not a time")
+        return _epoch_text_to_iso(format(Decimal(repr(value)), "f"))
     seconds = int(value // _epoch_unit(abs(value)))  # exact for integers, floor for floats
     return (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat() + "Z"
 
