@@ -181,3 +181,28 @@ def test_epoch_times_read_alike_on_both_engines(times: list[tuple[str, bool]]) -
             rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
             got[engine] = (sorted(row["time"] or "" for row in rows), tuple(rows.counts))
     assert got["duckdb"] == got["python"]
+
+
+def test_ingest_stores_the_hostile_json_the_same_by_either_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ingest's fast path (the duckdb engine's SQL) and its Python path agree on the
+    lines above: epochs at every edge, literals after commas, a byte order mark."""
+    from .test_store import _contents, _ingest_both
+
+    target = "/t/acme/1.0/linux"
+    times = [time for time, _ in _EPOCHS] + ["1787313600", '"2026-08-22T09:00:00Z"']
+    lines = [('{"time":' + time + ',"request":"GET ' + target + ' HTTP/1.1","status":204,'
+              '"agent":"a,]","client":"198.51.100.' + str(i) + '","x":[1,true]}')
+             for i, time in enumerate(times)]
+    log = tmp_path / "access.json"
+    log.write_bytes(BOM + "".join(line + "\n" for line in lines).encode())
+    from pathbeacon.analysis import store
+
+    seeded = store.DayKeys(str(tmp_path / "python.duckdb.keys"))  # one key per day, both
+    for day in [*(f"2026-08-{day}" for day in range(15, 26)),
+                *(want[:10] for _, want in _EPOCHS if want)]:
+        seeded(day)
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path, log, "json")
+    assert pieces and fast == slow
+    assert fast[0].counts.matched >= len(times) - 6
+    assert _contents(tmp_path / "fast.duckdb") == _contents(tmp_path / "python.duckdb")
