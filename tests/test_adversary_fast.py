@@ -206,3 +206,32 @@ def test_ingest_stores_the_hostile_json_the_same_by_either_path(
     assert pieces and fast == slow
     assert fast[0].counts.matched >= len(times) - 6
     assert _contents(tmp_path / "fast.duckdb") == _contents(tmp_path / "python.duckdb")
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engine(
+        tmp_path: Path, compress: bool) -> None:
+    """A ``#Fields`` line holds for the lines after it in the same file (formats'
+    CloudFrontParser): the duckdb engine read every line by the layout at the top."""
+    def line(*values: str) -> str:
+        return "\t".join(values) + "\n"
+
+    first = ("#Version: 1.0\n#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem\n"
+             + line("2026-08-21", "10:00:00", "198.51.100.4", "ua", "200", TARGET))
+    second = ("#Fields: date time sc-status cs-uri-stem c-ip cs(User-Agent)\n"
+              + line("2026-08-21", "11:00:00", "204", TARGET, "198.51.100.5", "ua")
+              + line("2026-08-22", "11:00:00", "404", TARGET, "198.51.100.5", "ua"))
+    third = ("#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem\n"
+             + line("2026-08-23", "10:00:00", "198.51.100.6", "ua", "200", TARGET))
+    data = (first + second + third).encode()
+    log = tmp_path / ("cf.log.gz" if compress else "cf.log")
+    log.write_bytes(gzip.compress(data) if compress else data)
+    want = decode(TEMPLATE, [str(log)], base=BASE, engine="python", format="cloudfront")
+    want_rows = sorted(want, key=repr)  # (the counts once the rows are read)
+    assert tuple(want.counts) == (3, 1, 4, 0)
+    got = decode(TEMPLATE, [str(log)], base=BASE, engine="duckdb", format="cloudfront")
+    assert (sorted(got, key=repr), got.counts) == (want_rows, want.counts)
+    want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
+                       engine="python", format="cloudfront")
+    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
+                 engine="duckdb", format="cloudfront") == want_stats
