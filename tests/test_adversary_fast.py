@@ -235,3 +235,22 @@ def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engin
                        engine="python", format="cloudfront")
     assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
                  engine="duckdb", format="cloudfront") == want_stats
+
+
+@pytest.mark.parametrize("header", [
+    b"#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem \xff",  # not UTF-8
+    "#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem \U0010ffff".encode(),
+    b"#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem",
+])
+def test_a_cloudfront_fields_line_that_is_not_text_is_malformed_and_sets_no_layout(
+        tmp_path: Path, header: bytes) -> None:
+    data = (header + b"\n" + "\t".join(["2026-08-21", "10:00:00", "198.51.100.4", "ua", "200",
+                                          TARGET]).encode() + b"\n")
+    log = tmp_path / "cf.log"
+    log.write_bytes(data)
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="cloudfront")
+        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    assert got["python"][1] == ((1, 0, 1, 0) if header.isascii() else (0, 0, 0, 2))
+    assert got["duckdb"] == got["python"]

@@ -97,13 +97,12 @@ def _cloudfront_fields(path: str) -> tuple[str, ...]:
     with open(path, "rb") as raw:
         stream: Any = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
         raw.seek(0)
-        for count, line in enumerate(stream):
-            text = line.decode("utf-8", "replace").rstrip("\r\n")
-            if not text:
-                continue
-            if not text.startswith("#") or count > 1000:
+        for line in stream:  # the header block: up to the first line of data
+            if _strip_end(line) and not line.startswith(b"#"):
                 break
-            if text.startswith("#Fields:"):
+            # a line that is not text is malformed, not a header (formats.line_text)
+            text = line_text(_strip_end(line))
+            if text is not None and text.startswith("#Fields:"):
                 fields = tuple(text[len("#Fields:"):].split())
     return fields
 
@@ -123,7 +122,7 @@ def _later_fields(path: str) -> bool:
     with _open_plain(path) as stream:
         carry = b""
         for raw in stream:  # the header block (which _cloudfront_fields reads)
-            if raw.strip() and not raw.startswith(b"#"):
+            if _strip_end(raw) and not raw.startswith(b"#"):
                 carry = b"\n"
                 break
         while carry:
