@@ -254,3 +254,42 @@ def test_a_cloudfront_fields_line_that_is_not_text_is_malformed_and_sets_no_layo
         got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
     assert got["python"][1] == ((1, 0, 1, 0) if header.isascii() else (0, 0, 0, 2))
     assert got["duckdb"] == got["python"]
+
+
+# JSON text at the edges of the strict-JSON gate: what DuckDB's reader accepts beyond
+# RFC 8259 (NaN, Infinity, trailing commas) as values and inside strings, next to literals
+_JSON_ATOMS = st.sampled_from([
+    "true", "false", "null", "0", "-0", "2e2", "204.0", "1e999", '"a,]"', '",}"', '"NaN"',
+    '"-Infinity"', '"\\u0000"', '"\\/"', '"nan,]"', "NaN", "-Infinity", "Infinity", "nan",
+    "-inf",
+])
+_SPACE = st.sampled_from(["", "", " ", "\t", "  "])
+
+
+@st.composite
+def _json_text(draw: Any, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["atom", "atom", "array", "object"] if depth < 3 else ["atom"]))
+    if kind == "atom":
+        return str(draw(_JSON_ATOMS))
+    items = draw(st.lists(_json_text(depth + 1), max_size=3))
+    if kind == "object":
+        items = [f'"k{i % 2}"{draw(_SPACE)}:{draw(_SPACE)}{item}' for i, item in enumerate(items)]
+    comma = "," if items and draw(st.integers(0, 9)) == 0 else ""  # a trailing comma
+    body = ("," + draw(_SPACE)).join(items) + comma + draw(_SPACE)
+    return ("[" + body + "]") if kind == "array" else ("{" + body + "}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(_json_text(), min_size=1, max_size=15))
+def test_json_beside_the_read_keys_is_judged_alike(extras: list[str]) -> None:
+    """Strict JSON or not, the line is judged alike (its beacon read, or malformed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.json"
+        log.write_text("".join('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]",'
+                               '"x":' + extra + "}\n" for extra in extras), encoding="utf-8")
+        got = {}
+        for engine in ("python", "duckdb"):
+            rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+            got[engine] = (len(list(rows)), tuple(rows.counts))
+    assert got["duckdb"] == got["python"]
