@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Callable, Optional
 
 __all__ = [
@@ -229,9 +230,31 @@ def epoch_to_iso(value: float) -> str:
         >>> epoch_to_iso(1787313600), epoch_to_iso(1787313600123), epoch_to_iso(1.7873136e18)
         ('2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z', '2026-08-21T12:00:00Z')
     """
-    size = abs(value)
-    divisor = 1 if size < 1e11 else 10**3 if size < 1e14 else 10**6 if size < 1e17 else 10**9
-    seconds = int(value // divisor)  # exact for integers, floor for floats
+    if isinstance(value, float) and not -(2**62) < value < 2**62:
+        # a double is read as the shortest decimal that reads back to it (what parsers
+        # write it as); below 2**62 every multiple of a unit is a double, so flooring the
+        # double itself gives the same second
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} is not a time")
+        return _epoch_text_to_iso(format(Decimal(repr(value)), "f"))
+    seconds = int(value // _epoch_unit(abs(value)))  # exact for integers, floor for floats
+    return (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _epoch_unit(size: float) -> int:
+    return 1 if size < 1e11 else 10**3 if size < 1e14 else 10**6 if size < 1e17 else 10**9
+
+
+def _epoch_text_to_iso(text: str) -> str:
+    """:func:`epoch_to_iso` of a string of digits (``_DIGITS``), by its exact value: its
+    whole part tells the unit and a fraction only moves a negative value one lower (a
+    float would round ``"1787313600.9999999999"`` up a second)."""
+    whole, _, fraction = text.partition(".")
+    negative = whole.startswith("-")
+    size = int(whole.lstrip("-"))
+    unit = _epoch_unit(size)  # |value| < 10**k exactly when its whole part is
+    # floor: a negative value with a fraction is one lower than its whole part
+    seconds = (-(size + (fraction.strip("0") != "")) if negative else size) // unit
     return (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat() + "Z"
 
 
@@ -354,7 +377,7 @@ def json_time(value: object) -> str | None:
     if not isinstance(value, str):
         raise ValueError("not a time")
     if _DIGITS.match(value):
-        return epoch_to_iso(float(value) if "." in value else int(value))
+        return _epoch_text_to_iso(value)
     if _CLF_ONLY.match(value):
         return _clf_time(value)
     return _iso_time(value)

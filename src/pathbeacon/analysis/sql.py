@@ -400,14 +400,20 @@ def _nginx_parts(d: _Dialect, text: str) -> list[str]:
 
 def _epoch_parts(d: _Dialect, text: str) -> str:
     """A digits-only time text (``formats._DIGITS``) as epoch seconds: unit by size."""
-    whole = d.int(d.extract(text, "^(-?[0-9]+)", 1))
+    # nanoseconds run past BIGINT (9.2e18) before year 9999 (2.5e20): DuckDB's HUGEINT
+    # holds every in-range epoch (Spark's BIGINT stops short)
+    digits = d.extract(text, "^(-?[0-9]+)", 1)
+    whole = d.int(digits) if d.spark else f"TRY_CAST({digits} AS HUGEINT)"
     size = f"abs({whole})"
     divisor = (f"(CASE WHEN {size} < 100000000000 THEN 1 WHEN {size} < 100000000000000"
                f" THEN 1000 WHEN {size} < 100000000000000000 THEN 1000000 ELSE 1000000000 END)")
-    # floor division; a negative epoch with a fraction floors one lower
-    below = f"(CASE WHEN {whole} < 0 AND {d.matches(text, '[.][0-9]*[1-9]')} THEN 1 ELSE 0 END)"
+    # floor division; a negative epoch with a fraction floors one lower (by its sign:
+    # the whole part of "-0.5" is 0)
+    below = (f"(CASE WHEN {d.matches(text, '^-[0-9]*[.][0-9]*[1-9]')} THEN 1 ELSE 0 END)")
     adjusted = f"({whole} - {below})"
-    return d.div(f"{adjusted} - ((({adjusted} % {divisor}) + {divisor}) % {divisor})", divisor)
+    seconds = d.div(f"{adjusted} - ((({adjusted} % {divisor}) + {divisor}) % {divisor})",
+                    divisor)
+    return seconds if d.spark else d.int(seconds)  # NULL past BIGINT: out of range anyway
 
 
 def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
@@ -594,8 +600,9 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
                 f" ELSE {keys_once} END)")
         return gate, pre
     opens_object = d.matches("line", "^[ \\t\\r\\n]*[{]")
+    # strings emptied and literals made a digit (removed, [1,true] would read as [1,])
     stripped = (f"regexp_replace(regexp_replace(line, {d.rx(_JSON_STRING_RE)}, '\"\"', 'g'),"
-                " 'true|false|null', '', 'g')")
+                " 'true|false|null', '0', 'g')")
     # DuckDB: each look at the line once, in columns computed one after another (a later
     # one only where an earlier one allows it: json_keys fails on text that is not JSON)
     strict = (f"(CASE WHEN NOT (utf8_ok AND {brackets}) THEN false"

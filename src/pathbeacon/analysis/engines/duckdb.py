@@ -16,6 +16,9 @@ address on a day belongs to that day), the k rule itself is
 second pass count their addresses per day together. What does not fit in DuckDB's memory
 limit (a large aggregation) spills to a private temporary folder.
 
+A CloudFront log whose ``#Fields`` line changes the layout after its first lines is read
+from copies of one layout each, as the python engine follows it line by line.
+
 Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
 """
 
@@ -28,7 +31,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ..formats import CLOUDFRONT_DEFAULT_FIELDS
+from ..formats import CLOUDFRONT_DEFAULT_FIELDS, line_text
 from ..sql import counted
 from ..sql import query as compile_query
 from ..stats import Counts, Reach, StatsQuery, address_sql
@@ -46,6 +49,7 @@ MEMORY_LIMIT: str | None = "400MB"
 SHORT_LINE = 2097152
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 
 
@@ -93,15 +97,73 @@ def _cloudfront_fields(path: str) -> tuple[str, ...]:
     with open(path, "rb") as raw:
         stream: Any = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
         raw.seek(0)
-        for count, line in enumerate(stream):
-            text = line.decode("utf-8", "replace").rstrip("\r\n")
-            if not text:
-                continue
-            if not text.startswith("#") or count > 1000:
+        for line in stream:  # the header block: up to the first line of data
+            if _strip_end(line) and not line.startswith(b"#"):
                 break
-            if text.startswith("#Fields:"):
+            # a line that is not text is malformed, not a header (formats.line_text)
+            text = line_text(_strip_end(line))
+            if text is not None and text.startswith("#Fields:"):
                 fields = tuple(text[len("#Fields:"):].split())
     return fields
+
+
+def _open_plain(path: str) -> Any:
+    """``path`` opened for reading, decompressed when it is gzip."""
+    import gzip
+
+    with open(path, "rb") as probe:
+        packed = probe.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if packed else open(path, "rb")
+
+
+def _later_fields(path: str) -> bool:
+    """Whether a ``#Fields`` line follows a line of data in a CloudFront log (its layout
+    changes within the file): the header lines at the top, then ``find`` over the rest."""
+    with _open_plain(path) as stream:
+        carry = b""
+        for raw in stream:  # the header block (which _cloudfront_fields reads)
+            if _strip_end(raw) and not raw.startswith(b"#"):
+                carry = b"\n"
+                break
+        while carry:
+            chunk = stream.read(1 << 20)
+            if not chunk:
+                break
+            if (carry + chunk).find(b"\n#Fields:") >= 0:
+                return True
+            carry = chunk[-8:]  # a match may straddle two reads
+    return False
+
+
+def _strip_end(raw: bytes) -> bytes:
+    """A line without its ``\\n`` and one ``\\r`` before it (as Python's reader has it)."""
+    raw = raw[:-1] if raw.endswith(b"\n") else raw
+    return raw[:-1] if raw.endswith(b"\r") else raw
+
+
+def _cloudfront_segments(path: str, folder: str) -> list[str]:
+    """A CloudFront log cut before each ``#Fields`` line (one that is text: the rule of
+    :class:`~pathbeacon.analysis.formats.CloudFrontParser`) into files in ``folder``,
+    decompressed, each declaring its layout at its top; each starts with an empty line,
+    which no engine counts (DuckDB would drop a byte order mark at a file's start)."""
+    names: list[str] = []
+    out: Any = None
+    try:
+        with _open_plain(path) as stream:
+            for raw in stream:
+                if out is None or (raw.startswith(b"#Fields:") and line_text(
+                        _strip_end(raw)) is not None):
+                    if out is not None:
+                        out.close()
+                    handle, name = tempfile.mkstemp(prefix="cloudfront-", dir=folder)
+                    names.append(name)
+                    out = os.fdopen(handle, "wb")
+                    out.write(b"\n")
+                out.write(raw)
+    finally:
+        if out is not None:
+            out.close()
+    return names
 
 
 class DuckDBEngine(Engine):
@@ -148,13 +210,19 @@ class DuckDBEngine(Engine):
         self._spool = self._scratch = None
 
     def _path(self, source: Any) -> str:
-        """A file DuckDB can read for ``source``: its path, or standard input spooled."""
+        """A file DuckDB can read for ``source``: its path, or a copy of its lines (standard
+        input; a log whose first line starts with a byte order mark, which DuckDB's reader
+        would drop: the python engine and ingest read it as part of the line). A copy
+        starts with an empty line, which no engine counts, so its first line is read whole."""
         if not source.is_stdin:
-            return str(source.name)
+            with source.open() as stream:  # decompressed: a gzip log's lines too
+                if stream.read(len(_BOM)) != _BOM:
+                    return str(source.name)
         if self._spool is None:
             self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
-        path = os.path.join(self._spool.name, f"stdin-{len(os.listdir(self._spool.name))}")
+        path = os.path.join(self._spool.name, f"log-{len(os.listdir(self._spool.name))}")
         with source.open() as stream, open(path, "wb") as out:
+            out.write(b"\n")
             out.writelines(stream)  # standard input may be read by lines only
         return path
 
@@ -170,6 +238,14 @@ class DuckDBEngine(Engine):
                 continue  # no lines; DuckDB would complain of an empty file
             with open(path, "rb") as probe:
                 gzip = probe.read(2) == _GZIP_MAGIC
+            if source.format == "cloudfront" and _later_fields(path):
+                # the layout changes within the file: a file per layout, as Python reads it
+                if self._spool is None:
+                    self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
+                for piece in _cloudfront_segments(path, self._spool.name):
+                    groups.setdefault((source.format, _cloudfront_fields(piece), False),
+                                      []).append(piece)
+                continue
             layout = _cloudfront_fields(path) if source.format == "cloudfront" else ()
             groups.setdefault((source.format, layout, gzip), []).append(path)
         self._grouped = (plan, groups)

@@ -1,0 +1,295 @@
+"""Adversarial lines at the edges of the fast paths (issue 17's parity): the python and
+duckdb engines, and ingest's store, must give the same rows and counts."""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from pathbeacon.analysis import decode, stats
+
+pytest.importorskip("duckdb")
+
+TEMPLATE = "<base>/<package>/<version>/<os>/<arch>/<python>/<ci>"
+BASE = "/telemetry"
+TARGET = "/telemetry/acme/1.0/Linux/x86_64/3.11/true"
+COMBINED = (f'198.51.100.1 - - [21/Aug/2026:14:00:00 +0000] "GET {TARGET} HTTP/1.1" 204 0'
+            ' "-" "ua"')
+NGINX_JSON = ('{"time":"2026-08-21T14:00:00+00:00","request":"GET ' + TARGET + ' HTTP/1.1",'
+              '"status":204,"agent":"ua","client":"198.51.100.1"}')
+BOM = "\ufeff".encode()
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize(("format", "line"), [("combined", COMBINED), ("json", NGINX_JSON)])
+def test_a_byte_order_mark_at_the_start_of_a_log_is_part_of_its_first_line(
+        tmp_path: Path, format: str, line: str, compress: bool) -> None:
+    """DuckDB's reader drops a UTF-8 byte order mark at a file's start; the python engine
+    and ingest read it as the first line's text (a JSON line starting with it is not JSON,
+    a combined line's client holds it). Every engine reads the bytes as they are."""
+    data = BOM + (line + "\n" + line + "\n").encode()
+    log = tmp_path / ("access.log.gz" if compress else "access.log")
+    log.write_bytes(gzip.compress(data) if compress else data)
+    want = decode(TEMPLATE, [str(log)], base=BASE, engine="python", format=format)
+    want_rows, want_counts = sorted(want, key=repr), want.counts
+    assert want_counts.malformed == (format == "json")
+    got = decode(TEMPLATE, [str(log)], base=BASE, engine="duckdb", format=format)
+    assert (sorted(got, key=repr), got.counts) == (want_rows, want_counts)
+    # the client "\ufeff198.51.100.1" is another address than "198.51.100.1"
+    want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="python",
+                       format=format)
+    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="duckdb",
+                 format=format) == want_stats
+
+
+def _json_line(time: str, caddy: bool) -> str:
+    if caddy:
+        return '{"ts":' + time + ',"request":{"uri":"' + TARGET + '"},"status":204}'
+    return ('{"time":' + time + ',"request":"GET ' + TARGET + ' HTTP/1.1","status":204,'
+            '"agent":"ua"}')
+
+
+# (the time as JSON, the UTC time the documented rule gives: epoch_to_iso's unit by size
+# and floor, of the number the text says; None: out of range, malformed)
+_EPOCHS = [
+    # nanoseconds past BIGINT (9.2e18) up to year 9999, as numbers and strings of digits
+    ("9300000000000000000", "2264-09-14T21:20:00Z"),
+    ('"9300000000000000000"', "2264-09-14T21:20:00Z"),
+    ("200000000000000000000", "8307-10-01T19:33:20Z"),
+    ('"200000000000000000000"', "8307-10-01T19:33:20Z"),
+    ("1e20", "5138-11-16T09:46:40Z"),
+    ("2.5e20", "9892-03-08T12:26:40Z"),
+    ("-62135596800000000000", "0001-01-01T00:00:00Z"),
+    ('"-62135596800000000001"', None),
+    ('"253402300799999999999"', "9999-12-31T23:59:59Z"),
+    ('"253402300800000000000"', None),
+    ("2.6e20", None),
+    # floor below zero, the whole part "-0" included
+    ("-0.5", "1969-12-31T23:59:59Z"),
+    ('"-0.5"', "1969-12-31T23:59:59Z"),
+    ("-1e-5", "1969-12-31T23:59:59Z"),
+    ('"-0.0000000000000000001"', "1969-12-31T23:59:59Z"),
+    ('"-0.000"', "1970-01-01T00:00:00Z"),
+    # a string's digits exactly: not rounded to a float first
+    ('"1787313600.9999999999"', "2026-08-21T12:00:00Z"),
+    ('"1787313600999999999.5"', "2026-08-21T12:00:00Z"),
+    ('"99999999999.9999999"', "5138-11-16T09:46:39Z"),
+    # a number past 2**62 as the shortest decimal of its double (parsers write it so),
+    # an integer past 64 bits exactly (DuckDB keeps it whole)
+    ("62135596798000000000.0", "3938-12-31T23:59:58Z"),
+    ("6.2135596798e19", "3938-12-31T23:59:58Z"),
+    ("253402300799999999999", "9999-12-31T23:59:59Z"),
+]
+
+
+@pytest.mark.parametrize("caddy", [False, True], ids=["nginx", "caddy"])
+@pytest.mark.parametrize(("time", "want"), _EPOCHS)
+def test_epoch_times_of_any_size_read_alike(tmp_path: Path, time: str, want: str | None,
+                                            caddy: bool) -> None:
+    log = tmp_path / "access.json"
+    log.write_text(_json_line(time, caddy) + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+        got[engine] = ([row["time"] for row in rows], rows.counts.malformed)
+    assert got["python"] == ([want] if want else [], int(want is None))
+    assert got["duckdb"] == got["python"]
+
+
+@pytest.mark.parametrize(("status", "want"), [
+    ("-0", (0, 1, 0, 0)),  # the integer 0 (JSON's grammar: no fraction, no exponent)
+    ('"-0"', (0, 0, 0, 1)),  # a string that is not 1-3 digits
+    ("0", (0, 1, 0, 0)), ("-204", (0, 0, 0, 1)), ("204.0", (0, 0, 0, 1)),
+    ("2e2", (0, 0, 0, 1)), ('"0204"', (0, 0, 0, 1)), ('"204"', (1, 0, 0, 0)),
+])
+@pytest.mark.parametrize("dialect", ["nginx", "caddy", "cloudflare"])
+def test_json_statuses_read_alike(tmp_path: Path, status: str, want: tuple[int, ...],
+                                  dialect: str) -> None:
+    line = {
+        "nginx": '{"request":"GET ' + TARGET + '","status":' + status + "}",
+        "caddy": '{"request":{"uri":"' + TARGET + '"},"status":' + status + "}",
+        "cloudflare": '{"ClientRequestURI":"' + TARGET + '","EdgeResponseStatus":' + status + "}",
+    }[dialect]
+    log = tmp_path / "access.json"
+    log.write_text(line + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    assert got["python"][1] == want
+    assert got["duckdb"] == got["python"]
+
+
+@pytest.mark.parametrize("extra", [
+    '[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]', '["nan",null]',
+    '[Infinity]', '[1,]', '{"k":1,}', '[-nan]', '[1, NaN]', '[true,]',
+])
+def test_literals_after_a_comma_are_not_taken_for_a_trailing_comma(tmp_path: Path,
+                                                                   extra: str) -> None:
+    """The strict-JSON gate looks for NaN, Infinity and trailing commas outside strings
+    only when the line shows a hint of one (here ",]" in a string); it must not take
+    ``[1,true]`` for ``[1,]`` once it has set the literals aside."""
+    line = ('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]","x":' + extra + "}")
+    log = tmp_path / "access.json"
+    log.write_text(line + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    strict = extra in ('[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]',
+                       '["nan",null]')
+    assert got["python"][1] == ((1, 0, 0, 0) if strict else (0, 0, 0, 1))
+    assert got["duckdb"] == got["python"]
+
+
+@st.composite
+def _epoch_text(draw: Any) -> str:
+    """An epoch as JSON: a number (integer, fraction, exponent) or a string of digits, at
+    the edges of the units (1e11, 1e14, 1e17), of BIGINT and of years 1 and 9999."""
+    edge = draw(st.sampled_from([0, 10**11, 10**14, 10**17, 2**63, 253402300799 * 10**9,
+                                 62135596800 * 10**9, 1787313600]))
+    whole = edge + draw(st.integers(-3, 3)) * draw(st.sampled_from([1, 10**3, 10**9]))
+    whole *= draw(st.sampled_from([1, 1, -1]))
+    fraction = draw(st.sampled_from(["", "", ".5", ".0", ".9999999999", ".0000000001"]))
+    text = f"{whole}{fraction}"
+    if text.startswith("-") and draw(st.booleans()):
+        text = "-0" + fraction if whole == 0 else text
+    shape = draw(st.sampled_from(["number", "string", "exponent"]))
+    if shape == "string":
+        return f'"{text}"'
+    if shape == "exponent":
+        return f"{float(text):e}"
+    return text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(st.tuples(_epoch_text(), st.booleans()), min_size=1, max_size=20))
+def test_epoch_times_read_alike_on_both_engines(times: list[tuple[str, bool]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.json"
+        log.write_text("".join(_json_line(time, caddy) + "\n" for time, caddy in times),
+                       encoding="utf-8")
+        got = {}
+        for engine in ("python", "duckdb"):
+            rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+            got[engine] = (sorted(row["time"] or "" for row in rows), tuple(rows.counts))
+    assert got["duckdb"] == got["python"]
+
+
+def test_ingest_stores_the_hostile_json_the_same_by_either_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ingest's fast path (the duckdb engine's SQL) and its Python path agree on the
+    lines above: epochs at every edge, literals after commas, a byte order mark."""
+    from .test_store import _contents, _ingest_both
+
+    target = "/t/acme/1.0/linux"
+    times = [time for time, _ in _EPOCHS] + ["1787313600", '"2026-08-22T09:00:00Z"']
+    lines = [('{"time":' + time + ',"request":"GET ' + target + ' HTTP/1.1","status":204,'
+              '"agent":"a,]","client":"198.51.100.' + str(i) + '","x":[1,true]}')
+             for i, time in enumerate(times)]
+    log = tmp_path / "access.json"
+    log.write_bytes(BOM + "".join(line + "\n" for line in lines).encode())
+    from pathbeacon.analysis import store
+
+    seeded = store.DayKeys(str(tmp_path / "python.duckdb.keys"))  # one key per day, both
+    for day in [*(f"2026-08-{day}" for day in range(15, 26)),
+                *(want[:10] for _, want in _EPOCHS if want)]:
+        seeded(day)
+    slow, fast, pieces = _ingest_both(monkeypatch, tmp_path, log, "json")
+    assert pieces and fast == slow
+    assert fast[0].counts.matched >= len(times) - 6
+    assert _contents(tmp_path / "fast.duckdb") == _contents(tmp_path / "python.duckdb")
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engine(
+        tmp_path: Path, compress: bool) -> None:
+    """A ``#Fields`` line holds for the lines after it in the same file (formats'
+    CloudFrontParser): the duckdb engine read every line by the layout at the top."""
+    def line(*values: str) -> str:
+        return "\t".join(values) + "\n"
+
+    first = ("#Version: 1.0\n#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem\n"
+             + line("2026-08-21", "10:00:00", "198.51.100.4", "ua", "200", TARGET))
+    second = ("#Fields: date time sc-status cs-uri-stem c-ip cs(User-Agent)\n"
+              + line("2026-08-21", "11:00:00", "204", TARGET, "198.51.100.5", "ua")
+              + line("2026-08-22", "11:00:00", "404", TARGET, "198.51.100.5", "ua"))
+    third = ("#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem\n"
+             + line("2026-08-23", "10:00:00", "198.51.100.6", "ua", "200", TARGET))
+    data = (first + second + third).encode()
+    log = tmp_path / ("cf.log.gz" if compress else "cf.log")
+    log.write_bytes(gzip.compress(data) if compress else data)
+    want = decode(TEMPLATE, [str(log)], base=BASE, engine="python", format="cloudfront")
+    want_rows = sorted(want, key=repr)  # (the counts once the rows are read)
+    assert tuple(want.counts) == (3, 1, 4, 0)
+    got = decode(TEMPLATE, [str(log)], base=BASE, engine="duckdb", format="cloudfront")
+    assert (sorted(got, key=repr), got.counts) == (want_rows, want.counts)
+    want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
+                       engine="python", format="cloudfront")
+    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
+                 engine="duckdb", format="cloudfront") == want_stats
+
+
+@pytest.mark.parametrize("header", [
+    b"#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem \xff",  # not UTF-8
+    "#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem \U0010ffff".encode(),
+    b"#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem",
+])
+def test_a_cloudfront_fields_line_that_is_not_text_is_malformed_and_sets_no_layout(
+        tmp_path: Path, header: bytes) -> None:
+    data = (header + b"\n" + "\t".join(["2026-08-21", "10:00:00", "198.51.100.4", "ua", "200",
+                                          TARGET]).encode() + b"\n")
+    log = tmp_path / "cf.log"
+    log.write_bytes(data)
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="cloudfront")
+        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    assert got["python"][1] == ((1, 0, 1, 0) if header.isascii() else (0, 0, 0, 2))
+    assert got["duckdb"] == got["python"]
+
+
+# JSON text at the edges of the strict-JSON gate: what DuckDB's reader accepts beyond
+# RFC 8259 (NaN, Infinity, trailing commas) as values and inside strings, next to literals
+_JSON_ATOMS = st.sampled_from([
+    "true", "false", "null", "0", "-0", "2e2", "204.0", "1e999", '"a,]"', '",}"', '"NaN"',
+    '"-Infinity"', '"\\u0000"', '"\\/"', '"nan,]"', "NaN", "-Infinity", "Infinity", "nan",
+    "-inf",
+])
+_SPACE = st.sampled_from(["", "", " ", "\t", "  "])
+
+
+@st.composite
+def _json_text(draw: Any, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["atom", "atom", "array", "object"] if depth < 3 else ["atom"]))
+    if kind == "atom":
+        return str(draw(_JSON_ATOMS))
+    items = draw(st.lists(_json_text(depth + 1), max_size=3))
+    if kind == "object":
+        items = [f'"k{i % 2}"{draw(_SPACE)}:{draw(_SPACE)}{item}' for i, item in enumerate(items)]
+    comma = "," if items and draw(st.integers(0, 9)) == 0 else ""  # a trailing comma
+    body = ("," + draw(_SPACE)).join(items) + comma + draw(_SPACE)
+    return ("[" + body + "]") if kind == "array" else ("{" + body + "}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(_json_text(), min_size=1, max_size=15))
+def test_json_beside_the_read_keys_is_judged_alike(extras: list[str]) -> None:
+    """Strict JSON or not, the line is judged alike (its beacon read, or malformed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.json"
+        log.write_text("".join('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]",'
+                               '"x":' + extra + "}\n" for extra in extras), encoding="utf-8")
+        got = {}
+        for engine in ("python", "duckdb"):
+            rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
+            got[engine] = (len(list(rows)), tuple(rows.counts))
+    assert got["duckdb"] == got["python"]
