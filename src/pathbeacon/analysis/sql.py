@@ -211,66 +211,51 @@ class _Dialect:
             return f"url_decode(replace({expr}, '+', '%2B'))"
         return f"url_decode({expr})"
 
-    # JSON: DuckDB reads the line itself; Spark a variant of it, ``jv`` (the line wrapped
-    # as {"x": line}, see _format_json), whose functions type every value, unlike
-    # get_json_object, which reads 5 and "5" alike.
+    # JSON in Spark: a variant of the line, ``jv`` (the line wrapped as {"x": line}, see
+    # _json_gate), whose functions type every value, unlike get_json_object, which reads 5
+    # and "5" alike. (DuckDB reads each line once: _JsonValues, and _json_gate's columns.)
 
     def _jpath(self, path: Sequence[str]) -> str:
-        if self.spark:
-            return self.lit('$["x"]' + "".join(f"[{p}]" if p.isdigit() else f'["{p}"]'
-                                               for p in path))
-        return self.lit(self._duck_path(path))
+        return self.lit('$["x"]' + "".join(f"[{p}]" if p.isdigit() else f'["{p}"]'
+                                           for p in path))
 
     def _jvalue(self, path: Sequence[str]) -> str:
         return f"variant_get(jv, {self._jpath(path)})"
 
     def _jtype(self, path: Sequence[str]) -> str:
-        if self.spark:
-            return f"schema_of_variant({self._jvalue(path)})"
-        return f"json_type(line, {self._jpath(path)})"
+        return f"schema_of_variant({self._jvalue(path)})"
 
     def json_text(self, path: Sequence[str]) -> str:
         """The JSON value at ``path`` as text: a string unquoted, anything else as JSON."""
-        if self.spark:
-            return f"try_variant_get(jv, {self._jpath(path)}, 'string')"
-        return f"json_extract_string(line, {self._jpath(path)})"
+        return f"try_variant_get(jv, {self._jpath(path)}, 'string')"
 
     def json_is_string(self, path: Sequence[str]) -> str:
         """Whether the value at ``path`` is a JSON string."""
-        name = self.lit("STRING" if self.spark else "VARCHAR")
-        return f"coalesce({self._jtype(path)} = {name}, false)"
+        return f"coalesce({self._jtype(path)} = 'STRING', false)"
 
     def json_is_object(self, path: Sequence[str]) -> str:
-        if self.spark:
-            return f"coalesce({self._jtype(path)} LIKE 'OBJECT%', false)"
-        return f"coalesce({self._jtype(path)} = 'OBJECT', false)"
+        return f"coalesce({self._jtype(path)} LIKE 'OBJECT%', false)"
 
     def json_exists(self, path: Sequence[str]) -> str:
-        """Whether the key at ``path`` is there (its value may be null)."""
-        if self.spark:  # SQL NULL when missing, a variant null for JSON null
-            return f"({self._jvalue(path)} IS NOT NULL)"
-        return f"coalesce(json_exists(line, {self._jpath(path)}), false)"
+        """Whether the key at ``path`` is there (its value may be null): SQL NULL when
+        missing, a variant null for JSON null."""
+        return f"({self._jvalue(path)} IS NOT NULL)"
 
     def json_present(self, path: Sequence[str]) -> str:
-        """Whether the value at ``path`` is there and not null."""
-        if self.spark:  # is_variant_null is false for a missing key (SQL NULL)
-            value = self._jvalue(path)
-            return f"({value} IS NOT NULL AND NOT is_variant_null({value}))"
-        return f"coalesce({self._jtype(path)} <> 'NULL', false)"
+        """Whether the value at ``path`` is there and not null (is_variant_null is false
+        for a missing key, SQL NULL)."""
+        value = self._jvalue(path)
+        return f"({value} IS NOT NULL AND NOT is_variant_null({value}))"
 
     def json_keys_once(self, path: Sequence[str], keys: Sequence[str]) -> str:
         """Whether none of ``keys`` is given twice in the object at ``path`` (which the
-        line holds: the caller checks). Spark: the variant keeps one of two equal keys,
-        so the text tells (DuckDB: see _json_gate)."""
+        line holds: the caller checks). The variant keeps one of two equal keys, so the
+        text tells."""
         names = ", ".join(self.lit(k) for k in keys)
         where = "$" + "".join(f".{p}" for p in path)
         doc = "line" if not path else f"get_json_object(line, {self.lit(where)})"
         read = f"filter(json_object_keys({doc}), k -> k IN ({names}))"
         return f"coalesce(size({read}) = size(array_distinct({read})), false)"
-
-    @staticmethod
-    def _spark_path(path: Sequence[str]) -> str:
-        return "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
 
     @staticmethod
     def _duck_path(path: Sequence[str]) -> str:
