@@ -422,26 +422,53 @@ _MINUTE_OF_DAY = {f"{h:02d}:{m:02d}": h * 60 + m for h in range(24) for m in ran
 _CLOCK = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
 
 
-class _ClfTime:
-    """``$time_local`` texts to UTC ISO, converting each distinct date (and offset) once:
-    offsets are whole minutes, so the clock moves by table look-ups and the seconds pass
-    through unchanged (the same result and errors as :func:`_clf_time`)."""
+class _DayTimes:
+    """Local times to UTC ISO by each distinct date and offset, converted once: offsets are
+    whole minutes, so the clock moves by table look-ups and the seconds pass through."""
 
     __slots__ = ("_days",)
 
     def __init__(self) -> None:
-        # "21/Aug/2026 +0200" -> (offset minutes, the local date, ISO date by day shift,
+        # a date and its offset -> (offset minutes, the local date, ISO date by day shift,
         # the ISO date of shift 0)
         self._days: dict[str, tuple[int, datetime, dict[int, str], str]] = {}
 
-    def _day(self, key: str) -> tuple[int, datetime, dict[int, str], str]:
-        day = datetime(int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]))
-        offset = (int(key[13:15]) * 60 + int(key[15:17])) * (-1 if key[12] == "-" else 1)
+    def _entry(self, key: str, day: datetime, offset: int
+               ) -> tuple[int, datetime, dict[int, str], str]:
         if len(self._days) >= _CACHE_LIMIT:
             self._days.clear()
         # isoformat, unlike strftime, pads the year to 4 digits
         entry = self._days[key] = (offset, day, {}, day.date().isoformat() + "T")
         return entry
+
+    @staticmethod
+    def _shifted(entry: tuple[int, datetime, dict[int, str], str], minute: int,
+                 second: str, what: str) -> str:
+        """The UTC ISO time of a UTC ``minute`` off the local date's day (``what`` names
+        the time in the error when the shift leaves years 1..9999, as the plain
+        conversions say)."""
+        shift, minute = divmod(minute, 1440)
+        dates = entry[2]
+        iso = dates.get(shift)
+        if iso is None:
+            try:
+                moved = entry[1] + timedelta(days=shift)
+            except OverflowError:
+                raise ValueError(f"{what} is out of range in UTC") from None
+            iso = dates[shift] = moved.date().isoformat() + "T"
+        return f"{iso}{_CLOCK[minute]}{second}Z"
+
+
+class _ClfTime(_DayTimes):
+    """``$time_local`` texts to UTC ISO (the same result and errors as :func:`_clf_time`),
+    each distinct date and offset ("21/Aug/2026 +0200") converted once."""
+
+    __slots__ = ()
+
+    def _day(self, key: str) -> tuple[int, datetime, dict[int, str], str]:
+        day = datetime(int(key[7:11]), _MONTH_NUMBER[key[3:6]], int(key[0:2]))
+        offset = (int(key[13:15]) * 60 + int(key[15:17])) * (-1 if key[12] == "-" else 1)
+        return self._entry(key, day, offset)
 
     def __call__(self, text: str) -> str:
         entry = self._days.get(text[:11] + text[20:])
@@ -453,16 +480,7 @@ class _ClfTime:
         minute -= entry[0]
         if 0 <= minute < 1440:  # the same day in UTC
             return f"{entry[3]}{_CLOCK[minute]}{text[18:20]}Z"
-        shift, minute = divmod(minute, 1440)
-        dates = entry[2]
-        date = dates.get(shift)
-        if date is None:
-            try:
-                moved = entry[1] + timedelta(days=shift)
-            except OverflowError:  # the offset moves it out of years 1..9999, as _clf_minute
-                raise ValueError(f"{text} is out of range in UTC") from None
-            date = dates[shift] = moved.date().isoformat() + "T"
-        return f"{date}{_CLOCK[minute]}{text[18:20]}Z"
+        return self._shifted(entry, minute, text[18:20], text)
 
 
 # nginx's $time_iso8601 and its kin: ISO_TIME_RE without a fraction (those take the
@@ -473,17 +491,16 @@ _ISO_PLAIN = re.compile(
 )
 
 
-class _JsonTime:
+class _JsonTime(_DayTimes):
     """A JSON log's time texts to UTC ISO, as :func:`json_time` gives them (or
     ``ValueError``): the common ISO shape without a fraction by each distinct date and
-    zone, like :class:`_ClfTime`; any other text converted once per distinct text."""
+    zone ("2026-08-21+02:00"), like :class:`_ClfTime`; any other text converted once per
+    distinct text."""
 
-    __slots__ = ("_days", "_other")
+    __slots__ = ("_other",)
 
     def __init__(self) -> None:
-        # "2026-08-21+02:00" -> (offset minutes, the local date, ISO date by day shift,
-        # the ISO date of shift 0)
-        self._days: dict[str, tuple[int, datetime, dict[int, str], str]] = {}
+        super().__init__()
         self._other = _TimeCache(lambda text: json_time(text) or "")
 
     def _day(self, key: str, date: str, zone: str
@@ -494,10 +511,7 @@ class _JsonTime:
             offset = int(zone[1:3]) * 60 + int(zone[-2:] if len(zone) > 3 else 0)
             if zone[0] == "-":
                 offset = -offset
-        if len(self._days) >= _CACHE_LIMIT:
-            self._days.clear()
-        entry = self._days[key] = (offset, day, {}, day.date().isoformat() + "T")
-        return entry
+        return self._entry(key, day, offset)
 
     def __call__(self, text: str) -> str:
         match = _ISO_PLAIN.fullmatch(text)
@@ -516,16 +530,7 @@ class _JsonTime:
         minute -= entry[0]
         if 0 <= minute < 1440:  # the same day in UTC
             return f"{entry[3]}{_CLOCK[minute]}{second}Z"
-        shift, minute = divmod(minute, 1440)
-        dates = entry[2]
-        iso = dates.get(shift)
-        if iso is None:
-            try:
-                moved = entry[1] + timedelta(days=shift)
-            except OverflowError:  # as _iso_time: out of years 1..9999 in UTC
-                raise ValueError(f"{date} {clock} {zone} is out of range in UTC") from None
-            iso = dates[shift] = moved.date().isoformat() + "T"
-        return f"{iso}{_CLOCK[minute]}{second}Z"
+        return self._shifted(entry, minute, second, f"{date} {clock} {zone}")
 
 
 def _target(request: str) -> str | None:
