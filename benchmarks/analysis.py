@@ -78,10 +78,16 @@ def _parts(rng: random.Random) -> tuple[float, str, tuple[int, int, int, int, in
     return roll, client, when, agent, path, status
 
 
+def _clf_stamp(when: tuple[int, int, int, int, int]) -> str:
+    """``$time_local`` of a request's (day, month, hour, minute, second), in UTC."""
+    day, month, hour, minute, second = when
+    return f"{day:02d}/{MONTHS[month]}/2026:{hour:02d}:{minute:02d}:{second:02d} +0000"
+
+
 def _line(rng: random.Random) -> str:
     """One combined log line: mostly beacons, some other paths, bad statuses, malformed."""
-    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
-    stamp = f"{day:02d}/{MONTHS[month]}/2026:{hour:02d}:{minute:02d}:{second:02d} +0000"
+    roll, client, when, agent, path, status = _parts(rng)
+    stamp = _clf_stamp(when)
     if roll < 0.005:
         return f"{client} this is not a log line [{stamp}]"
     return f'{client} - - [{stamp}] "GET {path} HTTP/1.1" {status} 0 "-" "{agent}"'
@@ -97,7 +103,7 @@ def _json_line(rng: random.Random) -> str:
             f'"agent":"{agent}","client":"{client}"}}')
 
 
-#: CloudFront's ``#Fields`` layout as the engines' default (a log without one reads so)
+#: The first twelve fields of CloudFront's layout, which the log declares in its ``#Fields``
 CLOUDFRONT_FIELDS = ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method",
                      "cs(Host)", "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)",
                      "cs-uri-query"]
@@ -105,8 +111,8 @@ CLOUDFRONT_FIELDS = ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-
 
 def _s3_line(rng: random.Random) -> str:
     """The same requests in S3's server access log."""
-    roll, client, (day, month, hour, minute, second), agent, path, status = _parts(rng)
-    stamp = f"{day:02d}/{MONTHS[month]}/2026:{hour:02d}:{minute:02d}:{second:02d} +0000"
+    roll, client, when, agent, path, status = _parts(rng)
+    stamp = _clf_stamp(when)
     if roll < 0.005:
         return f"owner bucket [{stamp}] this is not a log line"
     return (f"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be bucket [{stamp}]"
