@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pathbeacon.analysis import decode, stats
+from pathbeacon.analysis.stats import Counts
 
 pytest.importorskip("duckdb")
 
@@ -26,6 +27,15 @@ NGINX_JSON = ('{"time":"2026-08-21T14:00:00+00:00","request":"GET ' + TARGET + '
 BOM = "\ufeff".encode()
 
 
+def _read(log: Path, format: str) -> dict[str, tuple[list[dict[str, Any]], Counts]]:
+    """Each engine's decoded rows of ``log`` (sorted) and its line counts."""
+    got = {}
+    for engine in ("python", "duckdb"):
+        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format=format)
+        got[engine] = (sorted(rows, key=repr), rows.counts)  # counts once the rows are read
+    return got
+
+
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize(("format", "line"), [("combined", COMBINED), ("json", NGINX_JSON)])
 def test_a_byte_order_mark_at_the_start_of_a_log_is_part_of_its_first_line(
@@ -36,11 +46,9 @@ def test_a_byte_order_mark_at_the_start_of_a_log_is_part_of_its_first_line(
     data = BOM + (line + "\n" + line + "\n").encode()
     log = tmp_path / ("access.log.gz" if compress else "access.log")
     log.write_bytes(gzip.compress(data) if compress else data)
-    want = decode(TEMPLATE, [str(log)], base=BASE, engine="python", format=format)
-    want_rows, want_counts = sorted(want, key=repr), want.counts
-    assert want_counts.malformed == (format == "json")
-    got = decode(TEMPLATE, [str(log)], base=BASE, engine="duckdb", format=format)
-    assert (sorted(got, key=repr), got.counts) == (want_rows, want_counts)
+    got = _read(log, format)
+    assert got["python"][1].malformed == (format == "json")
+    assert got["duckdb"] == got["python"]
     # the client "\ufeff198.51.100.1" is another address than "198.51.100.1"
     want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="python",
                        format=format)
@@ -94,10 +102,8 @@ def test_epoch_times_of_any_size_read_alike(tmp_path: Path, time: str, want: str
                                             caddy: bool) -> None:
     log = tmp_path / "access.json"
     log.write_text(_json_line(time, caddy) + "\n", encoding="utf-8")
-    got = {}
-    for engine in ("python", "duckdb"):
-        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
-        got[engine] = ([row["time"] for row in rows], rows.counts.malformed)
+    got = {engine: ([row["time"] for row in rows], counts.malformed)
+           for engine, (rows, counts) in _read(log, "json").items()}
     assert got["python"] == ([want] if want else [], int(want is None))
     assert got["duckdb"] == got["python"]
 
@@ -118,10 +124,7 @@ def test_json_statuses_read_alike(tmp_path: Path, status: str, want: tuple[int, 
     }[dialect]
     log = tmp_path / "access.json"
     log.write_text(line + "\n", encoding="utf-8")
-    got = {}
-    for engine in ("python", "duckdb"):
-        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
-        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    got = _read(log, "json")
     assert got["python"][1] == want
     assert got["duckdb"] == got["python"]
 
@@ -138,10 +141,7 @@ def test_literals_after_a_comma_are_not_taken_for_a_trailing_comma(tmp_path: Pat
     line = ('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]","x":' + extra + "}")
     log = tmp_path / "access.json"
     log.write_text(line + "\n", encoding="utf-8")
-    got = {}
-    for engine in ("python", "duckdb"):
-        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
-        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    got = _read(log, "json")
     strict = extra in ('[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]',
                        '["nan",null]')
     assert got["python"][1] == ((1, 0, 0, 0) if strict else (0, 0, 0, 1))
@@ -176,10 +176,8 @@ def test_epoch_times_read_alike_on_both_engines(times: list[tuple[str, bool]]) -
         log = Path(tmp) / "access.json"
         log.write_text("".join(_json_line(time, caddy) + "\n" for time, caddy in times),
                        encoding="utf-8")
-        got = {}
-        for engine in ("python", "duckdb"):
-            rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
-            got[engine] = (sorted(row["time"] or "" for row in rows), tuple(rows.counts))
+        got = {engine: (sorted(row["time"] or "" for row in rows), counts)
+               for engine, (rows, counts) in _read(log, "json").items()}
     assert got["duckdb"] == got["python"]
 
 
@@ -226,11 +224,9 @@ def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engin
     data = (first + second + third).encode()
     log = tmp_path / ("cf.log.gz" if compress else "cf.log")
     log.write_bytes(gzip.compress(data) if compress else data)
-    want = decode(TEMPLATE, [str(log)], base=BASE, engine="python", format="cloudfront")
-    want_rows = sorted(want, key=repr)  # (the counts once the rows are read)
-    assert tuple(want.counts) == (3, 1, 4, 0)
-    got = decode(TEMPLATE, [str(log)], base=BASE, engine="duckdb", format="cloudfront")
-    assert (sorted(got, key=repr), got.counts) == (want_rows, want.counts)
+    got = _read(log, "cloudfront")
+    assert tuple(got["python"][1]) == (3, 1, 4, 0)
+    assert got["duckdb"] == got["python"]
     want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
                        engine="python", format="cloudfront")
     assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
@@ -248,10 +244,7 @@ def test_a_cloudfront_fields_line_that_is_not_text_is_malformed_and_sets_no_layo
                                           TARGET]).encode() + b"\n")
     log = tmp_path / "cf.log"
     log.write_bytes(data)
-    got = {}
-    for engine in ("python", "duckdb"):
-        rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="cloudfront")
-        got[engine] = (sorted(rows, key=repr), tuple(rows.counts))
+    got = _read(log, "cloudfront")
     assert got["python"][1] == ((1, 0, 1, 0) if header.isascii() else (0, 0, 0, 2))
     assert got["duckdb"] == got["python"]
 
@@ -288,8 +281,6 @@ def test_json_beside_the_read_keys_is_judged_alike(extras: list[str]) -> None:
         log = Path(tmp) / "access.json"
         log.write_text("".join('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]",'
                                '"x":' + extra + "}\n" for extra in extras), encoding="utf-8")
-        got = {}
-        for engine in ("python", "duckdb"):
-            rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format="json")
-            got[engine] = (len(list(rows)), tuple(rows.counts))
+        got = {engine: (len(rows), counts)
+               for engine, (rows, counts) in _read(log, "json").items()}
     assert got["duckdb"] == got["python"]
