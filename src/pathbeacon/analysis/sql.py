@@ -470,17 +470,12 @@ class _Format:
     check over the record (``r_*`` columns)."""
 
     def __init__(self, gate: str, regex: str | None, groups: int, record: dict[str, str],
-                 time_kind: str, check: str = "true",
-                 plain_record: dict[str, str] | None = None,
-                 plain_steps: Sequence[tuple[str, str]] = (), lean: str | None = None,
+                 time_kind: str, check: str = "true", lean: str | None = None,
                  steps: Sequence[tuple[str, str]] = (),
                  pre: dict[str, str] | None = None) -> None:
         self.gate, self.regex, self.groups = gate, regex, groups
         self.pre = pre or {}  # columns the gate needs, over line and utf8_ok
         self.record, self.time_kind, self.check = record, time_kind, check
-        # the record by string functions, for a line without a backslash that matched
-        self.plain_record = plain_record
-        self.plain_steps = plain_steps  # (column, expression) computed one after another
         # the line regex (same groups) for a line without a backslash, when not derived
         self.lean = lean
         self.steps = steps  # (column, expression) computed where the line fits, first
@@ -937,10 +932,8 @@ def query(matcher: Matcher, dialect: str, format: str,
     if fmt.regex is not None:  # the line regex's first group is empty only when it fails
         line_fast = (plain, fmt.lean or _plain_quotes(fmt.regex))
         gate = "true"
-        if fmt.plain_record is not None:
-            extract_guard = f"gate AND NOT {plain}"
     header = "line LIKE '#%'" if format == "cloudfront" else "false"
-    # the common line by one lean regex first (fast_combined_re); the rest as below
+    # the common line by one lean regex first (fast_line_re); the rest as below
     fast_re = None if d.spark else fast_line_re(matcher, format)
     fast_cols = ""
     if fast_re is not None:
@@ -960,12 +953,6 @@ def query(matcher: Matcher, dialect: str, format: str,
             expr = expr.replace(f"\0{i}\0", line_groups[i - 1])
         record[key] = expr
     fits_line = f"coalesce(gate AND {line_groups[0]} <> '', false)" if fmt.regex else "gate"
-    if fmt.regex is not None and fmt.plain_record is not None:
-        assert line_fast is not None
-        fits_line = (f"coalesce(gate AND (CASE WHEN {plain} THEN"
-                     f" {d.matches('line', line_fast[1])} ELSE {line_groups[0]} <> '' END), false)")
-        record = {key: f"(CASE WHEN is_plain THEN {fmt.plain_record[key]} ELSE {expr} END)"
-                  for key, expr in record.items()}
     if fast_re is not None:
         fast_record, fast_shape = _fast_record(d, format)
         record = {key: f"(CASE WHEN is_fast THEN {fast_record[key]} ELSE {expr} END)"
@@ -1098,8 +1085,6 @@ WHERE line <> ''"""
         ("split_lines", f", {fits_line} AS fit"),
         *((name, f", CASE WHEN fit{slow} THEN {expr} END AS {name}")
           for name, expr in fmt.steps),
-        *((name, f", CASE WHEN fit AND is_plain THEN {expr} END AS {name}")
-          for name, expr in fmt.plain_steps),
         ("records", f", fit AS line_fits{record_cols}"),
         ("shaped_times", f", {shape_col} AS t_shape"),
         ("time_parts", part_cols),
