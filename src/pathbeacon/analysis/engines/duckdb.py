@@ -89,17 +89,20 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
     )
 
 
+def _headers(stream: Any) -> Iterator[bytes]:
+    """The lines of a CloudFront log's header block: up to its first line of data (which
+    is read from ``stream`` and dropped)."""
+    for line in stream:
+        if _strip_end(line) and not line.startswith(b"#"):
+            return
+        yield line
+
+
 def _cloudfront_fields(path: str) -> tuple[str, ...]:
     """The ``#Fields`` layout declared at the top of a CloudFront log (else the default)."""
-    import gzip
-
     fields: tuple[str, ...] = CLOUDFRONT_DEFAULT_FIELDS
-    with open(path, "rb") as raw:
-        stream: Any = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
-        raw.seek(0)
-        for line in stream:  # the header block: up to the first line of data
-            if _strip_end(line) and not line.startswith(b"#"):
-                break
+    with _open_plain(path) as stream:
+        for line in _headers(stream):
             # a line that is not text is malformed, not a header (formats.line_text)
             text = line_text(_strip_end(line))
             if text is not None and text.startswith("#Fields:"):
@@ -120,19 +123,16 @@ def _later_fields(path: str) -> bool:
     """Whether a ``#Fields`` line follows a line of data in a CloudFront log (its layout
     changes within the file): the header lines at the top, then ``find`` over the rest."""
     with _open_plain(path) as stream:
-        carry = b""
-        for raw in stream:  # the header block (which _cloudfront_fields reads)
-            if _strip_end(raw) and not raw.startswith(b"#"):
-                carry = b"\n"
-                break
-        while carry:
+        for _line in _headers(stream):  # (which _cloudfront_fields reads)
+            pass
+        carry = b"\n"  # the first line of data ended
+        while True:
             chunk = stream.read(1 << 20)
             if not chunk:
-                break
+                return False
             if (carry + chunk).find(b"\n#Fields:") >= 0:
                 return True
             carry = chunk[-8:]  # a match may straddle two reads
-    return False
 
 
 def _strip_end(raw: bytes) -> bytes:
