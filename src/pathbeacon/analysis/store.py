@@ -802,11 +802,10 @@ def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows
     the matched ones inserted into ``beacons``, in the order of the log. A reporter is
     hashed in Python (:func:`_reporter`, called by DuckDB) once per distinct day and
     client, and joined to its lines."""
-    from .engines.duckdb import logs_relation
+    from .engines.duckdb import over_logs, set_aside
 
     connection = store.connection
-    relation = logs_relation([piece], False, "pb_rejects")
-    lines = query.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1)
+    lines = over_logs(query, [piece], False, "pb_rejects")
     # the fields by number in the temporary table: a template's names (say "rowid") never
     # meet the table's own columns
     fields = "".join(f", {_quote(name)} AS pb_f{i}" for i, name in enumerate(store.fields))
@@ -833,9 +832,7 @@ def _ingest_piece(store: Store, query: str, piece: str, source: int, rows: _Rows
             f"{fields} FROM ({lines}) AS lines")
         found = dict(connection.execute(
             "SELECT category, count(*) FROM pb_lines GROUP BY category").fetchall())
-        not_utf8 = int(connection.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM pb_rejects)"
-        ).fetchall()[0][0])
+        not_utf8 = set_aside(connection, "pb_rejects")
         for number, name in enumerate(_CATEGORIES):
             rows.counts[number] += int(found.get(name, 0))
         rows.counts[3] += not_utf8

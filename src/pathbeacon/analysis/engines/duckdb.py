@@ -37,7 +37,8 @@ from ..sql import query as compile_query
 from ..stats import Counts, Reach, StatsQuery, address_sql
 from . import DayGroup, Decoded, Engine, Plan, finish_by_days
 
-__all__ = ["MEMORY_LIMIT", "SHORT_LINE", "DuckDBEngine", "logs_relation"]
+__all__ = ["MEMORY_LIMIT", "SHORT_LINE", "DuckDBEngine", "logs_relation", "over_logs",
+           "set_aside"]
 
 _T = TypeVar("_T")
 
@@ -87,6 +88,25 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
         f" rejects_table={_quote(rejects)}, rejects_scan={_quote(rejects + '_scans')},"
         f" compression={_quote('gzip' if gzip else 'none')}))"
     )
+
+
+def over_logs(compiled: str, paths: Sequence[str], gzip: bool, rejects: str,
+              whole: bool = True) -> str:
+    """The compiled query (:func:`~pathbeacon.analysis.sql.query`) over the lines of
+    ``paths``, read by :func:`logs_relation` (its set-aside lines recorded in ``rejects``)."""
+    relation = logs_relation(paths, gzip, rejects, whole=whole)
+    return compiled.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1)
+
+
+def set_aside(con: duckdb.DuckDBPyConnection, rejects: str, long: bool = False) -> int:
+    """Lines the reader set aside in the first run of a query over :func:`over_logs`
+    (each run has its own ``scan_id``): too long for short buffers with ``long``, else not
+    UTF-8 (counted ``malformed``)."""
+    kind = "=" if long else "<>"
+    return int(con.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM {rejects}"
+        f" WHERE scan_id = (SELECT min(scan_id) FROM {rejects})"
+        f" AND error_type {kind} 'LINE SIZE OVER MAXIMUM')").fetchall()[0][0])
 
 
 def _headers(stream: Any) -> Iterator[bytes]:
@@ -260,8 +280,7 @@ class DuckDBEngine(Engine):
             self._rejects.append(rejects)
             compiled = compile_query(plan.matcher, "duckdb", fmt,
                                      layout or CLOUDFRONT_DEFAULT_FIELDS)
-            relation = logs_relation(paths, gzip, rejects, whole=self._whole)
-            parts.append(compiled.replace("\nFROM logs\n", f"\nFROM {relation} AS logs\n", 1))
+            parts.append(over_logs(compiled, paths, gzip, rejects, whole=self._whole))
         if not parts:
             columns = ", ".join(f"NULL AS \"{c}\"" for c in plan.columns)
             return (f"SELECT {columns}, NULL AS day, NULL::BIGINT AS day_number,"
@@ -270,19 +289,10 @@ class DuckDBEngine(Engine):
                                     for i, part in enumerate(parts))
 
     def _set_aside(self, long: bool) -> int:
-        """Lines the reader set aside in the first run of the last query built (each run
-        has its own ``scan_id``; the tables go when the next query is built): too long
-        for short buffers with ``long``, else not UTF-8."""
+        """Lines the reader set aside (:func:`set_aside`) in the last query built (the
+        tables go when the next query is built)."""
         con = self._connection()
-        count = 0
-        kind = "=" if long else "<>"
-        for table in self._rejects:
-            count += int(con.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT file_id, line FROM {table}"
-                f" WHERE scan_id = (SELECT min(scan_id) FROM {table})"
-                f" AND error_type {kind} 'LINE SIZE OVER MAXIMUM')"
-            ).fetchone()[0])  # type: ignore[index]
-        return count
+        return sum(set_aside(con, table, long) for table in self._rejects)
 
     def _not_utf8(self) -> int:
         return self._set_aside(long=False)
