@@ -1,5 +1,6 @@
-"""Adversarial lines at the edges of the fast paths (issue 17's parity): the python and
-duckdb engines, and ingest's store, must give the same rows and counts."""
+"""Adversarial lines at the edges of the fast paths (issue 17's parity): the python,
+duckdb and spark engines (spark when the slow groups run), and ingest's store, must give
+the same rows and counts."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pathbeacon.analysis import decode, stats
+from pathbeacon.analysis.engines import get
 from pathbeacon.analysis.stats import Counts
 
 pytest.importorskip("duckdb")
+
+from .test_analysis_engines import HAVE_SPARK, spark  # noqa: F401 - a fixture
 
 TEMPLATE = "<base>/<package>/<version>/<os>/<arch>/<python>/<ci>"
 BASE = "/telemetry"
@@ -27,33 +31,53 @@ NGINX_JSON = ('{"time":"2026-08-21T14:00:00+00:00","request":"GET ' + TARGET + '
 BOM = "\ufeff".encode()
 
 
-def _read(log: Path, format: str) -> dict[str, tuple[list[dict[str, Any]], Counts]]:
-    """Each engine's decoded rows of ``log`` (sorted) and its line counts."""
+@pytest.fixture
+def session(request: pytest.FixtureRequest) -> Any:
+    """The test session's Spark session when the slow groups run, else ``None``."""
+    return request.getfixturevalue("spark") if HAVE_SPARK else None
+
+
+def _engines(session: Any) -> list[Any]:
+    """The engines held to the python engine's answers: duckdb, and spark on ``session``."""
+    return ["duckdb", *([get("spark", session=session)] if session is not None else [])]
+
+
+def _read(log: Path, format: str,
+          session: Any = None) -> dict[str, tuple[list[dict[str, Any]], Counts]]:
+    """Each engine's decoded rows of ``log`` (sorted) and its line counts: python and
+    duckdb, and spark on ``session`` when one is given."""
     got = {}
-    for engine in ("python", "duckdb"):
+    for engine in ["python", *_engines(session)]:
         rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format=format)
-        got[engine] = (sorted(rows, key=repr), rows.counts)  # counts once the rows are read
+        name = engine if isinstance(engine, str) else engine.name
+        got[name] = (sorted(rows, key=repr), rows.counts)  # counts once the rows are read
     return got
+
+
+def _alike(got: dict[str, Any]) -> None:
+    """Every engine's answer is the python engine's."""
+    for name, answer in got.items():
+        assert answer == got["python"], name
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize(("format", "line"), [("combined", COMBINED), ("json", NGINX_JSON)])
 def test_a_byte_order_mark_at_the_start_of_a_log_is_part_of_its_first_line(
-        tmp_path: Path, format: str, line: str, compress: bool) -> None:
+        tmp_path: Path, session: Any, format: str, line: str, compress: bool) -> None:
     """DuckDB's reader drops a UTF-8 byte order mark at a file's start; the python engine
     and ingest read it as the first line's text (a JSON line starting with it is not JSON,
     a combined line's client holds it). Every engine reads the bytes as they are."""
     data = BOM + (line + "\n" + line + "\n").encode()
     log = tmp_path / ("access.log.gz" if compress else "access.log")
     log.write_bytes(gzip.compress(data) if compress else data)
-    got = _read(log, format)
+    got = _read(log, format, session)
     assert got["python"][1].malformed == (format == "json")
-    assert got["duckdb"] == got["python"]
+    _alike(got)
     # the client "\ufeff198.51.100.1" is another address than "198.51.100.1"
-    want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="python",
-                       format=format)
-    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine="duckdb",
-                 format=format) == want_stats
+    for engine in _engines(session):
+        assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, engine=engine,
+                     format=format) == stats(TEMPLATE, [str(log)], ["version"], base=BASE,
+                                             k=1, engine="python", format=format)
 
 
 def _json_line(time: str, caddy: bool) -> str:
@@ -98,14 +122,14 @@ _EPOCHS = [
 
 @pytest.mark.parametrize("caddy", [False, True], ids=["nginx", "caddy"])
 @pytest.mark.parametrize(("time", "want"), _EPOCHS)
-def test_epoch_times_of_any_size_read_alike(tmp_path: Path, time: str, want: str | None,
-                                            caddy: bool) -> None:
+def test_epoch_times_of_any_size_read_alike(tmp_path: Path, session: Any, time: str,
+                                            want: str | None, caddy: bool) -> None:
     log = tmp_path / "access.json"
     log.write_text(_json_line(time, caddy) + "\n", encoding="utf-8")
     got = {engine: ([row["time"] for row in rows], counts.malformed)
-           for engine, (rows, counts) in _read(log, "json").items()}
+           for engine, (rows, counts) in _read(log, "json", session).items()}
     assert got["python"] == ([want] if want else [], int(want is None))
-    assert got["duckdb"] == got["python"]
+    _alike(got)
 
 
 @pytest.mark.parametrize(("status", "want"), [
@@ -115,8 +139,8 @@ def test_epoch_times_of_any_size_read_alike(tmp_path: Path, time: str, want: str
     ("2e2", (0, 0, 0, 1)), ('"0204"', (0, 0, 0, 1)), ('"204"', (1, 0, 0, 0)),
 ])
 @pytest.mark.parametrize("dialect", ["nginx", "caddy", "cloudflare"])
-def test_json_statuses_read_alike(tmp_path: Path, status: str, want: tuple[int, ...],
-                                  dialect: str) -> None:
+def test_json_statuses_read_alike(tmp_path: Path, session: Any, status: str,
+                                  want: tuple[int, ...], dialect: str) -> None:
     line = {
         "nginx": '{"request":"GET ' + TARGET + '","status":' + status + "}",
         "caddy": '{"request":{"uri":"' + TARGET + '"},"status":' + status + "}",
@@ -124,28 +148,28 @@ def test_json_statuses_read_alike(tmp_path: Path, status: str, want: tuple[int, 
     }[dialect]
     log = tmp_path / "access.json"
     log.write_text(line + "\n", encoding="utf-8")
-    got = _read(log, "json")
+    got = _read(log, "json", session)
     assert got["python"][1] == want
-    assert got["duckdb"] == got["python"]
+    _alike(got)
 
 
 @pytest.mark.parametrize("extra", [
     '[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]', '["nan",null]',
     '[Infinity]', '[1,]', '{"k":1,}', '[-nan]', '[1, NaN]', '[true,]',
 ])
-def test_literals_after_a_comma_are_not_taken_for_a_trailing_comma(tmp_path: Path,
-                                                                   extra: str) -> None:
+def test_literals_after_a_comma_are_not_taken_for_a_trailing_comma(
+        tmp_path: Path, session: Any, extra: str) -> None:
     """The strict-JSON gate looks for NaN, Infinity and trailing commas outside strings
     only when the line shows a hint of one (here ",]" in a string); it must not take
     ``[1,true]`` for ``[1,]`` once it has set the literals aside."""
     line = ('{"request":"GET ' + TARGET + '","status":204,"agent":"a,]","x":' + extra + "}")
     log = tmp_path / "access.json"
     log.write_text(line + "\n", encoding="utf-8")
-    got = _read(log, "json")
+    got = _read(log, "json", session)
     strict = extra in ('[1,true]', '[",]",false]', '{"k":null}', '[[null],[true ] ]',
                        '["nan",null]')
     assert got["python"][1] == ((1, 0, 0, 0) if strict else (0, 0, 0, 1))
-    assert got["duckdb"] == got["python"]
+    _alike(got)
 
 
 @st.composite
@@ -208,7 +232,7 @@ def test_ingest_stores_the_hostile_json_the_same_by_either_path(
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engine(
-        tmp_path: Path, compress: bool) -> None:
+        tmp_path: Path, session: Any, compress: bool) -> None:
     """A ``#Fields`` line holds for the lines after it in the same file (formats'
     CloudFrontParser): the duckdb engine read every line by the layout at the top."""
     def line(*values: str) -> str:
@@ -224,13 +248,14 @@ def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engin
     data = (first + second + third).encode()
     log = tmp_path / ("cf.log.gz" if compress else "cf.log")
     log.write_bytes(gzip.compress(data) if compress else data)
-    got = _read(log, "cloudfront")
+    got = _read(log, "cloudfront", session)
     assert tuple(got["python"][1]) == (3, 1, 4, 0)
-    assert got["duckdb"] == got["python"]
+    _alike(got)
     want_stats = stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
                        engine="python", format="cloudfront")
-    assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
-                 engine="duckdb", format="cloudfront") == want_stats
+    for engine in _engines(session):
+        assert stats(TEMPLATE, [str(log)], ["version"], base=BASE, k=1, every="day",
+                     engine=engine, format="cloudfront") == want_stats
 
 
 @pytest.mark.parametrize("header", [
@@ -239,14 +264,14 @@ def test_a_cloudfront_fields_line_within_a_log_changes_the_layout_on_every_engin
     b"#Fields: date time c-ip cs(User-Agent) sc-status cs-uri-stem",
 ])
 def test_a_cloudfront_fields_line_that_is_not_text_is_malformed_and_sets_no_layout(
-        tmp_path: Path, header: bytes) -> None:
+        tmp_path: Path, session: Any, header: bytes) -> None:
     data = (header + b"\n" + "\t".join(["2026-08-21", "10:00:00", "198.51.100.4", "ua", "200",
                                           TARGET]).encode() + b"\n")
     log = tmp_path / "cf.log"
     log.write_bytes(data)
-    got = _read(log, "cloudfront")
+    got = _read(log, "cloudfront", session)
     assert got["python"][1] == ((1, 0, 1, 0) if header.isascii() else (0, 0, 0, 2))
-    assert got["duckdb"] == got["python"]
+    _alike(got)
 
 
 # JSON text at the edges of the strict-JSON gate: what DuckDB's reader accepts beyond

@@ -386,15 +386,22 @@ def _nginx_parts(d: _Dialect, text: str) -> list[str]:
 def _epoch_parts(d: _Dialect, text: str) -> str:
     """A digits-only time text (``formats._DIGITS``) as epoch seconds: unit by size."""
     # nanoseconds run past BIGINT (9.2e18) before year 9999 (2.5e20): DuckDB's HUGEINT
-    # holds every in-range epoch (Spark's BIGINT stops short)
+    # and Spark's DECIMAL(38, 0) hold every in-range epoch
     digits = d.extract(text, "^(-?[0-9]+)", 1)
-    whole = d.int(digits) if d.spark else f"TRY_CAST({digits} AS HUGEINT)"
-    size = f"abs({whole})"
-    divisor = (f"(CASE WHEN {size} < 100000000000 THEN 1 WHEN {size} < 100000000000000"
-               f" THEN 1000 WHEN {size} < 100000000000000000 THEN 1000000 ELSE 1000000000 END)")
     # floor division; a negative epoch with a fraction floors one lower (by its sign:
     # the whole part of "-0.5" is 0)
     below = (f"(CASE WHEN {d.matches(text, '^-[0-9]*[.][0-9]*[1-9]')} THEN 1 ELSE 0 END)")
+    return _floor_epoch(d, f"TRY_CAST({digits} AS {_WIDE_INT[d.name]})", below)
+
+
+_WIDE_INT = {"duckdb": "HUGEINT", "spark": "DECIMAL(38, 0)"}
+
+
+def _floor_epoch(d: _Dialect, whole: str, below: str = "0") -> str:
+    """Epoch seconds of a whole number (``below`` taken off first), its unit by its size."""
+    size = f"abs({whole})"
+    divisor = (f"(CASE WHEN {size} < 100000000000 THEN 1 WHEN {size} < 100000000000000"
+               f" THEN 1000 WHEN {size} < 100000000000000000 THEN 1000000 ELSE 1000000000 END)")
     adjusted = f"({whole} - {below})"
     seconds = d.div(f"{adjusted} - ((({adjusted} % {divisor}) + {divisor}) % {divisor})",
                     divisor)
@@ -447,7 +454,11 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         # offset under 24 hours, which DuckDB's parser reads as Python's does
         fast = ("" if d.spark else f" WHEN t_shape = 'F' THEN CAST(epoch(try_strptime({text},"
                 " '%Y-%m-%dT%H:%M:%S%z')) AS BIGINT)")
-        epoch = (f"CASE{fast} WHEN t_shape = 'e' THEN {_epoch_parts(d, text)}"
+        # Spark writes a double of 2**62 or more as 1.0E20: a whole number, whose decimal
+        # is floored exactly (formats.epoch_to_iso: the shortest decimal of the double)
+        large = ("" if not d.spark else f" WHEN t_shape = 'f' AND {size} >= {2 ** 62}"
+                 f" THEN {_floor_epoch(d, f'TRY_CAST({text} AS DECIMAL(38, 0))')}")
+        epoch = (f"CASE{fast} WHEN t_shape = 'e' THEN {_epoch_parts(d, text)}{large}"
                  f" WHEN t_shape = 'f' AND {size} < 1e19"
                  f" THEN CAST(floor({number} / {unit}) AS BIGINT) END")
         return {"t_shape": shape, **{f"t_{p}": e for p, e in zip(_PARTS, parts)},
@@ -656,6 +667,15 @@ class _JsonValues:
             return self.d.json_is_string(path)
         return f"coalesce(starts_with({self._value(path)}, '\"'), false)"
 
+    def whole_text(self, path: Sequence[str]) -> str:
+        """:meth:`text`, where a number written with a fraction or an exponent keeps a
+        ``.`` (Spark's variant holds ``204.0`` as the decimal 204: its type tells)."""
+        if not self.d.spark:
+            return self.text(path)
+        kind = self.d._jtype(path)
+        return (f"(CASE WHEN {kind} = 'DOUBLE' OR {kind} LIKE 'DECIMAL%'"
+                f" THEN concat({self.text(path)}, '.') ELSE {self.text(path)} END)")
+
     def text(self, path: Sequence[str]) -> str:
         """A string unquoted, JSON null as NULL, anything else as JSON text."""
         if self.d.spark:
@@ -698,7 +718,8 @@ def _format_json(d: _Dialect) -> _Format:
         "time": pick(time(["EdgeStartTimestamp"]), time(["ts"]), time(["time"])),
         "target_text": pick(string(["ClientRequestURI"]), string(["request", "uri"]),
                             nginx_target),
-        "status_text": pick(text(["EdgeResponseStatus"]), text(["status"]), text(["status"])),
+        "status_text": pick(json.whole_text(["EdgeResponseStatus"]), json.whole_text(["status"]),
+                            json.whole_text(["status"])),
         "agent": pick(string_or_null(["ClientRequestUserAgent"]),
                       string_or_null(["request", "headers", "User-Agent", "0"]),
                       string_or_null(["agent"])),

@@ -31,11 +31,12 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ..formats import CLOUDFRONT_DEFAULT_FIELDS, line_text
+from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sql import counted
 from ..sql import query as compile_query
 from ..stats import Counts, Reach, StatsQuery, address_sql
 from . import DayGroup, Decoded, Engine, Plan, finish_by_days
+from .files import Spool, is_gzip
 
 __all__ = ["MEMORY_LIMIT", "SHORT_LINE", "DuckDBEngine", "logs_relation", "over_logs",
            "set_aside"]
@@ -49,8 +50,6 @@ MEMORY_LIMIT: str | None = "400MB"
 #: one buffer of 2 GiB (one core, no memory limit: the buffer alone is larger).
 SHORT_LINE = 2097152
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 
 
@@ -109,83 +108,6 @@ def set_aside(con: duckdb.DuckDBPyConnection, rejects: str, long: bool = False) 
         f" AND error_type {kind} 'LINE SIZE OVER MAXIMUM')").fetchall()[0][0])
 
 
-def _headers(stream: Any) -> Iterator[bytes]:
-    """The lines of a CloudFront log's header block: up to its first line of data (which
-    is read from ``stream`` and dropped)."""
-    for line in stream:
-        if _strip_end(line) and not line.startswith(b"#"):
-            return
-        yield line
-
-
-def _cloudfront_fields(path: str) -> tuple[str, ...]:
-    """The ``#Fields`` layout declared at the top of a CloudFront log (else the default)."""
-    fields: tuple[str, ...] = CLOUDFRONT_DEFAULT_FIELDS
-    with _open_plain(path) as stream:
-        for line in _headers(stream):
-            # a line that is not text is malformed, not a header (formats.line_text)
-            text = line_text(_strip_end(line))
-            if text is not None and text.startswith("#Fields:"):
-                fields = tuple(text[len("#Fields:"):].split())
-    return fields
-
-
-def _open_plain(path: str) -> Any:
-    """``path`` opened for reading, decompressed when it is gzip."""
-    import gzip
-
-    with open(path, "rb") as probe:
-        packed = probe.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if packed else open(path, "rb")
-
-
-def _later_fields(path: str) -> bool:
-    """Whether a ``#Fields`` line follows a line of data in a CloudFront log (its layout
-    changes within the file): the header lines at the top, then ``find`` over the rest."""
-    with _open_plain(path) as stream:
-        for _line in _headers(stream):  # (which _cloudfront_fields reads)
-            pass
-        carry = b"\n"  # the first line of data ended
-        while True:
-            chunk = stream.read(1 << 20)
-            if not chunk:
-                return False
-            if (carry + chunk).find(b"\n#Fields:") >= 0:
-                return True
-            carry = chunk[-8:]  # a match may straddle two reads
-
-
-def _strip_end(raw: bytes) -> bytes:
-    """A line without its ``\\n`` and one ``\\r`` before it (as Python's reader has it)."""
-    raw = raw[:-1] if raw.endswith(b"\n") else raw
-    return raw[:-1] if raw.endswith(b"\r") else raw
-
-
-def _cloudfront_segments(path: str, folder: str) -> list[str]:
-    """A CloudFront log cut before each ``#Fields`` line (one that is text: the rule of
-    :class:`~pathbeacon.analysis.formats.CloudFrontParser`) into files in ``folder``,
-    decompressed, each declaring its layout at its top; each starts with an empty line,
-    which no engine counts (DuckDB would drop a byte order mark at a file's start)."""
-    names: list[str] = []
-    out: Any = None
-    try:
-        with _open_plain(path) as stream:
-            for raw in stream:
-                if out is None or (raw.startswith(b"#Fields:") and line_text(
-                        _strip_end(raw)) is not None):
-                    if out is not None:
-                        out.close()
-                    handle, name = tempfile.mkstemp(prefix="cloudfront-", dir=folder)
-                    names.append(name)
-                    out = os.fdopen(handle, "wb")
-                    out.write(b"\n")
-                out.write(raw)
-    finally:
-        if out is not None:
-            out.close()
-    return names
-
-
 class DuckDBEngine(Engine):
     """Runs the compiled SQL in an in-process DuckDB using every core.
 
@@ -203,7 +125,7 @@ class DuckDBEngine(Engine):
         self._threads = threads
         self._memory = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._spool = Spool()  # copies of logs the reader cannot take as they are
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._rejects: list[str] = []
         self._whole = False  # lines read in one whole buffer (any length)
@@ -224,27 +146,10 @@ class DuckDBEngine(Engine):
         if self._con is not None:
             self._con.close()
             self._con = None
-        for folder in (self._spool, self._scratch):
-            if folder is not None:
-                folder.cleanup()
-        self._spool = self._scratch = None
-
-    def _path(self, source: Any) -> str:
-        """A file DuckDB can read for ``source``: its path, or a copy of its lines (standard
-        input; a log whose first line starts with a byte order mark, which DuckDB's reader
-        would drop: the python engine and ingest read it as part of the line). A copy
-        starts with an empty line, which no engine counts, so its first line is read whole."""
-        if not source.is_stdin:
-            with source.open() as stream:  # decompressed: a gzip log's lines too
-                if stream.read(len(_BOM)) != _BOM:
-                    return str(source.name)
-        if self._spool is None:
-            self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
-        path = os.path.join(self._spool.name, f"log-{len(os.listdir(self._spool.name))}")
-        with source.open() as stream, open(path, "wb") as out:
-            out.write(b"\n")
-            out.writelines(stream)  # standard input may be read by lines only
-        return path
+        self._spool.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+        self._scratch = None
 
     def _groups(self, plan: Plan) -> dict[tuple[str, tuple[str, ...], bool], list[str]]:
         """The readable sources by (format, CloudFront layout, gzip), once per plan."""
@@ -253,21 +158,16 @@ class DuckDBEngine(Engine):
             return known[1]  # type: ignore[no-any-return]
         groups: dict[tuple[str, tuple[str, ...], bool], list[str]] = {}
         for source in plan.sources:
-            path = self._path(source)
+            path = self._spool.readable(source)
             if os.path.getsize(path) == 0:
                 continue  # no lines; DuckDB would complain of an empty file
-            with open(path, "rb") as probe:
-                gzip = probe.read(2) == _GZIP_MAGIC
-            if source.format == "cloudfront" and _later_fields(path):
-                # the layout changes within the file: a file per layout, as Python reads it
-                if self._spool is None:
-                    self._spool = tempfile.TemporaryDirectory(prefix="pathbeacon-")
-                for piece in _cloudfront_segments(path, self._spool.name):
-                    groups.setdefault((source.format, _cloudfront_fields(piece), False),
+            if source.format == "cloudfront":
+                # a file per layout when the layout changes within it, as Python reads it
+                for layout, piece in self._spool.layouts(path):
+                    groups.setdefault((source.format, layout, is_gzip(piece)),
                                       []).append(piece)
                 continue
-            layout = _cloudfront_fields(path) if source.format == "cloudfront" else ()
-            groups.setdefault((source.format, layout, gzip), []).append(path)
+            groups.setdefault((source.format, (), is_gzip(path)), []).append(path)
         self._grouped = (plan, groups)
         return groups
 

@@ -28,11 +28,11 @@ from ..sql import counted
 from ..sql import query as compile_query
 from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_sql, finish
 from . import Decoded, Engine, Plan
+from .files import Spool, is_gzip
 
 __all__ = ["SQL_CONF", "LocalFiles", "SparkEngine", "cloudfront_layout", "new_session",
            "prepare", "view_name"]
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 _views = itertools.count()
 
@@ -102,10 +102,14 @@ def cloudfront_layout(spark: Any, path: str) -> tuple[str, ...]:
 
 
 class LocalFiles:
-    """Local paths Spark reads as their content says (gzip or not), and spooled stdin."""
+    """Local paths Spark reads as their content says (gzip or not), and the copies a
+    :class:`~pathbeacon.analysis.engines.files.Spool` makes (standard input, a log whose
+    first line starts with a byte order mark, which Spark's reader would drop, a CloudFront
+    log whose layout changes within it)."""
 
     def __init__(self) -> None:
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._spool = Spool()
 
     def _scratch(self) -> str:
         if self._dir is None:
@@ -113,20 +117,22 @@ class LocalFiles:
         return self._dir.name
 
     def path(self, source: Source) -> str:
-        if source.is_stdin:
-            path = os.path.join(self._scratch(), f"stdin-{len(os.listdir(self._scratch()))}")
-            with source.open() as stream, open(path, "wb") as out:
-                out.writelines(stream)  # standard input may be read by lines only
-            return path
-        return self.local(str(source.name))
+        path = self._spool.readable(source)
+        return path if source.is_stdin or path != str(source.name) else self.local(path)
+
+    def layouts(self, spark: Any, path: str) -> list[tuple[tuple[str, ...], str]]:
+        """The (``#Fields`` layout, path) pieces of a CloudFront log (Spool.layouts for a
+        local file; for a path Spark resolves itself, the layout of its first lines)."""
+        if os.path.isfile(path):
+            return self._spool.layouts(path)
+        return [(cloudfront_layout(spark, path), path)]
 
     def local(self, name: str) -> str:
         """``name``, or for a local file whose gzip content and name disagree, a link
         (or copy) under a name that agrees."""
         if "://" in name or not os.path.isfile(name):
             return name  # a path Spark resolves itself (s3a://, hdfs://...)
-        with open(name, "rb") as probe:
-            gzip = probe.read(2) == _GZIP_MAGIC
+        gzip = is_gzip(name)
         if gzip == name.endswith(".gz"):
             return os.path.abspath(name)
         link = os.path.join(self._scratch(), f"log-{len(os.listdir(self._scratch()))}"
@@ -138,6 +144,7 @@ class LocalFiles:
         return link
 
     def close(self) -> None:
+        self._spool.close()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -151,8 +158,11 @@ def lines_frame(spark: Any, plan: Plan, files: LocalFiles | None = None) -> Any:
         path = files.path(source)
         if os.path.isfile(path) and os.path.getsize(path) == 0:
             continue
-        layout = cloudfront_layout(spark, path) if source.format == "cloudfront" else ()
-        groups.setdefault((source.format, layout), []).append(path)
+        if source.format != "cloudfront":
+            groups.setdefault((source.format, ()), []).append(path)
+            continue
+        for layout, piece in files.layouts(spark, path):
+            groups.setdefault((source.format, layout), []).append(piece)
     frames = []
     for (fmt, layout), paths in groups.items():
         view = view_name("pathbeacon_logs")
