@@ -199,6 +199,96 @@ def test_json_lines_at_the_edges_of_the_one_regex_cut_read_alike(lines: list[str
     assert got["duckdb"] == got["python"]
 
 
+_CADDY_TS = ["1787313600.123456", "1787313600", "1787313600.9999999", "1787313600.999999",
+             "1787313600.9999989", "1787313600.99999999999", "1787313600.5e0", "-1787313600.5",
+             '"1787313600"', "4000000000.1", "999999999.5", "01787313600", "1787313600."]
+_CADDY_HEADERS = ['"User-Agent":["ua"]', '"Accept":["*/*"]', '"User-Agent":[]',
+                  '"User-Agent":[""]', '"User-Agent":["a\\"b"]', '"User-Agent":["ua","x"]',
+                  '"User-Agent":"ua"', '"user-agent":["lower"]', r'"X":["\"User-Agent\":[\"y\"]"]',
+                  '"User-Agent":[5]', '"X":[]']
+_CADDY_NUMBERS = ["0", "0.000211", "12", "-0", "1e3", "NaN", "01", "1.", "9" * 20, "0.5E-3"]
+
+
+@st.composite
+def _edge_caddy_line(draw: Any) -> str:
+    """A line of Caddy's access log at the edges of its fast cut (caddy_line_re)."""
+    values = [_piece(draw, "1.0", [*_VALUES, "a\\/b", "\\u0031"], 24) for _ in range(6)]
+    uri = (_piece(draw, "", ["http://h.example", "http://x\\\\y"])
+           + _piece(draw, "/telemetry/", ["/telemetry//", "telemetry/"]) + "/".join(values))
+    uri = uri.replace('"', '\\"')
+    headers = draw(st.lists(st.sampled_from(_CADDY_HEADERS), max_size=4))
+    if _piece(draw, "ua", ["none"], 3) == "ua" and not any("User" in h for h in headers):
+        headers.insert(draw(st.integers(0, len(headers))), '"User-Agent":["ua"]')
+    remote_ip = _piece(draw, '"198.51.100.1"', ['""', '"2001:db8::1"', "null", r'"\u0031"'])
+    request = [f'"remote_ip":{remote_ip}',
+               '"remote_port":"41234"', '"client_ip":"198.51.100.1"', '"proto":"HTTP/1.1"',
+               '"method":"GET"', '"host":"gw.example"', f'"uri":"{uri}"',
+               '"headers":{' + ",".join(headers) + "}"]
+    for key in ('"remote_port"', '"client_ip"'):
+        if _piece(draw, "keep", ["drop"], 3) == "drop":
+            request = [pair for pair in request if not pair.startswith(key)]
+    tls = _piece(draw, "", ['{"resumed":false,"version":772,"proto":"h2","server_name":"x"}',
+                            "{}", '{"a":{"b":1}}', '{"a":[1]}'], 3)
+    if tls:
+        request.append(f'"tls":{tls}')
+    top = ['"level":"info"', f'"ts":{_piece(draw, _CADDY_TS[0], _CADDY_TS)}',
+           '"logger":"http.log.access"', '"msg":"handled request"',
+           '"request":{' + ",".join(request) + "}",
+           f'"bytes_read":{_piece(draw, "0", _CADDY_NUMBERS)}', '"user_id":""',
+           f'"duration":{_piece(draw, "0.000211", _CADDY_NUMBERS)}', '"size":0',
+           f'"status":{_piece(draw, "204", _JSON_STATUS)}',
+           '"resp_headers":{' + _piece(draw, '"Server":["Caddy"]', ['"User-Agent":["r"]', ""])
+           + "}"]
+    if _piece(draw, "keep", ["drop"], 3) == "drop":
+        top.remove('"user_id":""')
+    edit = _piece(draw, "", ["space", "twice", "tail", "comma", "uri", "brackets", "long"], 3)
+    if edit == "twice":
+        top.append(draw(st.sampled_from(top)))
+    elif edit == "uri":
+        top.insert(1, '"uri":"/x"')
+    elif edit in ("brackets", "long"):  # past JSON_MAX_BRACKETS; past CADDY_LONGEST
+        top.append('"x":[' + ",".join(["[]"] * (250 if edit == "brackets" else 10))
+                   + "]" + (" " * 4096 if edit == "long" else ""))
+    line = "{" + (", " if edit == "space" else ",").join(top) + ("," if edit == "comma" else "")
+    return line + "}" + (" x" if edit == "tail" else "")
+
+
+def _caddy(ts: str = "1787313600.5", headers: str = '"User-Agent":["ua"]',
+           tail: str = '"Server":["Caddy"]') -> str:
+    return ('{"level":"info","ts":' + ts + ',"logger":"l","msg":"m","request":{"remote_ip":'
+            '"198.51.100.1","proto":"HTTP/1.1","method":"GET","host":"h","uri":"' + TARGET
+            + '","headers":{' + headers + '}},"bytes_read":0,"duration":0.1,"size":0,'
+            '"status":204,"resp_headers":{' + tail + "}}")
+
+
+@pytest.mark.parametrize("line", [
+    _caddy(),  # the common line, then its edges: a float that rounds up to the next second
+    _caddy("1787313600.99999999999"), _caddy("1787313600.9999999"), _caddy("1787313600.999999"),
+    # User-Agent twice in the request's headers (malformed), once there and once in the
+    # answer's (fine), none, an empty list, not a list
+    _caddy(headers='"User-Agent":["a"],"X":[],"User-Agent":["b"]'),
+    _caddy(tail='"User-Agent":["r"]'), _caddy(headers=""), _caddy(headers='"User-Agent":[]'),
+    _caddy(headers='"User-Agent":"ua"'),
+    # more than JSON_MAX_BRACKETS brackets in a short line
+    _caddy(headers='"User-Agent":["ua"],' + ",".join(['"h":[]'] * 501)),
+])
+def test_caddy_line_reads_alike(tmp_path: Path, line: str) -> None:
+    got = _both(tmp_path, [line], "json")
+    assert got["duckdb"] == got["python"]
+    assert _query_rows([line], "json") == _exact_rows([line], "json")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(_edge_caddy_line(), min_size=1, max_size=12))
+def test_caddy_lines_at_the_edges_of_its_regex_cut_read_alike(lines: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _both(Path(tmp), lines, "json")
+    assert got["duckdb"] == got["python"]
+
+
 def _query_rows(lines: list[str], format: str) -> list[tuple[Any, ...]]:
     from pathbeacon.analysis.matcher import Matcher
 
@@ -218,21 +308,25 @@ def _query_rows(lines: list[str], format: str) -> list[tuple[Any, ...]]:
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(st.lists(_edge_line(), min_size=1, max_size=12),
        st.lists(_edge_json_line(), min_size=1, max_size=12),
-       st.lists(_edge_line("s3"), min_size=1, max_size=12))
+       st.lists(_edge_line("s3"), min_size=1, max_size=12),
+       st.lists(_edge_caddy_line(), min_size=1, max_size=12))
 def test_the_one_regex_cut_gives_every_column_the_exact_path_gives(
-        combined: list[str], json_lines: list[str], s3: list[str]) -> None:
+        combined: list[str], json_lines: list[str], s3: list[str], caddy: list[str]) -> None:
     """Agent and client too (decode's rows leave them out): the SQL with the cut and
     without it give the same rows."""
+    for format, lines in (("combined", combined), ("json", json_lines + caddy), ("s3", s3)):
+        assert _query_rows(lines, format) == _exact_rows(lines, format), format
+
+
+def _exact_rows(lines: list[str], format: str) -> list[tuple[Any, ...]]:
+    """:func:`_query_rows` of the SQL without the fast cut."""
     sql = importlib.import_module("pathbeacon.analysis.sql")
-    for format, lines in (("combined", combined), ("json", json_lines), ("s3", s3)):
-        fast = _query_rows(lines, format)
-        cut = sql.fast_line_re
-        sql.fast_line_re = lambda matcher, format: None  # type: ignore[assignment]
-        try:
-            exact = _query_rows(lines, format)
-        finally:
-            sql.fast_line_re = cut
-        assert fast == exact, format
+    cut = sql.fast_line_re
+    sql.fast_line_re = lambda matcher, format: None
+    try:
+        return _query_rows(lines, format)
+    finally:
+        sql.fast_line_re = cut
 
 
 def test_stats_read_a_line_too_long_for_short_buffers_by_starting_again(tmp_path: Path) -> None:

@@ -452,8 +452,10 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
                 f" WHEN {size} < 1e17 THEN 1000000 ELSE 1000000000 END)")
         # 'F': the fast cut's time (fast_line_re), nginx's shape with a year from 1 and an
         # offset under 24 hours, which DuckDB's parser reads as Python's does
+        # 'C': Caddy's ts of the fast cut (caddy_line_re): ten digits, then the fraction
         fast = ("" if d.spark else f" WHEN t_shape = 'F' THEN CAST(epoch(try_strptime({text},"
-                " '%Y-%m-%dT%H:%M:%S%z')) AS BIGINT)")
+                " '%Y-%m-%dT%H:%M:%S%z')) AS BIGINT)"
+                f" WHEN t_shape = 'C' THEN CAST(substr({text}, 1, 10) AS BIGINT)")
         # Spark writes a double of 2**62 or more as 1.0E20: a whole number, whose decimal
         # is floored exactly (formats.epoch_to_iso: the shortest decimal of the double)
         large = ("" if not d.spark else f" WHEN t_shape = 'f' AND {size} >= {2 ** 62}"
@@ -564,14 +566,20 @@ _LENIENT_RE = ",[ \t\n\r]*[\\]}]|[^\\]\\[{}:,\"0-9eE.+ \t\n\r-]"
 _FLOAT_RE = r"^-?[0-9]+(?:\.[0-9]+)?[Ee][+-]?[0-9]+$"
 
 
+def _brackets_ok(d: _Dialect) -> str:
+    """Whether the line holds at most ``JSON_MAX_BRACKETS`` brackets (either dialect)."""
+    # (a line of at most that many characters cannot hold more: no count needed)
+    size = "length" if d.spark else "strlen"  # bytes (DuckDB): no count of characters
+    return (f"({size}(line) <= {JSON_MAX_BRACKETS} OR"
+            f" {size}(line) - {size}(replace(replace(line, '[', ''), '{{', ''))"
+            f" <= {JSON_MAX_BRACKETS})")
+
+
 def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
     """The condition for a line that is one JSON object by ``formats.json_object``'s rule,
     and the columns it needs computed first (Spark's variant ``jv``)."""
     top, inner, headers = JSON_READ_KEYS
-    # (a line of at most that many characters cannot hold more: no count needed)
-    brackets = (f"(length(line) <= {JSON_MAX_BRACKETS} OR"
-                f" length(line) - length(replace(replace(line, '[', ''), '{{', ''))"
-                f" <= {JSON_MAX_BRACKETS})")
+    brackets = _brackets_ok(d)
     if d.spark:
         keys_once = (f"{d.json_keys_once([], top)} AND (CASE WHEN"
                      f" {d.json_is_object(['request'])} THEN"
@@ -878,9 +886,70 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     return None
 
 
-def _fast_record(d: _Dialect, format: str) -> tuple[dict[str, str], str]:
-    """The record's expressions over the groups ``f_all`` of :func:`fast_line_re` (the
-    agent found again only where a query reads it), and the time's shape."""
+def _not_six_nines(digits: int) -> str:
+    """1 to ``digits`` digits not starting with six nines (as one-pass as RE2 needs)."""
+    def rest(n: int, nines: int) -> str:
+        if nines == 5:  # a sixth 9 is refused
+            return f"(?:[0-8][0-9]{{0,{n - 1}}})?"
+        return f"(?:[0-8][0-9]{{0,{n - 1}}}|9{rest(n - 1, nines + 1)})?"
+    return f"(?:[0-8][0-9]{{0,{digits - 1}}}|9{rest(digits - 1, 1)})"
+
+
+# Caddy's access log line as its JSON encoder writes it (keys in this order, nothing
+# escaped, no white space): JSON's strings, numbers without an exponent and literals
+_J_STR = f'"{_JSON_PLAIN}"'
+# (no bound on the digits, which would cost RE2 a state each: the line's length bounds
+# them below Python's 4,300 digits of an int, CADDY_LONGEST)
+_J_NUM = "-?(?:0|[1-9][0-9]*)(?:[.][0-9]+)?"
+#: The longest line the fast cut reads as Caddy's (longer lines take the exact path).
+CADDY_LONGEST = 4096
+_J_SCALAR = f"(?:{_J_STR}|{_J_NUM}|true|false|null)"
+_J_FLAT = rf"\{{(?:{_J_STR}:{_J_SCALAR}(?:,{_J_STR}:{_J_SCALAR})*)?\}}"
+_J_VALUES = rf"\[(?:{_J_STR}(?:,{_J_STR})*)?\]"
+_J_HEADERS = rf"\{{(?:{_J_STR}:{_J_VALUES}(?:,{_J_STR}:{_J_VALUES})*)?\}}"
+#: How a Caddy line starts: the fast cut tells Caddy's lines from nginx's by it.
+CADDY_START = '{"level":'
+#: The float a JSON number ``ts`` reads as floors to the second its text says: ten digits
+#: (a float is exact to 4.8e-7 below 2**32) and a fraction not within that of a second.
+_CADDY_TS = f"[1-3][0-9]{{9}}(?:[.]{_not_six_nines(9)})?"
+
+
+def caddy_line_re(matcher: Matcher, agent: bool = False) -> str | None:
+    """One anchored regex for the common line of Caddy's access log: groups (ts,
+    remote_ip, uri, status), or with ``agent`` the first User-Agent alone; ``None`` for
+    a template :func:`_fast_target` does not suit. A line it matches is strict JSON whose
+    read keys (``formats.JSON_READ_KEYS``) appear once each but ``User-Agent``, which the
+    query counts apart (once in the line, or the exact path), as it counts brackets.
+
+        >>> from pathbeacon.analysis.matcher import Matcher
+        >>> caddy_line_re(Matcher.compile("<base>/<os>", base="https://h/t"))[:11]
+        '^\\\\{"level":'
+    """
+    target = _fast_target(matcher)
+    if target is None:
+        return None
+    s, num = _J_STR, _J_NUM
+    ts, remote_ip, uri = f"({_CADDY_TS})", f"({_JSON_PLAIN})", f"({target})"
+    if agent:  # the same prefix without groups, up to the first User-Agent's value
+        ts, remote_ip, uri = _CADDY_TS, _JSON_PLAIN, target
+    head = (rf'^\{{"level":{s},"ts":{ts},"logger":{s},"msg":{s},"request":\{{'
+            # optional keys after the quote they share: the next byte picks (one pass)
+            rf'"remote_ip":"{remote_ip}","(?:remote_port":{s},"(?:client_ip":{s},")?'
+            rf'|client_ip":{s},")?proto":{s},"method":{s},"host":{s},"uri":"{uri}",'
+            rf'"headers":')
+    if agent:
+        return (rf'{head}\{{(?:{s}:{_J_VALUES},)*"User-Agent":\['
+                rf'"({_JSON_PLAIN})"')
+    return (rf'{head}{_J_HEADERS}(?:,"tls":{_J_FLAT})?\}},"bytes_read":{num},'
+            rf'"(?:user_id":{s},")?duration":{num},"size":{num},"status":([1-9][0-9]{{2}}),'
+            rf'"resp_headers":{_J_HEADERS}\}}$')
+
+
+def _fast_record(d: _Dialect, format: str,
+                 matcher: Matcher) -> tuple[dict[str, str], str]:
+    """The record's expressions over the groups ``f_all`` of :func:`fast_line_re` (and
+    of :func:`caddy_line_re` for JSON: the agent found again only where a query reads
+    it), and the time's shape."""
     if format == "combined":
         agent = d.extract(d.extract("line", COMBINED_LEAN_RE, 4),
                           _plain_quotes(COMBINED_AGENT_RE), 1)
@@ -893,9 +962,12 @@ def _fast_record(d: _Dialect, format: str) -> tuple[dict[str, str], str]:
                 "agent": d.extract("line", _plain_quotes(S3_RE), 5)}, "'p'"
     agent = d.extract("line", r'^\{"time":"[^"]*","request":"[^"]*","status":[0-9]+,'
                               r'"agent":"([^"]*)"', 1)
+    caddy = f"starts_with(line, {d.lit(CADDY_START)})"
+    caddy_agent = d.extract("line", caddy_line_re(matcher, agent=True) or "", 1)
     return {"time": "f_all['f1']", "target_text": "f_all['f2']",
             "status_text": "f_all['f3']", "client": _nonempty("f_all['f4']"),
-            "agent": _nonempty(agent)}, "'F'"
+            "agent": _nonempty(f"(CASE WHEN {caddy} THEN {caddy_agent} ELSE {agent} END)")
+            }, f"(CASE WHEN {caddy} THEN 'C' ELSE 'F' END)"
 
 
 def _segment_positions(matcher: Matcher) -> list[int] | None:
@@ -958,8 +1030,19 @@ def query(matcher: Matcher, dialect: str, format: str,
     fast_re = None if d.spark else fast_line_re(matcher, format)
     fast_cols = ""
     if fast_re is not None:
-        fast_cols = (f", CASE WHEN utf8_ok AND {plain} THEN regexp_extract(line,"
-                     f" {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4']) END AS f_all")
+        cut = f"regexp_extract(line, {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4'])"
+        caddy_re = caddy_line_re(matcher) if format == "json" else None
+        if caddy_re is not None:
+            # Caddy's line by its own regex, its groups (ts, remote_ip, uri, status) named
+            # as nginx's (time, target, status, client); a User-Agent key given twice in
+            # the line, or too many brackets, leave it to the exact path
+            ua = '"User-Agent":'
+            once = f"strlen(line) - strlen(replace(line, {d.lit(ua)}, '')) <= {len(ua)}"
+            cut = (f"(CASE WHEN NOT starts_with(line, {d.lit(CADDY_START)}) THEN {cut}"
+                   f" WHEN strlen(line) <= {CADDY_LONGEST} AND {once} AND {_brackets_ok(d)}"
+                   " THEN regexp_extract(line,"
+                   f" {d.rx(caddy_re)}, ['f1', 'f4', 'f2', 'f3']) END)")
+        fast_cols = f", CASE WHEN utf8_ok AND {plain} THEN {cut} END AS f_all"
         extract_guard = f"{extract_guard} AND NOT is_fast"
         gate = f"(CASE WHEN is_fast THEN true ELSE {gate} END)"  # OR would compute both
 
@@ -975,7 +1058,7 @@ def query(matcher: Matcher, dialect: str, format: str,
         record[key] = expr
     fits_line = f"coalesce(gate AND {line_groups[0]} <> '', false)" if fmt.regex else "gate"
     if fast_re is not None:
-        fast_record, fast_shape = _fast_record(d, format)
+        fast_record, fast_shape = _fast_record(d, format, matcher)
         record = {key: f"(CASE WHEN is_fast THEN {fast_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
         fits_line = f"(CASE WHEN is_fast THEN true ELSE {fits_line} END)"
