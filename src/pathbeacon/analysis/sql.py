@@ -940,8 +940,8 @@ def caddy_line_re(matcher: Matcher, agent: bool = False) -> str | None:
     if agent:
         return (rf'{head}\{{(?:{s}:{_J_VALUES},)*"User-Agent":\['
                 rf'"({_JSON_PLAIN})"')
-    return (rf'{head}{_J_HEADERS}(?:,"tls":{_J_FLAT})?\}},"bytes_read":{num},'
-            rf'"(?:user_id":{s},")?duration":{num},"size":{num},"status":([1-9][0-9]{{2}}),'
+    return (rf'{head}{_J_HEADERS}(?:,"tls":{_J_FLAT})?\}},"(?:bytes_read":{num},")?'
+            rf'(?:user_id":{s},")?duration":{num},"size":{num},"status":([1-9][0-9]{{2}}),'
             rf'"resp_headers":{_J_HEADERS}\}}$')
 
 
