@@ -419,8 +419,11 @@ def _time_parts(d: _Dialect, kind: str) -> dict[str, str]:
         # name is looked up first (one strpos, as in _clf_parts)
         at = f"strpos('{''.join(_MONTHS)}', substr({text}, 4, 3))"
         parts = ["CAST(NULL AS BIGINT)"] * len(_PARTS)
-        epoch = (f"CASE WHEN {at} % 3 = 1 AND substr({text}, 8, 4) <> '0000' THEN CAST(epoch("
-                 f"try_strptime({text}, '%d/%b/%Y:%H:%M:%S %z')) AS BIGINT) END")
+        parsed = f"CAST(epoch(try_strptime({text}, '%d/%b/%Y:%H:%M:%S %z')) AS BIGINT)"
+        # 'P': the fast cut's time (fast_line_re), whose regex checked the month's name
+        # and the year already
+        epoch = (f"CASE WHEN t_shape = 'P' THEN {parsed} WHEN {at} % 3 = 1"
+                 f" AND substr({text}, 8, 4) <> '0000' THEN {parsed} END")
     elif kind == "clf":
         parts = _clf_parts(d, text)
         epoch = "CAST(NULL AS BIGINT)"
@@ -502,6 +505,12 @@ class _Format:
 # rest is "status bytes" then nothing or a space and anything. A line with a backslash
 # uses the same groups over COMBINED_RE's escaped quoted fields.
 _LOOSE_TIME = "[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
+#: A year from 1 (Python's datetime has no year 0).
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+#: A month's name as Python's ``%b`` reads it here, as a trie (one pass in RE2).
+_MONTH = "(?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec)"
+#: The fast cut's CLF time: a month's name, a year from 1 (the rest as the parser says).
+_FAST_CLF_TIME = f"[0-9]{{2}}/{_MONTH}/{_YEAR}:[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} [+-][0-9]{{4}}"
 _QUOTED = '"([^"\\\\]*(?:\\\\[^\\n][^"\\\\]*)*)"'
 _QSKIP = '"[^"\\\\]*(?:\\\\[^\\n][^"\\\\]*)*"'
 #: The four-group line regex of a combined line without a backslash.
@@ -872,11 +881,11 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     if target is None:
         return None
     if format == "combined":
-        return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_LOOSE_TIME})\] "[^ "\\]+ ({target})'
+        return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_FAST_CLF_TIME})\] "[^ "\\]+ ({target})'
                 r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
     if format == "s3":
         word, quoted = "[^ ]+", r'(?:"[^"\\]*"|-)'
-        return (rf'^{word} {word} \[({_LOOSE_TIME})\] ({word}) {word} {word} {word} {word}'
+        return (rf'^{word} {word} \[({_FAST_CLF_TIME})\] ({word}) {word} {word} {word} {word}'
                 rf' "[^ "\\]+ ({target})(?: [^ "\\]+)?" ([0-9]{{3}})'
                 rf'{f" {word}" * 5} {quoted} {quoted}(?: |$)')
     if format == "json":
@@ -955,11 +964,11 @@ def _fast_record(d: _Dialect, format: str,
                           _plain_quotes(COMBINED_AGENT_RE), 1)
         return {"time": "f_all['f2']", "target": "f_all['f3']",
                 "status": d.int("f_all['f4']"), "client": "f_all['f1']",
-                "agent": agent}, "'p'"
+                "agent": agent}, "'P'"
     if format == "s3":
         return {"time": "f_all['f1']", "client": "f_all['f2']", "target": "f_all['f3']",
                 "status": d.int("f_all['f4']"),
-                "agent": d.extract("line", _plain_quotes(S3_RE), 5)}, "'p'"
+                "agent": d.extract("line", _plain_quotes(S3_RE), 5)}, "'P'"
     agent = d.extract("line", r'^\{"time":"[^"]*","request":"[^"]*","status":[0-9]+,'
                               r'"agent":"([^"]*)"', 1)
     caddy = f"starts_with(line, {d.lit(CADDY_START)})"

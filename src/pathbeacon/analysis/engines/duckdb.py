@@ -71,11 +71,12 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
         True
     """
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
-    # A line holding the delimiter is cut there: it keeps one U+10FFFF, which makes it
-    # malformed (see sql.query); "cut" is NULL only when missing (no field holds the
-    # nullstr "\n"). Lines of any length are read (2 GiB is DuckDB's most).
+    # A line holding the delimiter is cut there: it reads as U+10FFFF alone, which makes
+    # it malformed (see sql.query) without a copy of every line; "cut" is NULL only when
+    # missing (no field holds the nullstr "\n"). Lines of any length are read (2 GiB is
+    # DuckDB's most).
     return (
-        "(SELECT coalesce(line, '') || (CASE WHEN cut IS NULL THEN '' ELSE chr(1114111) END)"
+        "(SELECT CASE WHEN cut IS NULL THEN coalesce(line, '') ELSE chr(1114111) END"
         f" AS line FROM read_csv({files}, columns={{'line': 'VARCHAR', 'cut': 'VARCHAR'}},"
         " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
         " strict_mode=false, null_padding=true, nullstr=chr(10),"
