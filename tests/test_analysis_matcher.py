@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
 from pathbeacon import Template, TemplateError
+from pathbeacon.analysis import matcher as matcher_module
 from pathbeacon.analysis.matcher import (
     UTF8_ESCAPE_RE,
     Matcher,
@@ -15,6 +20,8 @@ from pathbeacon.analysis.matcher import (
     forbidden_ranges,
     value_ok,
 )
+
+from .conftest import beacon_path
 
 T = "<base>/<package>/<version>/<os>"
 
@@ -178,3 +185,31 @@ def test_the_pattern_and_class_mean_the_same_in_re2() -> None:
     ).fetchone()[0]
     assert codes == [cp for a, b in forbidden_ranges() for cp in range(max(a, 1), b + 1)
                      if cp < 65536]
+
+
+# Python 3.9 (Unicode 13), 3.12 (15.0) and 3.13 (15.1) beside this one, when pyenv has them
+_PYENV = Path.home() / ".pyenv" / "versions"
+_OTHER_PYTHONS = [_PYENV / v / "bin" / "python" for v in ("3.9.18", "3.12.1", "3.13.0")]
+
+
+@pytest.mark.parametrize("python", [sys.executable, *map(str, _OTHER_PYTHONS)])
+def test_the_known_forbidden_ranges_are_those_the_unicode_database_gives(python: str) -> None:
+    """forbidden_ranges() takes the entry of the running Python's Unicode version from a
+    table instead of a fifth of a second's computation: each entry must be what that
+    version's database gives, and a version without one is computed."""
+    if not Path(python).exists():
+        pytest.skip(f"{python} is not installed (pyenv builds of 3.9, 3.12, 3.13)")
+    check = (
+        "import unicodedata\n"
+        "from pathbeacon.analysis import matcher\n"
+        "computed = matcher._computed_ranges()\n"
+        "assert matcher.forbidden_ranges() == computed\n"
+        "matcher.forbidden_ranges.cache_clear()\n"
+        "matcher._KNOWN_RANGES.clear()\n"
+        "assert matcher.forbidden_ranges() == computed\n"
+        "print(unicodedata.unidata_version)\n"
+    )
+    done = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": beacon_path()})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in matcher_module._KNOWN_RANGES or python == sys.executable
