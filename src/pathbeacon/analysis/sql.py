@@ -859,6 +859,11 @@ _FAST_TIME_RE = ("(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2
                  "T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]")
 #: A JSON string's text with nothing escaped: no quote, backslash or control character.
 _JSON_PLAIN = '[^"\\\\\\x00-\\x1f]*'
+#: A request's target as the fast cut takes it (whatever it holds: the query then tells
+#: whether it fits the template's shape, as for every line), in a request line; as the
+#: text of a JSON string without a space (nginx's request, whose space would split it).
+_WORD = '[^ "\\\\]+'
+_JSON_WORD = '[^ "\\\\\\x00-\\x1f]*'
 
 
 def fast_line_re(matcher: Matcher, format: str) -> str | None:
@@ -866,12 +871,12 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     ``None`` (another format, or a template :func:`_fast_target` does not suit).
 
     combined: (client, time, target, status) of a line without a backslash, a request of
-    one method, a shaped target and an optional protocol; s3: (time, client, target,
-    status) of such a line in S3's layout. json: (time, target, status,
-    client) of the line ``pathbeacon gateway nginx`` writes, nothing escaped. RE2 runs
-    either in one pass (at most four groups, no ambiguous alternation); where one
-    matches, the exact path gives the same values and the target is shaped, so those
-    lines skip the rest.
+    one method, a target and an optional protocol; s3: (time, client, target, status) of
+    such a line in S3's layout. json: (time, target, status, client) of the line
+    ``pathbeacon gateway nginx`` writes, nothing escaped. RE2 runs either in one pass (at
+    most four groups, no ambiguous alternation); where one matches, the exact path gives
+    the same values, so those lines skip it (whether the target fits the template's shape
+    is asked of every line alike, on the target alone).
 
         >>> from pathbeacon.analysis.matcher import Matcher
         >>> fast_line_re(Matcher.compile("<base>/<os>", base="https://h/t"), "json")[:9]
@@ -881,15 +886,15 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     if target is None:
         return None
     if format == "combined":
-        return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_FAST_CLF_TIME})\] "[^ "\\]+ ({target})'
+        return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_FAST_CLF_TIME})\] "[^ "\\]+ ({_WORD})'
                 r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
     if format == "s3":
         word, quoted = "[^ ]+", r'(?:"[^"\\]*"|-)'
         return (rf'^{word} {word} \[({_FAST_CLF_TIME})\] ({word}) {word} {word} {word} {word}'
-                rf' "[^ "\\]+ ({target})(?: [^ "\\]+)?" ([0-9]{{3}})'
+                rf' "[^ "\\]+ ({_WORD})(?: [^ "\\]+)?" ([0-9]{{3}})'
                 rf'{f" {word}" * 5} {quoted} {quoted}(?: |$)')
     if format == "json":
-        return (rf'^\{{"time":"({_FAST_TIME_RE})","request":"({target})",'
+        return (rf'^\{{"time":"({_FAST_TIME_RE})","request":"({_JSON_WORD})",'
                 rf'"status":([1-9][0-9]{{2}}),"agent":"{_JSON_PLAIN}"'
                 rf'(?:,"client":"({_JSON_PLAIN})")?\}}$')
     return None
@@ -938,9 +943,9 @@ def caddy_line_re(matcher: Matcher, agent: bool = False) -> str | None:
     if target is None:
         return None
     s, num = _J_STR, _J_NUM
-    ts, remote_ip, uri = f"({_CADDY_TS})", f"({_JSON_PLAIN})", f"({target})"
+    ts, remote_ip, uri = f"({_CADDY_TS})", f"({_JSON_PLAIN})", f"({_JSON_PLAIN})"
     if agent:  # the same prefix without groups, up to the first User-Agent's value
-        ts, remote_ip, uri = _CADDY_TS, _JSON_PLAIN, target
+        ts, remote_ip, uri = _CADDY_TS, _JSON_PLAIN, _JSON_PLAIN
     head = (rf'^\{{"level":{s},"ts":{ts},"logger":{s},"msg":{s},"request":\{{'
             # optional keys after the quote they share: the next byte picks (one pass)
             rf'"remote_ip":"{remote_ip}","(?:remote_port":{s},"(?:client_ip":{s},")?'
@@ -1142,8 +1147,6 @@ def query(matcher: Matcher, dialect: str, format: str,
         fitting = (f"(CASE WHEN {escaped} THEN {d.matches(target, pattern)}"
                    f" ELSE {d.matches(target, strict)} END)")
         shaped = f"coalesce(line_ok AND {fitting}, false)"
-        if fast_re is not None:  # its target is shaped
-            shaped = f"(CASE WHEN is_fast THEN line_ok ELSE {shaped} END)"
         checked_plain = True
     # DuckDB needs no guard: a value is kept only where the target is shaped (a piece out
     # of range is NULL there; Spark raises an error for it)
