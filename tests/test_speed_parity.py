@@ -323,7 +323,7 @@ def _exact_rows(lines: list[str], format: str) -> list[tuple[Any, ...]]:
     """:func:`_query_rows` of the SQL without the fast cut."""
     sql = importlib.import_module("pathbeacon.analysis.sql")
     cut = sql.fast_line_re
-    sql.fast_line_re = lambda matcher, format: None
+    sql.fast_line_re = lambda format: None
     try:
         return _query_rows(lines, format)
     finally:

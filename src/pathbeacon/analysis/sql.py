@@ -26,7 +26,6 @@ Times are computed with integer arithmetic, so the session time zone never matte
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Callable
@@ -43,7 +42,7 @@ from .formats import (
     S3_RE,
     URLS_RE,
 )
-from .matcher import ANY_PREFIX_RE, ATOM_RE, ORIGIN_RE, Matcher, forbidden_class
+from .matcher import ATOM_RE, Matcher, forbidden_class
 from .stats import StatsQuery
 
 __all__ = ["DIALECTS", "META_COLUMNS", "counted", "query", "valid_utf8_hex"]
@@ -834,26 +833,6 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
             [f"{prefix}_all['{name}']" for name in names])
 
 
-def _fast_target(matcher: Matcher) -> str | None:
-    """The matcher's pattern, unanchored, for a target holding every value as 1-64
-    unreserved characters (no ``%``: nothing to decode, nothing forbidden, the split into
-    segments the only one) and a host of no space, quote, backslash or control character;
-    ``None`` when the template does not suit (values sharing a segment, any prefix, a
-    literal a request line or a JSON string would not keep as it is)."""
-    pattern = matcher.pattern
-    value = f"((?:{ATOM_RE})+)"
-    if (_segment_positions(matcher) is None or ANY_PREFIX_RE in pattern
-            or not pattern.startswith("^" + ORIGIN_RE) or not pattern.endswith("$")):
-        return None
-    rest = pattern[1 + len(ORIGIN_RE):-1]
-    literals = "".join(matcher.template.literals) + (matcher.base_path or "")
-    if any(ch in literals for ch in ' "\\') or re.search(r"(?<!\\)\((?!\?:)",
-                                                         rest.replace(value, "")):
-        return None
-    host = '[^/?#" \\\\\\x00-\\x1f]*'
-    return f"(?:[Hh][Tt][Tt][Pp][Ss]?://{host})?" + rest.replace(value, _PLAIN_VALUE)
-
-
 #: nginx's ``$time_iso8601`` from year 1 with an offset under 24 hours.
 _FAST_TIME_RE = ("(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}"
                  "T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]")
@@ -866,9 +845,9 @@ _WORD = '[^ "\\\\]+'
 _JSON_WORD = '[^ "\\\\\\x00-\\x1f]*'
 
 
-def fast_line_re(matcher: Matcher, format: str) -> str | None:
+def fast_line_re(format: str) -> str | None:
     """One anchored regex of at most four groups for the common line of ``format``, or
-    ``None`` (another format, or a template :func:`_fast_target` does not suit).
+    ``None`` (another format).
 
     combined: (client, time, target, status) of a line without a backslash, a request of
     one method, a target and an optional protocol; s3: (time, client, target, status) of
@@ -878,13 +857,9 @@ def fast_line_re(matcher: Matcher, format: str) -> str | None:
     the same values, so those lines skip it (whether the target fits the template's shape
     is asked of every line alike, on the target alone).
 
-        >>> from pathbeacon.analysis.matcher import Matcher
-        >>> fast_line_re(Matcher.compile("<base>/<os>", base="https://h/t"), "json")[:9]
+        >>> fast_line_re("json")[:9]
         '^\\\\{"time"'
     """
-    target = _fast_target(matcher)
-    if target is None:
-        return None
     if format == "combined":
         return (rf'^([^ ]+) [^ ]+ [^ ]+ \[({_FAST_CLF_TIME})\] "[^ "\\]+ ({_WORD})'
                 r'(?: [^ "\\]+)?" ([0-9]{3}) (?:[0-9]+|-)(?: |$)')
@@ -928,20 +903,16 @@ CADDY_START = '{"level":'
 _CADDY_TS = f"[1-3][0-9]{{9}}(?:[.]{_not_six_nines(9)})?"
 
 
-def caddy_line_re(matcher: Matcher, agent: bool = False) -> str | None:
+def caddy_line_re(agent: bool = False) -> str:
     """One anchored regex for the common line of Caddy's access log: groups (ts,
-    remote_ip, uri, status), or with ``agent`` the first User-Agent alone; ``None`` for
-    a template :func:`_fast_target` does not suit. A line it matches is strict JSON whose
+    remote_ip, uri, status), or with ``agent`` the first User-Agent alone. A line it
+    matches is strict JSON whose
     read keys (``formats.JSON_READ_KEYS``) appear once each but ``User-Agent``, which the
     query counts apart (once in the line, or the exact path), as it counts brackets.
 
-        >>> from pathbeacon.analysis.matcher import Matcher
-        >>> caddy_line_re(Matcher.compile("<base>/<os>", base="https://h/t"))[:11]
+        >>> caddy_line_re()[:11]
         '^\\\\{"level":'
     """
-    target = _fast_target(matcher)
-    if target is None:
-        return None
     s, num = _J_STR, _J_NUM
     ts, remote_ip, uri = f"({_CADDY_TS})", f"({_JSON_PLAIN})", f"({_JSON_PLAIN})"
     if agent:  # the same prefix without groups, up to the first User-Agent's value
@@ -959,8 +930,7 @@ def caddy_line_re(matcher: Matcher, agent: bool = False) -> str | None:
             rf'"resp_headers":{_J_HEADERS}\}}$')
 
 
-def _fast_record(d: _Dialect, format: str,
-                 matcher: Matcher) -> tuple[dict[str, str], str]:
+def _fast_record(d: _Dialect, format: str) -> tuple[dict[str, str], str]:
     """The record's expressions over the groups ``f_all`` of :func:`fast_line_re` (and
     of :func:`caddy_line_re` for JSON: the agent found again only where a query reads
     it), and the time's shape."""
@@ -977,7 +947,7 @@ def _fast_record(d: _Dialect, format: str,
     agent = d.extract("line", r'^\{"time":"[^"]*","request":"[^"]*","status":[0-9]+,'
                               r'"agent":"([^"]*)"', 1)
     caddy = f"starts_with(line, {d.lit(CADDY_START)})"
-    caddy_agent = d.extract("line", caddy_line_re(matcher, agent=True) or "", 1)
+    caddy_agent = d.extract("line", caddy_line_re(agent=True), 1)
     return {"time": "f_all['f1']", "target_text": "f_all['f2']",
             "status_text": "f_all['f3']", "client": _nonempty("f_all['f4']"),
             "agent": _nonempty(f"(CASE WHEN {caddy} THEN {caddy_agent} ELSE {agent} END)")
@@ -1041,11 +1011,11 @@ def query(matcher: Matcher, dialect: str, format: str,
         gate = "true"
     header = "line LIKE '#%'" if format == "cloudfront" else "false"
     # the common line by one lean regex first (fast_line_re); the rest as below
-    fast_re = None if d.spark else fast_line_re(matcher, format)
+    fast_re = None if d.spark else fast_line_re(format)
     fast_cols = ""
     if fast_re is not None:
         cut = f"regexp_extract(line, {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4'])"
-        caddy_re = caddy_line_re(matcher) if format == "json" else None
+        caddy_re = caddy_line_re() if format == "json" else None
         if caddy_re is not None:
             # Caddy's line by its own regex, its groups (ts, remote_ip, uri, status) named
             # as nginx's (time, target, status, client); a User-Agent key given twice in
@@ -1072,7 +1042,7 @@ def query(matcher: Matcher, dialect: str, format: str,
         record[key] = expr
     fits_line = f"coalesce(gate AND {line_groups[0]} <> '', false)" if fmt.regex else "gate"
     if fast_re is not None:
-        fast_record, fast_shape = _fast_record(d, format, matcher)
+        fast_record, fast_shape = _fast_record(d, format)
         record = {key: f"(CASE WHEN is_fast THEN {fast_record[key]} ELSE {expr} END)"
                   for key, expr in record.items()}
         fits_line = f"(CASE WHEN is_fast THEN true ELSE {fits_line} END)"
