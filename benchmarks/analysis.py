@@ -11,8 +11,10 @@ bad statuses, and a few malformed lines; ``combined`` is nginx's combined format
 the JSON lines ``pathbeacon gateway nginx`` configures (``$time_iso8601``, the request
 URI, status, agent and client). Each engine runs ``stats --by version,os --json`` in a
 child process; its wall time, CPU time (user + system over all cores: the honest figure
-on a machine shared with other work), lines per CPU-second and peak memory (the child's
-maximum resident set size) are printed as a Markdown table, the fastest of ``--repeat``
+on a machine shared with other work; with the processes under the child it never waits
+for, such as Spark's JVM, read from ``/proc``), lines per CPU-second and peak memory (the
+child's maximum resident set size, or its process tree's) are printed as a Markdown table,
+the fastest of ``--repeat``
 runs, and the engines' answers are compared with each other. ``--baseline REV`` runs the
 same engines from that git revision (exported under ``.bench/``) in the same run, so the
 speed-up is a ratio of figures taken side by side. GoAccess (``goaccess FILE
