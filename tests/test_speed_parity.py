@@ -254,6 +254,23 @@ def _edge_caddy_line(draw: Any) -> str:
     return line + "}" + (" x" if edit == "tail" else "")
 
 
+_NGINX = ('{"time":"2026-08-21T14:00:00+00:00","request":"' + TARGET + '","status":204,'
+          '"agent":"ua","client":"198.51.100.1"}')
+
+
+@pytest.mark.parametrize("line", [
+    _NGINX,
+    # more than JSON_MAX_BRACKETS brackets, in strings: not read, whatever the cut says
+    _NGINX.replace('"ua"', '"' + "[" * 500 + '"'),
+    _NGINX.replace('"198.51.100.1"', '"' + "{" * 501 + '"'),
+    _NGINX.replace(TARGET, TARGET + "?" + "[" * 501),
+])
+def test_nginx_json_line_reads_alike(tmp_path: Path, line: str) -> None:
+    got = _both(tmp_path, [line], "json")
+    assert got["duckdb"] == got["python"]
+    assert _query_rows([line], "json") == _exact_rows([line], "json")
+
+
 def _caddy(ts: str = "1787313600.5", headers: str = '"User-Agent":["ua"]',
            tail: str = '"Server":["Caddy"]') -> str:
     return ('{"level":"info","ts":' + ts + ',"logger":"l","msg":"m","request":{"remote_ip":'

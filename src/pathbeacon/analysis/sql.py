@@ -1015,18 +1015,19 @@ def query(matcher: Matcher, dialect: str, format: str,
     fast_cols = ""
     if fast_re is not None:
         cut = f"regexp_extract(line, {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4'])"
-        caddy_re = caddy_line_re() if format == "json" else None
-        if caddy_re is not None:
+        guard = plain
+        if format == "json":
             # Caddy's line by its own regex, its groups (ts, remote_ip, uri, status) named
             # as nginx's (time, target, status, client); a User-Agent key given twice in
-            # the line, or too many brackets, leave it to the exact path
+            # the line, or a longer line, leave it to the exact path, as too many brackets
+            # (strings included) leave every JSON line
             ua = '"User-Agent":'
             once = f"strlen(line) - strlen(replace(line, {d.lit(ua)}, '')) <= {len(ua)}"
             cut = (f"(CASE WHEN NOT starts_with(line, {d.lit(CADDY_START)}) THEN {cut}"
-                   f" WHEN strlen(line) <= {CADDY_LONGEST} AND {once} AND {_brackets_ok(d)}"
-                   " THEN regexp_extract(line,"
-                   f" {d.rx(caddy_re)}, ['f1', 'f4', 'f2', 'f3']) END)")
-        fast_cols = f", CASE WHEN utf8_ok AND {plain} THEN {cut} END AS f_all"
+                   f" WHEN strlen(line) <= {CADDY_LONGEST} AND {once} THEN regexp_extract(line,"
+                   f" {d.rx(caddy_line_re())}, ['f1', 'f4', 'f2', 'f3']) END)")
+            guard = f"{plain} AND {_brackets_ok(d)}"
+        fast_cols = f", CASE WHEN utf8_ok AND {guard} THEN {cut} END AS f_all"
         extract_guard = f"{extract_guard} AND NOT is_fast"
         gate = f"(CASE WHEN is_fast THEN true ELSE {gate} END)"  # OR would compute both
 
