@@ -115,8 +115,8 @@ def _computed_ranges() -> tuple[tuple[int, int], ...]:
 def forbidden_ranges() -> tuple[tuple[int, int], ...]:
     """Code point ranges (inclusive) a decoded value may not contain: whitespace
     (``str.isspace``), control characters (Cc) and format characters (Cf), all of which
-    ``sanitise`` drops or replaces. Computed once from this Python's Unicode database, so
-    every engine uses the very same set.
+    ``sanitise`` drops or replaces. From this Python's Unicode database (its version's
+    entry in a table, else computed once), so every engine uses the very same set.
 
     (Surrogates, Cs, cannot occur: :data:`UTF8_ESCAPE_RE` admits no encoded surrogate.)
 

@@ -834,7 +834,7 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
 
 
 #: nginx's ``$time_iso8601`` from year 1 with an offset under 24 hours.
-_FAST_TIME_RE = ("(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}"
+_FAST_TIME_RE = (f"{_YEAR}-[0-9]{{2}}-[0-9]{{2}}"
                  "T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]")
 #: A JSON string's text with nothing escaped: no quote, backslash or control character.
 _JSON_PLAIN = '[^"\\\\\\x00-\\x1f]*'

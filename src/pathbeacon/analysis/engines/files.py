@@ -55,10 +55,11 @@ def _headers(stream: Any) -> Iterator[bytes]:
         yield line
 
 
-def _is_fields(raw: bytes) -> bool:
-    """Whether a raw line is a ``#Fields`` line that is text (the rule of
-    :class:`~pathbeacon.analysis.formats.CloudFrontParser`: one that is not is malformed)."""
-    return raw.startswith(b"#Fields:") and line_text(_strip_end(raw)) is not None
+def _fields_text(raw: bytes) -> str | None:
+    """The text of a raw ``#Fields`` line, or ``None`` for another line or one that is not
+    text (the rule of :class:`~pathbeacon.analysis.formats.CloudFrontParser`: that one is
+    malformed)."""
+    return line_text(_strip_end(raw)) if raw.startswith(b"#Fields:") else None
 
 
 def cloudfront_fields(path: str) -> tuple[str, ...]:
@@ -66,7 +67,7 @@ def cloudfront_fields(path: str) -> tuple[str, ...]:
     fields: tuple[str, ...] = CLOUDFRONT_DEFAULT_FIELDS
     with open_plain(path) as stream:
         for line in _headers(stream):
-            text = line_text(_strip_end(line)) if _is_fields(line) else None
+            text = _fields_text(line)
             if text is not None:
                 fields = tuple(text[len("#Fields:"):].split())
     return fields
@@ -95,11 +96,15 @@ class Spool:
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._made = 0
 
-    def _new(self, stem: str) -> tuple[str, Any]:
+    def name(self, stem: str, suffix: str = ".log") -> str:
+        """A new path in the folder (made on first use), for a file not there yet."""
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="pathbeacon-")
         self._made += 1
-        name = os.path.join(self._dir.name, f"{stem}-{self._made}.log")
+        return os.path.join(self._dir.name, f"{stem}-{self._made}{suffix}")
+
+    def _new(self, stem: str) -> tuple[str, Any]:
+        name = self.name(stem)
         return name, open(name, "xb")
 
     def readable(self, source: Source) -> str:
@@ -128,7 +133,7 @@ class Spool:
         try:
             with open_plain(path) as stream:
                 for raw in stream:
-                    if out is None or _is_fields(raw):
+                    if out is None or _fields_text(raw) is not None:
                         if out is not None:
                             out.close()
                         name, out = self._new("cloudfront")

@@ -108,13 +108,7 @@ class LocalFiles:
     log whose layout changes within it)."""
 
     def __init__(self) -> None:
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._spool = Spool()
-
-    def _scratch(self) -> str:
-        if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="pathbeacon-spark-")
-        return self._dir.name
 
     def path(self, source: Source) -> str:
         path = self._spool.readable(source)
@@ -135,8 +129,7 @@ class LocalFiles:
         gzip = is_gzip(name)
         if gzip == name.endswith(".gz"):
             return os.path.abspath(name)
-        link = os.path.join(self._scratch(), f"log-{len(os.listdir(self._scratch()))}"
-                            + (".gz" if gzip else ".log"))
+        link = self._spool.name("log", ".gz" if gzip else ".log")
         try:  # Hadoop resolves a symbolic link to its target's name: a hard link, or a copy
             os.link(os.path.abspath(name), link)
         except OSError:
@@ -145,9 +138,6 @@ class LocalFiles:
 
     def close(self) -> None:
         self._spool.close()
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
 
 
 def lines_frame(spark: Any, plan: Plan, files: LocalFiles | None = None) -> Any:
