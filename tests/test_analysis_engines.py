@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -609,7 +608,7 @@ def test_a_shared_segment_nginx_answers_decodes_as_parse_gives(
     204; parse() and every engine split the segment where both values fit (1-64)."""
     from pathbeacon import Template
 
-    from .test_analysis_nginx import _get
+    from .test_analysis_nginx import _get, wait_for_lines
 
     port, tmp = request.getfixturevalue("nginx")  # a real nginx (test_analysis_nginx)
     template = Template("<base>/acme-<version>-<os>.tar.gz")
@@ -623,7 +622,8 @@ def test_a_shared_segment_nginx_answers_decodes_as_parse_gives(
         assert _get(port, url[len("http://127.0.0.1"):], b"pathbeacon/1.0") == 204
         want.append({k: v for k, v in template.parse(url).items() if k != "base"})
     assert want[0] == facts[0] and want[2] == facts[2]  # the only split where both fit
-    time.sleep(0.2)
+    for name in ("access.log", "access.json"):
+        wait_for_lines(tmp / name, len(facts))
     engines = _engines(request.getfixturevalue("spark") if HAVE_SPARK else None)
     for name, engine in engines.items():
         for log in ("access.log", "access.json"):

@@ -142,7 +142,9 @@ for i in range(5000):
     most = max(most, _thread._count())
 took = time.thread_time() - started
 statuses = "|".join(sorted({{r.wait(60) for r in reports}}))
-time.sleep(0.2)
+end = time.monotonic() + 10  # the worker ends soon after its queue empties: wait for it
+while _thread._count() and time.monotonic() < end:
+    time.sleep(0.01)
 print(most, round(took, 2), statuses, _thread._count())
 """
     result = run_python(code, env=clean_env(PATHBEACON_DRY_RUN="1"), timeout=120)
@@ -164,7 +166,9 @@ first = [pathbeacon.report_once("<base>/a/<n>", base={collector.url!r}, n=i, key
 while any(r.status == "pending" for r in first):
     most = max(most, _thread._count())
     time.sleep(0.001)
-time.sleep(0.2)
+end = time.monotonic() + 10
+while _thread._count() and time.monotonic() < end:
+    time.sleep(0.01)
 idle = _thread._count()
 later = pathbeacon.report_once("<base>/b", base={collector.url!r})
 print(most, idle, sorted({{r.status for r in first}}), later.wait(20))

@@ -321,6 +321,7 @@ def _window(python: str, base: str, timeout: float,
 def test_forks_warn_only_while_the_worker_lives(python: str | None, collector: Collector) -> None:
     if python is None:
         pytest.skip("needs Python 3.12+ (pyenv's 3.12.1 or 3.13.0): older forks never warn")
+    collector.delay = 1.0  # the worker surely lives at the fork, however slow the machine
     status, during, ended, alone, after = _window(python, collector.url, 3.0)
     assert status == "sent" and during == 1, (status, during)
     # the worker ends with its report: no thread stays behind to make later forks warn

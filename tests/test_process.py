@@ -26,7 +26,8 @@ def host(tmp_path: Path, base: str, extra: str = "") -> dict[str, str]:
 
 
 def test_short_lived_process_delivers(collector: Collector, tmp_path: Path) -> None:
-    env = host(tmp_path, collector.url)
+    # a grace long enough for a loaded machine: the process still ends once it is delivered
+    env = host(tmp_path, collector.url, extra=", exit_grace=5")
     result = run_python("import hostpkg", env=env)
     assert result.returncode == 0 and result.stderr == ""
     (request,) = collector.wait_for(1, timeout=5)
@@ -202,13 +203,14 @@ print(os.waitstatus_to_exitcode(status))
 def test_worker_waits_for_a_slow_host_import_to_finish(collector: Collector,
                                                        tmp_path: Path) -> None:
     # The host keeps importing for 0.8 s after report_once(): longer than the idle delay.
-    body = HOST.format(base=collector.url, extra="") + "import time\ntime.sleep(0.8)\n"
+    body = (HOST.format(base=collector.url, extra="")
+            + "import time\ntime.sleep(0.8)\nDONE = time.time()  # still inside the import\n")
     make_package(tmp_path, "slowpkg", body)
     env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
     code = """
 import time, threading
 import slowpkg
-print(time.time())
+print(slowpkg.DONE)
 slowpkg.REPORT.wait(10)
 print(slowpkg.REPORT.status)
 """
@@ -216,7 +218,7 @@ print(slowpkg.REPORT.status)
     imported_at, status = result.stdout.split()
     assert status == "sent", result.stderr
     arrived = collector.wait_for(1)[0]
-    assert arrived.at >= float(imported_at) - 0.05
+    assert arrived.at >= float(imported_at)
 
 
 def test_a_whole_report_spawns_no_process(collector: Collector, tmp_path: Path) -> None:

@@ -85,11 +85,11 @@ def test_a_10_mb_package_does_not_hold_the_caller(monkeypatch: pytest.MonkeyPatc
     report = pathbeacon.report_once("<base>/<package>", base=BASE, package=huge, skip_dev=False)
     took = time.perf_counter() - started
     assert report.wait(10) == "dry_run" and report.url == BASE + "/" + "a_" * 32
-    assert took < 0.25, took  # seconds before: the opt-out variable's name was built from it all
+    assert took < 1.0, took  # seconds before: the opt-out variable's name was built from it all
     with capture() as reports:  # rendering on the caller's thread too
         started = time.perf_counter()
         pathbeacon.report_once("<base>/<os>", base=BASE, os=huge, key="k")
-        assert time.perf_counter() - started < 0.25
+        assert time.perf_counter() - started < 1.0
     assert reports[0].url == BASE + "/" + "a_" * 32
 
 
