@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
-# Shared CI machines stall now and then; a per-example deadline would make that a failure.
-settings.register_profile("pathbeacon", deadline=None)
+# Shared CI machines stall now and then; a per-example deadline (or a slow-data health
+# check) would make that a failure.
+settings.register_profile("pathbeacon", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("pathbeacon")
 
 ROOT = Path(__file__).resolve().parent.parent
