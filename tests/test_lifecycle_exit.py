@@ -31,6 +31,11 @@ print(asyncio.run(asyncio.sleep(0, "ran")))
 """
 
 
+#: The interpreter's own exit after the grace: tens of milliseconds, seconds on a loaded
+#: machine; the bugs these tests catch hold the process for the report's 10 s timeouts.
+SLACK = 1.5
+
+
 def _interpreters() -> list[str]:
     """This interpreter, and the pyenv 3.12 that the bug was seen on, when present."""
     found = [sys.executable]
@@ -78,7 +83,7 @@ def test_exit_waits_at_most_the_grace_against_a_blackhole(
     env = host_env(tmp_path, blackhole, ", timeout=10, exit_grace=0.5")
     delay, result = exit_delay(_exit_code(threading_first), env)
     assert result.returncode == 0 and result.stderr == "", result
-    assert delay < 0.5 + 0.7, delay  # 10 s timeouts and retries would hold it 30 s
+    assert delay < 0.5 + SLACK, delay  # 10 s timeouts and retries would hold it 30 s
 
 
 @pytest.mark.parametrize("threading_first", [False, True], ids=["bare-host", "threading-host"])
@@ -112,7 +117,7 @@ def test_exit_waits_at_most_the_grace_while_a_name_look_up_hangs(
     code = _exit_code(threading_first, before=HANG_DNS, after="hostpkg.REPORT.wait(1)")
     delay, result = exit_delay(code, env)
     assert result.returncode == 0 and result.stderr == "", result
-    assert delay < 0.5 + 0.7, delay
+    assert delay < 0.5 + SLACK, delay
 
 
 @pytest.mark.parametrize("threading_first", [False, True], ids=["bare-host", "threading-host"])
@@ -131,7 +136,7 @@ def test_exit_waits_at_most_the_grace_against_a_dns_server_that_never_answers(
     delay, result = exit_delay(code, env, argv=[*prefix, sys.executable, "-c", code])
     assert result.returncode == 0, result
     assert result.stdout.split()[0] == "pending"  # still resolving: glibc waits 30 s a try
-    assert delay < 0.5 + 0.7, delay
+    assert delay < 0.5 + SLACK, delay
 
 
 def test_user_grace_caps_the_authors(blackhole: str, tmp_path: Path) -> None:
@@ -139,7 +144,7 @@ def test_user_grace_caps_the_authors(blackhole: str, tmp_path: Path) -> None:
                    PATHBEACON_EXIT_GRACE="0.2")
     delay, result = exit_delay(_exit_code(False), env)
     assert result.returncode == 0, result
-    assert delay < 0.2 + 0.7, delay  # the author asked for 20 s, the user for 0.2 s
+    assert delay < 0.2 + SLACK, delay  # the author asked for 20 s, the user for 0.2 s
 
 
 def test_any_grace_is_capped_at_five_seconds(blackhole: str, tmp_path: Path) -> None:
@@ -183,7 +188,7 @@ print("END", flush=True)
     delay, result = exit_delay(code, env)
     assert result.returncode == 0, result.stderr[-300:]
     assert result.stdout.split() == ["sent", "END"]
-    assert delay < 0.5 + 0.7, delay
+    assert delay < 0.5 + SLACK, delay
     assert "Fatal" not in result.stderr
 
 
@@ -196,7 +201,7 @@ def test_a_report_abandoned_at_exit_says_so_in_one_debug_line(blackhole: str,
     assert len(lines) == 1, result.stderr  # nothing at all was said before
     assert lines[0].startswith(f"pathbeacon: abandoned {blackhole}/hostpkg/")
     assert "0.3 s exit grace" in lines[0]
-    assert delay < 0.3 + 0.7, delay
+    assert delay < 0.3 + SLACK, delay
 
 
 def test_ctrl_c_during_the_exit_grace_ends_the_process_without_a_traceback(
@@ -214,6 +219,6 @@ def test_ctrl_c_during_the_exit_grace_ends_the_process_without_a_traceback(
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - started < 1.0  # Ctrl-C ends the wait at once
+    assert time.monotonic() - started < 3.0  # Ctrl-C ends the wait at once (not 4.5 s later)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err == ""
