@@ -174,6 +174,10 @@ def test_standard_input(logs: dict[str, Path]) -> None:
     (["stats", T, "{log}", "--k", "many"], "--k"),
     (["stats", T, "{log}", "--every", "year"], "invalid choice"),
     (["decode", T], "the following arguments are required"),
+    (["stats", T, "{log}", "--spark-conf", "spark.driver.memory=1g"],
+     "--spark-conf applies only to --engine spark"),
+    (["stats", T, "{log}", "--engine", "spark", "--spark-conf", "spark.driver.memory"],
+     "--spark-conf takes KEY=VALUE"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path: Path, logs: dict[str, Path],
                                             args: list[str], message: str) -> None:
@@ -393,3 +397,29 @@ def test_csv_cells_read_back_as_the_value_or_the_quoted_value() -> None:
             assert cell == ("'" + value if risky else value)
 
     check()
+
+
+@pytest.mark.slow
+def test_spark_conf_reaches_the_session_and_keeps_the_deep_stack(
+        tmp_path: Path, logs: dict[str, Path]) -> None:
+    """``--spark-conf`` settings reach the JVM Spark starts (its GC log is written where
+    they say), and Java options given so keep the deep thread stack the long-line regexes
+    need (Java's default 1 MB overflows on these lines): long lines are read alike."""
+    from .test_analysis_engines import HAVE_SPARK, SPARK_REASON
+
+    if not HAVE_SPARK:
+        pytest.skip(SPARK_REASON)
+    log = tmp_path / "long.log"
+    start = b'203.0.113.9 - - [21/Aug/2026:14:00:00 +0000] "GET /t/acme/1.0/'
+    log.write_bytes(logs["combined"].read_bytes()
+                    + start + b"x" * 1_000_000 + b' HTTP/1.1" 204 0 "-" "ua"\n'
+                    + start + b'linux HTTP/1.1" 204 0 "-" "' + b'\\"' * 50_000 + b'"\n')
+    gc_log = tmp_path / "gc.log"
+    args = ("stats", T, str(log), "base=https://g.example/t", "--by", "os", "--json")
+    done = run_cli(*args, "--engine", "spark", "--spark-conf", "spark.driver.memory=700m",
+                   "--spark-conf", f"spark.driver.extraJavaOptions=-Xlog:gc:file={gc_log}",
+                   timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert gc_log.exists() and "Using" in gc_log.read_text(), "the setting never reached Java"
+    python = run_cli(*args, "--engine", "python")
+    assert json.loads(done.stdout) == json.loads(python.stdout)

@@ -102,6 +102,9 @@ def _common_logs(p: argparse.ArgumentParser, *, spark: bool = True,
     if spark:
         p.add_argument("--master", default=None, metavar="URL",
                        help="Spark master for --engine spark (default local[*])")
+        p.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                       help="a Spark setting for --engine spark's session, such as "
+                            "spark.driver.memory=4g (repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help=f"{quiet} (errors still shown)")
 
 
@@ -112,6 +115,8 @@ def _check_choices(args: argparse.Namespace, *, spark: bool = True) -> None:
     choose("engine", args.engine, _ENGINES if spark else _ENGINES[:3])
     if getattr(args, "master", None) is not None and args.engine != "spark":
         raise ValueError("--master applies only to --engine spark")
+    if getattr(args, "spark_conf", None) and args.engine != "spark":
+        raise ValueError("--spark-conf applies only to --engine spark")
 
 
 def _base(args: argparse.Namespace, pairs: dict[str, str]) -> str | None:
@@ -125,8 +130,24 @@ def _base(args: argparse.Namespace, pairs: dict[str, str]) -> str | None:
 def _engine(args: argparse.Namespace) -> Any:
     from .engines import get
 
-    options = {} if getattr(args, "master", None) is None else {"master": args.master}
+    options: dict[str, Any] = {}
+    if getattr(args, "master", None) is not None:
+        options["master"] = args.master
+    if getattr(args, "spark_conf", None):
+        options["config"] = _spark_conf(args.spark_conf)
     return get(args.engine, **options)
+
+
+def _spark_conf(pairs: Sequence[str]) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` settings as a dict (the last of a repeated key wins)."""
+    config: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or key != key.strip():
+            raise ValueError(f"--spark-conf takes KEY=VALUE, such as spark.driver.memory=4g, "
+                             f"not {pair!r}")
+        config[key] = value
+    return config
 
 
 def _by(fields: Sequence[str], text: str) -> list[str]:
@@ -272,8 +293,10 @@ def _stats_from_db(args: argparse.Namespace, logs: list[str], base: str | None) 
 
     if logs:
         raise ValueError("stats reads either logs or --db FILE, not both")
-    if args.format != "auto" or args.engine != "auto" or args.master is not None:
-        raise ValueError("--format, --engine and --master apply to logs, not to --db")
+    if (args.format != "auto" or args.engine != "auto" or args.master is not None
+            or args.spark_conf):
+        raise ValueError("--format, --engine, --master and --spark-conf apply to logs, "
+                         "not to --db")
     with Store.open(args.db, args.template, base) as store:
         fields = store.template.fields
         query = StatsQuery.make(fields, by=_by(fields, args.by), every=args.every,

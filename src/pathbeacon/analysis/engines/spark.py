@@ -30,8 +30,8 @@ from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_sql
 from . import Decoded, Engine, Plan
 from .files import Spool, is_gzip
 
-__all__ = ["SQL_CONF", "LocalFiles", "SparkEngine", "cloudfront_layout", "new_session",
-           "prepare", "view_name"]
+__all__ = ["SQL_CONF", "LocalFiles", "SparkEngine", "cloudfront_layout", "java_options",
+           "new_session", "prepare", "view_name"]
 
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 _views = itertools.count()
@@ -58,25 +58,29 @@ def prepare(session: Any) -> Any:
 def new_session(master: str | None = None, config: dict[str, str] | None = None) -> Any:
     """A SparkSession for pathbeacon (or the active one): UTC, no UI, a deep thread
     stack (Java's regex recurses once per repetition on long lines), and any other
-    ``config`` (such as ``{"spark.driver.memory": "2g"}``).
+    ``config``, which wins over these (the thread stack is kept in Java options given
+    without an ``-Xss`` of their own).
 
     The configuration applies only when no session runs yet in this process.
+
+        >>> session = new_session(config={"spark.driver.memory": "2g"})  # doctest: +SKIP
     """
     from pyspark.sql import SparkSession
 
-    builder = (
-        SparkSession.builder.appName("pathbeacon")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Xss64m")
-        .config("spark.executor.extraJavaOptions", "-Xss64m")
-        .config("spark.sql.shuffle.partitions", "8")
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "8",
         # the compiled query is one long pipeline: generating Java for it all at once
         # exceeds the JVM's method size and falls back after a slow attempt
-        .config("spark.sql.codegen.wholeStage", "false")
-    )
-    for key, value in (config or {}).items():
+        "spark.sql.codegen.wholeStage": "false",
+        **(config or {}),
+    }
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        settings[key] = java_options(settings.get(key, ""))
+    builder = SparkSession.builder.appName("pathbeacon")
+    for key, value in settings.items():
         builder = builder.config(key, value)
     if master is not None:
         builder = builder.master(master)
@@ -85,6 +89,18 @@ def new_session(master: str | None = None, config: dict[str, str] | None = None)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return prepare(session)
+
+
+def java_options(given: str) -> str:
+    """``given`` JVM options with the deep thread stack the long-line regexes need, unless
+    they set a stack size of their own.
+
+        >>> java_options(""), java_options("-XX:+UseSerialGC"), java_options("-Xss8m")
+        ('-Xss64m', '-Xss64m -XX:+UseSerialGC', '-Xss8m')
+    """
+    if any(option.startswith("-Xss") for option in given.split()):
+        return given
+    return f"-Xss64m {given}".strip()
 
 
 def cloudfront_layout(spark: Any, path: str) -> tuple[str, ...]:
@@ -178,21 +194,25 @@ def _counts(frame: Any) -> Counts:
 
 
 class SparkEngine(Engine):
-    """Runs the compiled Spark SQL: ``master=`` (default ``local[*]``) or ``session=``."""
+    """Runs the compiled Spark SQL: ``master=`` (default ``local[*]``) and ``config=``
+    (settings for the session it starts), or a ``session=`` of the caller's."""
 
     name = "spark"
 
-    def __init__(self, master: str | None = None, session: Any = None) -> None:
-        if master is not None and session is not None:
-            raise ValueError("give the spark engine a master or a session, not both")
+    def __init__(self, master: str | None = None, session: Any = None,
+                 config: dict[str, str] | None = None) -> None:
+        if session is not None and (master is not None or config):
+            raise ValueError("give the spark engine a master and settings, or a session, "
+                             "not both")
         self._master = master
+        self._config = dict(config or {})
         self._session = session
         self._owned = False
         self._files = LocalFiles()
 
     def _spark(self) -> Any:
         if self._session is None:
-            self._session = new_session(self._master)
+            self._session = new_session(self._master, self._config)
             self._owned = True
         return prepare(self._session)
 
