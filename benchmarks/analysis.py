@@ -276,9 +276,26 @@ def run_child(argv: list[str], cwd: Path | None = None,
         return wall, cpu, rss, out.read().decode()
 
 
+#: ``--engines spark-small``: the spark engine in a JVM kept small (at the cost of CPU):
+#: the smallest heap Spark takes, little of it for Spark's own buffers, a young generation
+#: that stays small, the heap given back after each collection, and one quick compiler.
+SPARK_SMALL = {
+    "spark.driver.memory": "512m",
+    "spark.memory.fraction": "0.1",
+    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -Xms32m -Xmn24m -XX:MinHeapFreeRatio=1"
+    " -XX:MaxHeapFreeRatio=10 -XX:ReservedCodeCacheSize=24m -XX:TieredStopAtLevel=1"
+    " -XX:CICompilerCount=1",
+}
+
+
 def stats_argv(engine: str, log: Path, fmt: str) -> list[str]:
+    settings: list[str] = []
+    if engine == "spark-small":
+        engine = "spark"
+        for key, value in SPARK_SMALL.items():
+            settings += ["--spark-conf", f"{key}={value}"]
     return [sys.executable, "-m", "pathbeacon", "stats", TEMPLATE, str(log), f"base={BASE}",
-            "--by", "version,os", "--engine", engine, "--format", fmt, "--json"]
+            "--by", "version,os", "--engine", engine, "--format", fmt, "--json", *settings]
 
 
 # GoAccess's own JSON log format for the nginx JSON lines (GoAccess >= 1.6)
@@ -317,7 +334,8 @@ def main() -> int:
     parser.add_argument("--formats", default="combined,json",
                         help="comma-separated log formats: " + ", ".join(FORMATS))
     parser.add_argument("--engines", default="python,duckdb,spark",
-                        help="comma-separated engines to time")
+                        help="comma-separated engines to time (spark-small: the spark "
+                             "engine with the SPARK_SMALL settings)")
     parser.add_argument("--baseline", metavar="REV", default=None,
                         help="also time the engines of this git revision, in the same run")
     parser.add_argument("--baseline-engines", default=None, metavar="LIST",
