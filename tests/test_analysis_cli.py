@@ -178,6 +178,8 @@ def test_standard_input(logs: dict[str, Path]) -> None:
      "--spark-conf applies only to --engine spark"),
     (["stats", T, "{log}", "--engine", "spark", "--spark-conf", "spark.driver.memory"],
      "--spark-conf takes KEY=VALUE"),
+    (["stats", T, "{log}", "--engine", "spark", "--spark-conf", "spark.master=yarn"],
+     "give the master with --master"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path: Path, logs: dict[str, Path],
                                             args: list[str], message: str) -> None:
@@ -423,3 +425,18 @@ def test_spark_conf_reaches_the_session_and_keeps_the_deep_stack(
     assert gc_log.exists() and "Using" in gc_log.read_text(), "the setting never reached Java"
     python = run_cli(*args, "--engine", "python")
     assert json.loads(done.stdout) == json.loads(python.stdout)
+
+
+@pytest.mark.slow
+def test_a_setting_spark_refuses_is_one_line_and_status_2(logs: dict[str, Path]) -> None:
+    from .test_analysis_engines import HAVE_SPARK, SPARK_REASON
+
+    if not HAVE_SPARK:
+        pytest.skip(SPARK_REASON)
+    done = run_cli("stats", T, str(logs["combined"]), "--engine", "spark",
+                   "--spark-conf", "spark.driver.memory=lots", timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("pathbeacon: error: Spark did not start (check --master and "
+                           "--spark-conf): "), last

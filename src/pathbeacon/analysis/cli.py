@@ -115,8 +115,10 @@ def _check_choices(args: argparse.Namespace, *, spark: bool = True) -> None:
     choose("engine", args.engine, _ENGINES if spark else _ENGINES[:3])
     if getattr(args, "master", None) is not None and args.engine != "spark":
         raise ValueError("--master applies only to --engine spark")
-    if getattr(args, "spark_conf", None) and args.engine != "spark":
-        raise ValueError("--spark-conf applies only to --engine spark")
+    if getattr(args, "spark_conf", None):
+        if args.engine != "spark":
+            raise ValueError("--spark-conf applies only to --engine spark")
+        _spark_conf(args.spark_conf)  # a malformed one is told before any log is read
 
 
 def _base(args: argparse.Namespace, pairs: dict[str, str]) -> str | None:
@@ -146,6 +148,8 @@ def _spark_conf(pairs: Sequence[str]) -> dict[str, str]:
         if not sep or not key.strip() or key != key.strip():
             raise ValueError(f"--spark-conf takes KEY=VALUE, such as spark.driver.memory=4g, "
                              f"not {pair!r}")
+        if key == "spark.master":
+            raise ValueError("--spark-conf spark.master: give the master with --master")
         config[key] = value
     return config
 

@@ -31,7 +31,7 @@ from . import Decoded, Engine, Plan
 from .files import Spool, is_gzip
 
 __all__ = ["SQL_CONF", "LocalFiles", "SparkEngine", "cloudfront_layout", "java_options",
-           "new_session", "prepare", "view_name"]
+           "new_session", "prepare", "session_settings", "view_name"]
 
 _CATEGORIES = ("matched", "bad_status", "other_path", "malformed")
 _views = itertools.count()
@@ -58,8 +58,8 @@ def prepare(session: Any) -> Any:
 def new_session(master: str | None = None, config: dict[str, str] | None = None) -> Any:
     """A SparkSession for pathbeacon (or the active one): UTC, no UI, a deep thread
     stack (Java's regex recurses once per repetition on long lines), and any other
-    ``config``, which wins over these (the thread stack is kept in Java options given
-    without an ``-Xss`` of their own).
+    ``config``, which wins over these (an ``-Xss`` in its Java options too); ``master``
+    wins over a ``spark.master`` there.
 
     The configuration applies only when no session runs yet in this process.
 
@@ -67,6 +67,25 @@ def new_session(master: str | None = None, config: dict[str, str] | None = None)
     """
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder.appName("pathbeacon")
+    for key, value in session_settings(master, config).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return prepare(session)
+
+
+def session_settings(master: str | None = None,
+                     config: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings :func:`new_session` starts a session with.
+
+        >>> settings = session_settings(config={"spark.sql.shuffle.partitions": "64",
+        ...     "spark.driver.extraJavaOptions": "-XX:+UseSerialGC"})
+        >>> settings["spark.sql.shuffle.partitions"], settings["spark.driver.extraJavaOptions"]
+        ('64', '-Xss64m -XX:+UseSerialGC')
+        >>> session_settings("yarn", {"spark.master": "local[2]"})["spark.master"]
+        'yarn'
+    """
     settings = {
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -79,27 +98,20 @@ def new_session(master: str | None = None, config: dict[str, str] | None = None)
     }
     for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
         settings[key] = java_options(settings.get(key, ""))
-    builder = SparkSession.builder.appName("pathbeacon")
-    for key, value in settings.items():
-        builder = builder.config(key, value)
     if master is not None:
-        builder = builder.master(master)
-    elif not os.environ.get("MASTER"):
-        builder = builder.master("local[*]")
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return prepare(session)
+        settings["spark.master"] = master
+    elif "spark.master" not in settings and not os.environ.get("MASTER"):
+        settings["spark.master"] = "local[*]"
+    return settings
 
 
 def java_options(given: str) -> str:
-    """``given`` JVM options with the deep thread stack the long-line regexes need, unless
-    they set a stack size of their own.
+    """``given`` JVM options after the deep thread stack the long-line regexes need (the
+    JVM takes the last ``-Xss``: one given here wins).
 
         >>> java_options(""), java_options("-XX:+UseSerialGC"), java_options("-Xss8m")
-        ('-Xss64m', '-Xss64m -XX:+UseSerialGC', '-Xss8m')
+        ('-Xss64m', '-Xss64m -XX:+UseSerialGC', '-Xss64m -Xss8m')
     """
-    if any(option.startswith("-Xss") for option in given.split()):
-        return given
     return f"-Xss64m {given}".strip()
 
 
@@ -212,7 +224,21 @@ class SparkEngine(Engine):
 
     def _spark(self) -> Any:
         if self._session is None:
-            self._session = new_session(self._master, self._config)
+            from pyspark.sql import SparkSession
+
+            running = SparkSession.getActiveSession()
+            if running is not None:  # the caller's: used as it is, and never stopped here
+                if self._master is not None or self._config:
+                    raise ValueError("a Spark session already runs in this process: "
+                                     "--master and --spark-conf cannot change it")
+                self._session = running
+                return prepare(running)
+            try:
+                self._session = new_session(self._master, self._config)
+            except Exception as error:  # Spark's launcher or JVM refused them
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise ValueError(f"Spark did not start (check --master and --spark-conf): "
+                                 f"{first}") from error
             self._owned = True
         return prepare(self._session)
 
