@@ -276,9 +276,10 @@ def run_child(argv: list[str], cwd: Path | None = None,
         return wall, cpu, rss, out.read().decode()
 
 
-#: ``--engines spark-small``: the spark engine in a JVM kept small (at the cost of CPU):
-#: the smallest heap Spark takes, little of it for Spark's own buffers, a young generation
-#: that stays small, the heap given back after each collection, and one quick compiler.
+#: ``--engines spark-small``: the spark engine in a JVM kept small (at the cost of CPU): a
+#: 512 MiB heap (Spark refuses under 450 MiB), little of it for Spark's own buffers, a young
+#: generation that stays small, the heap given back after each collection, one quick compiler.
+#: Not for --baseline-engines: a revision before --spark-conf refuses it.
 SPARK_SMALL = {
     "spark.driver.memory": "512m",
     "spark.memory.fraction": "0.1",
