@@ -19,6 +19,7 @@ from pathbeacon.analysis.sql import caddy_line_re
 
 from .conftest import need_program
 from .test_analysis_nginx import FACTS, T, _free_port, _get
+from .webservers import wait_for_lines
 
 CADDY = shutil.which("caddy") or "/usr/bin/caddy"
 
@@ -87,9 +88,7 @@ def test_real_caddy_log_decodes_to_what_was_sent(caddy: tuple[int, Path]) -> Non
     assert _get(port, "/t/acme/1.0/linux/x86_64?utm=1", b"curl/8") == 204
     ended = datetime.now(timezone.utc)
     log = tmp / "caddy.log"
-    deadline = time.monotonic() + 10
-    while log.read_bytes().count(b"\n") < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the probe, four beacons, and three others
+    wait_for_lines(log, 8)  # the probe, four beacons, and three others
     rows = decode(T, [str(log)], base="/t", engine="python")
     got = list(rows)
     assert [{k: v for k, v in r.items() if k not in ("time", "status")} for r in got] == sent

@@ -608,7 +608,8 @@ def test_a_shared_segment_nginx_answers_decodes_as_parse_gives(
     204; parse() and every engine split the segment where both values fit (1-64)."""
     from pathbeacon import Template
 
-    from .test_analysis_nginx import _get, wait_for_lines
+    from .test_analysis_nginx import _get
+    from .webservers import wait_for_lines
 
     port, tmp = request.getfixturevalue("nginx")  # a real nginx (test_analysis_nginx)
     template = Template("<base>/acme-<version>-<os>.tar.gz")

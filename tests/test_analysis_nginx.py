@@ -18,6 +18,7 @@ from pathbeacon import Template
 from pathbeacon.analysis import decode, stats
 
 from .conftest import need_program
+from .webservers import wait_for_lines
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -91,16 +92,6 @@ def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-
-
-def wait_for_lines(path: Path, count: int, timeout: float = 10) -> None:
-    """Wait until ``path`` holds ``count`` whole lines: nginx writes a request's line
-    after its answer, so a client can be ahead of the log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        time.sleep(0.02)
 
 
 def _get(port: int, target: str, agent: bytes, method: str = "GET") -> int:

@@ -77,13 +77,19 @@ class Server:
 
     def lines(self, count: int, timeout: float = 10) -> list[str]:
         """The log's lines, once at least ``count`` are there."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
-            lines = [line for line in text.splitlines() if line]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
+        wait_for_lines(self.log, count, timeout)
+        text = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+        return [line for line in text.splitlines() if line]
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 10) -> None:
+    """Wait (at most ``timeout`` seconds) until ``path`` holds ``count`` whole lines: a
+    server writes a request's log line after its answer, so a client can be ahead of it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        time.sleep(0.02)
 
 
 def split_nginx(snippet: str) -> tuple[str, str]:
