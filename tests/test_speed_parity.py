@@ -1,7 +1,8 @@
 """The faster SQL keeps the python engine's answer on the lines that tell regexes apart.
 
-The duckdb engine cuts a combined line with one four-group regex and looks the month up;
-these lines are where a shortcut would part from ``COMBINED_RE`` (issue 17).
+The duckdb and spark engines cut the common line with one four-group regex; these lines are
+where a shortcut would part from the exact path (``COMBINED_RE``, the strict JSON rule...)
+(issue 17).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pathbeacon.analysis import decode, stats
+
+from .test_analysis_engines import HAVE_SPARK, SPARK_REASON, spark  # noqa: F401 - a fixture
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -386,3 +389,73 @@ def test_cloudfront_times_read_alike(tmp_path: Path, when: tuple[str, str, int])
     got = _both(tmp_path, [line], "cloudfront")
     assert got["duckdb"] == got["python"]
     assert got["python"][1].matched == when[2]
+
+
+def _spark_rows(session: Any, lines: list[str], format: str,
+                cut: bool = True) -> list[tuple[Any, ...]]:
+    """The compiled Spark SQL's rows over ``lines`` (every column), with the fast cut or
+    without it."""
+    from pathbeacon.analysis.engines.spark import view_name
+    from pathbeacon.analysis.matcher import Matcher
+
+    sql = importlib.import_module("pathbeacon.analysis.sql")
+    fast = sql.fast_line_re
+    if not cut:
+        sql.fast_line_re = lambda format: None
+    try:
+        text = sql.query(Matcher.compile(TEMPLATE, base=BASE), "spark", format)
+    finally:
+        sql.fast_line_re = fast
+    view = view_name("parity_lines")
+    session.createDataFrame([(line,) for line in lines], "line string").createOrReplaceTempView(
+        view)
+    rows = session.sql(text.replace("\nFROM logs\n", f"\nFROM {view}\n", 1)).collect()
+    return sorted((tuple(row) for row in rows), key=repr)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
+def test_spark_takes_the_one_regex_cut_as_duckdb_does(spark: Any) -> None:  # noqa: F811
+    """Spark cuts the common lines with the same regexes (one ``regexp_replace`` each):
+    at the edges of each cut its rows are those of its exact path, every column, and its
+    decoded rows and counts those of the python engine. Few examples, each a batch of
+    every format: a Spark job is slow to start, not to read a line."""
+    import tempfile
+
+    from pathbeacon.analysis.engines import get
+
+    session = spark
+    plain = ('198.51.100.1 - - [21/Aug/2026:14:00:00 +0000] "GET ' + TARGET + ' HTTP/1.1"'
+             ' 204 0 "-" "ua"')
+
+    @settings(max_examples=5, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.reuse, Phase.generate],
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_edge_line(), min_size=1, max_size=30),
+           st.lists(_edge_json_line(), min_size=1, max_size=30),
+           st.lists(_edge_line("s3"), min_size=1, max_size=30),
+           st.lists(_edge_caddy_line(), min_size=1, max_size=30))
+    def check(combined: list[str], json_lines: list[str], s3: list[str],
+              caddy: list[str]) -> None:
+        # the common lines too, one holding the cut's glue (U+0001), and one of nothing
+        # but the four values so glued, which no cut matches
+        glued = "\x01".join
+        when, nginx_when = "21/Aug/2026:14:00:00 +0000", "2026-08-21T14:00:00+00:00"
+        combined = [plain, plain.replace('"ua"', '"u\x01a"'),
+                    glued(["198.51.100.1", when, TARGET, "204"]), *combined]
+        json_lines = [_NGINX, _caddy(), _NGINX.replace('"ua"', '"u\x01a"'),
+                      glued([nginx_when, TARGET, "204", "198.51.100.1"]), *json_lines, *caddy]
+        s3 = [glued([when, "198.51.100.1", TARGET, "204"]), *s3]
+        with tempfile.TemporaryDirectory() as tmp:
+            for format, lines in (("combined", combined), ("json", json_lines), ("s3", s3)):
+                fast = _spark_rows(session, lines, format)
+                assert fast == _spark_rows(session, lines, format, cut=False), format
+                log = Path(tmp) / f"{format}.log"
+                log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+                got = {}
+                for engine in ("python", get("spark", session=session)):
+                    rows = decode(TEMPLATE, [str(log)], base=BASE, engine=engine, format=format)
+                    got[getattr(engine, "name", engine)] = (sorted(rows, key=repr), rows.counts)
+                assert got["spark"] == got["python"], format
+
+    check()

@@ -187,6 +187,15 @@ class _Dialect:
         return f"endswith({expr}, {self.lit(suffix)})" if self.spark else (
             f"ends_with({expr}, {self.lit(suffix)})")
 
+    def starts(self, expr: str, prefix: str) -> str:
+        """Whether ``expr`` starts with ``prefix`` (a literal)."""
+        return f"startswith({expr}, {self.lit(prefix)})" if self.spark else (
+            f"starts_with({expr}, {self.lit(prefix)})")
+
+    def bytes(self, expr: str) -> str:
+        """The length of ``expr`` in UTF-8 bytes."""
+        return f"octet_length({expr})" if self.spark else f"strlen({expr})"
+
     def non_ascii(self, expr: str) -> str:
         """Whether ``expr`` holds any byte above 0x7F. DuckDB: bytes and characters differ.
         Spark counts an invalid byte as one character, but its regex sees it as U+FFFD."""
@@ -946,12 +955,31 @@ def _fast_record(d: _Dialect, format: str) -> tuple[dict[str, str], str]:
                 "agent": d.extract("line", _plain_quotes(S3_RE), 5)}, "'P'"
     agent = d.extract("line", r'^\{"time":"[^"]*","request":"[^"]*","status":[0-9]+,'
                               r'"agent":"([^"]*)"', 1)
-    caddy = f"starts_with(line, {d.lit(CADDY_START)})"
+    caddy = d.starts("line", CADDY_START)
     caddy_agent = d.extract("line", caddy_line_re(agent=True), 1)
+    # DuckDB's parser reads the shapes 'C' and 'F' (_time_parts); Spark reads Caddy's
+    # digits as any epoch ('e') and nginx's time by position ('n'), as the exact path would
+    shapes = ("'e'", "'n'") if d.spark else ("'C'", "'F'")
     return {"time": "f_all['f1']", "target_text": "f_all['f2']",
             "status_text": "f_all['f3']", "client": _nonempty("f_all['f4']"),
             "agent": _nonempty(f"(CASE WHEN {caddy} THEN {caddy_agent} ELSE {agent} END)")
-            }, f"(CASE WHEN {caddy} THEN 'C' ELSE 'F' END)"
+            }, f"(CASE WHEN {caddy} THEN {shapes[0]} ELSE {shapes[1]} END)"
+
+
+_FAST_NAMES = ("f1", "f2", "f3", "f4")
+
+
+def _fast_cut(d: _Dialect, pattern: str, names: Sequence[str] = _FAST_NAMES) -> str:
+    """The groups of the anchored ``pattern``, the i-th named ``names[i]``: in DuckDB a
+    struct of the four (empty where it does not match); in Spark an array of them in
+    the order of :data:`_FAST_NAMES`, of another size where it does not match (one
+    ``regexp_replace`` of the whole line by the groups joined by U+0001, which the line
+    must not hold)."""
+    if not d.spark:
+        return f"regexp_extract(line, {d.rx(pattern)}, {list(names)!r})"
+    glue = ", chr(1), ".join(f"'${names.index(name) + 1}'" for name in _FAST_NAMES)
+    whole = d.rx(pattern + "(?s:.*)")  # the rest of the line too (the cut may end before)
+    return f"split(regexp_replace(line, {whole}, concat({glue})), chr(1), -1)"
 
 
 def _segment_positions(matcher: Matcher) -> list[int] | None:
@@ -1011,10 +1039,11 @@ def query(matcher: Matcher, dialect: str, format: str,
         gate = "true"
     header = "line LIKE '#%'" if format == "cloudfront" else "false"
     # the common line by one lean regex first (fast_line_re); the rest as below
-    fast_re = None if d.spark else fast_line_re(format)
+    fast_re = fast_line_re(format)
     fast_cols = ""
+    fast_struct = ""
     if fast_re is not None:
-        cut = f"regexp_extract(line, {d.rx(fast_re)}, ['f1', 'f2', 'f3', 'f4'])"
+        cut = _fast_cut(d, fast_re)
         guard = plain
         if format == "json":
             # Caddy's line by its own regex, its groups (ts, remote_ip, uri, status) named
@@ -1022,12 +1051,21 @@ def query(matcher: Matcher, dialect: str, format: str,
             # the line, or a longer line, leave it to the exact path, as too many brackets
             # (strings included) leave every JSON line
             ua = '"User-Agent":'
-            once = f"strlen(line) - strlen(replace(line, {d.lit(ua)}, '')) <= {len(ua)}"
-            cut = (f"(CASE WHEN NOT starts_with(line, {d.lit(CADDY_START)}) THEN {cut}"
-                   f" WHEN strlen(line) <= {CADDY_LONGEST} AND {once} THEN regexp_extract(line,"
-                   f" {d.rx(caddy_line_re())}, ['f1', 'f4', 'f2', 'f3']) END)")
+            size = d.bytes("line")
+            without = d.bytes(f"replace(line, {d.lit(ua)}, '')")
+            once = f"{size} - {without} <= {len(ua)}"
+            cut = (f"(CASE WHEN NOT {d.starts('line', CADDY_START)} THEN {cut}"
+                   f" WHEN {size} <= {CADDY_LONGEST} AND {once} THEN"
+                   f" {_fast_cut(d, caddy_line_re(), ('f1', 'f4', 'f2', 'f3'))} END)")
             guard = f"{plain} AND {_brackets_ok(d)}"
-        fast_cols = f", CASE WHEN utf8_ok AND {guard} THEN {cut} END AS f_all"
+        if d.spark:  # the groups' glue: a line holding it takes the exact path
+            guard += " AND instr(line, chr(1)) = 0"
+            fast_cols = f", CASE WHEN utf8_ok AND {guard} THEN {cut} END AS f_parts"
+            fields = ", ".join(f"'{name}', f_parts[{i}]" for i, name in enumerate(_FAST_NAMES))
+            fast_struct = (f", CASE WHEN size(f_parts) = {len(_FAST_NAMES)}"
+                           f" THEN named_struct({fields}) END AS f_all")
+        else:
+            fast_cols = f", CASE WHEN utf8_ok AND {guard} THEN {cut} END AS f_all"
         extract_guard = f"{extract_guard} AND NOT is_fast"
         gate = f"(CASE WHEN is_fast THEN true ELSE {gate} END)"  # OR would compute both
 
@@ -1162,6 +1200,7 @@ FROM logs
 WHERE line <> ''"""
     layers: list[tuple[str, str]] = [
         ("fast_cut", fast_cols),
+        ("fast_struct", fast_struct),
         ("fast", ", coalesce(f_all['f1'] <> '', false) AS is_fast" if fast_cols else ""),
         *((f"read_{name}", f", CASE WHEN NOT is_fast THEN {expr} END AS {name}" if slow
            else f", {expr} AS {name}") for name, expr in fmt.pre.items()),
