@@ -2,10 +2,12 @@
 
 The very query :func:`pathbeacon.analysis.sql.query` prints for ``--dialect spark`` runs
 over each group of logs of one format, so it runs unchanged on a cluster (``master=``, or
-a ``SparkSession`` of your own via ``session=``). ``stats`` groups and counts reporter-days
-and machines in Spark SQL (a keyed MD5 of the day and address with a random per-run key,
-never the client itself); only one row per group comes back to Python, where
-:func:`~pathbeacon.analysis.stats.finish` applies the k rule, asking Spark about the folds.
+a ``SparkSession`` of your own via ``session=``). ``stats`` is one streamed aggregation, as
+in the duckdb engine (no line is kept): line counts, and per UTC day and group the events
+and distinct addresses (a keyed MD5 of the day and address with a random per-run key,
+never the client itself); one row per day-group comes back to Python, where
+:func:`~pathbeacon.analysis.engines.finish_by_days` sums the days and applies the k rule,
+and only when small groups fold together does a second pass count their addresses.
 
 Spark tells a gzip file by its ``.gz`` name: a local log whose name and content disagree
 is linked (or copied) under a name that tells the truth. Standard input is spooled to a local file
@@ -19,15 +21,15 @@ import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sources import Source
 from ..sql import counted
 from ..sql import query as compile_query
-from ..stats import Counts, GroupKey, GroupValue, Reach, StatsQuery, address_sql, finish
-from . import Decoded, Engine, Plan
+from ..stats import Counts, Reach, StatsQuery, address_sql
+from . import DayGroup, Decoded, Engine, Plan, finish_by_days
 from .files import Spool, is_gzip
 
 __all__ = ["SQL_CONF", "LocalFiles", "SparkEngine", "cloudfront_layout", "java_options",
@@ -192,7 +194,8 @@ def lines_frame(spark: Any, plan: Plan, files: LocalFiles | None = None) -> Any:
         return spark.sql(
             "SELECT CAST(NULL AS STRING) AS `time`, CAST(NULL AS BIGINT) AS `status`"
             + (f", {fields}" if fields else "")
-            + ", CAST(NULL AS STRING) AS `day`, CAST(NULL AS STRING) AS `client`,"
+            + ", CAST(NULL AS STRING) AS `day`, CAST(NULL AS BIGINT) AS `day_number`,"
+            " CAST(NULL AS STRING) AS `client`,"
             " CAST(NULL AS STRING) AS `agent`, CAST(NULL AS STRING) AS category WHERE false")
     frame = frames[0]
     for other in frames[1:]:
@@ -284,62 +287,78 @@ class SparkEngine(Engine):
         spark = self._spark()
         secret = os.urandom(32).hex()
         by = [f"`{name}`" for name in query.by]
-        if query.every == "day":
-            period = "day"
-        elif query.every == "week":
-            period = "CAST(trunc(to_date(day), 'week') AS STRING)"
-        elif query.every == "month":
-            period = "concat(substr(day, 1, 8), '01')"
-        else:
-            period = "CAST(NULL AS STRING)"
+        days = query.every is not None
         rkey = (f"CASE WHEN day IS NOT NULL AND client IS NOT NULL THEN md5(concat("
                 f"'{secret}', day, chr(0), {address_sql('client', 'spark')})) END")
+        del secret
+        # every counted line keeps its day: machines are the most addresses on one day
+        keep = counted(query, numbered=True)
+        picked = "".join(f", CASE WHEN counted THEN {b} END AS {b}" for b in by)
         view = view_name("pathbeacon_lines")
         fold_view = f"{view}_fold"
-        lines = lines_frame(spark, plan, self._files).selectExpr(
-            "category", f"coalesce({counted(query)}, false) AS counted",
-            f"{period} AS period", *by, "day AS pb_day", f"{rkey} AS rkey").cache()
-        del secret
-        width = len(by)
-        group_cols = ", ".join(["period", *by])
+        lines_frame(spark, plan, self._files).createOrReplaceTempView(view)
+        # no line is kept: a pass over the logs is one streamed aggregation (and a second
+        # pass only when small groups fold together), as in the duckdb engine; each
+        # column once (a column the query repeats would repeat its whole expression)
+        lines = (f"SELECT category, counted, CASE WHEN counted THEN day_number END"
+                 f" AS day_number{picked}, CASE WHEN counted THEN rkey END AS rkey"
+                 f" FROM (SELECT *, coalesce({keep}, false) AS counted, {rkey} AS rkey"
+                 f" FROM {view}) AS keyed")
+        keys = ", ".join(["category", "counted", "day_number", *by])
         try:
-            lines.createOrReplaceTempView(view)
-            counts = _counts(lines)
-            found = spark.sql(f"""SELECT {group_cols}, sum(e), sum(r), max(r), sum(seen)
-                FROM (SELECT {group_cols}, pb_day, count(*) AS e, count(DISTINCT rkey) AS r,
-                             count(rkey) AS seen
-                      FROM {view} WHERE counted GROUP BY {group_cols}, pb_day) AS d
-                GROUP BY {group_cols}""").collect()
-            groups: dict[GroupKey, GroupValue] = {}
+            # distinct addresses per day as two plain aggregations (a day-group's
+            # addresses, then the day-groups)
+            found = spark.sql(
+                f"SELECT {keys}, sum(n), count(rkey), sum(CASE WHEN rkey IS NOT NULL THEN n END)"
+                f" FROM (SELECT {keys}, rkey, count(*) AS n FROM ({lines}) AS lines"
+                f" GROUP BY {keys}, rkey) AS days GROUP BY {keys}").collect()
+            tally = dict.fromkeys(_CATEGORIES, 0)
+            by_day: dict[DayGroup, tuple[int, int, int]] = {}
             for row in found:
-                events, reporters, machines, seen = row[1 + width:]
-                groups[(row[0], tuple(row[1:1 + width]))] = (
-                    (int(events), None, None) if not seen
-                    else (int(events), int(reporters), int(machines)))
-            join = " AND ".join(f"l.{c} <=> f.{c}" for c in ["period", *by])
+                tally[row[0]] += int(row[-3])
+                if row[1]:
+                    by_day[(row[2], tuple(row[3:-3]))] = (
+                        int(row[-3]), int(row[-2]), int(row[-1] or 0))
 
-            def union(sets: Sequence[Sequence[GroupKey]]) -> list[Reach]:
-                from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+            def unions(wanted: list[list[DayGroup]]) -> list[Reach]:
+                """(reporter-days, machines) over each list of day-groups: one more pass."""
+                from pyspark.sql.types import (
+                    IntegerType,
+                    LongType,
+                    StringType,
+                    StructField,
+                    StructType,
+                )
 
+                if not wanted:
+                    return []
+                # without periods a group's days all fold together: its values pick them
+                cols = ["pb_set", *(["day_number"] if days else []), *query.by]
                 schema = StructType(
-                    [StructField("pb_set", IntegerType()), StructField("period", StringType())]
+                    [StructField("pb_set", IntegerType())]
+                    + ([StructField("day_number", LongType())] if days else [])
                     + [StructField(name, StringType()) for name in query.by])
-                spark.createDataFrame(
-                    [(number, key[0], *key[1]) for number, keys in enumerate(sets)
-                     for key in keys], schema).createOrReplaceTempView(fold_view)
-                reach = {row[0]: row[1:] for row in spark.sql(f"""
-                    SELECT pb_set, sum(r), max(r), sum(seen)
-                    FROM (SELECT f.pb_set, l.pb_day, count(DISTINCT l.rkey) AS r,
-                                 count(l.rkey) AS seen
-                          FROM {view} AS l JOIN {fold_view} AS f ON {join}
-                          WHERE l.counted GROUP BY f.pb_set, l.pb_day) AS d
+                rows = {(number, *([day] if days else []), *group): None
+                        for number, members in enumerate(wanted) for day, group in members}
+                spark.createDataFrame(list(rows), schema).createOrReplaceTempView(fold_view)
+                # Only the keys join (a line not counted has none: no set has a NULL), and
+                # lines without an address count nothing: a condition on the lines alone
+                # would be pushed into the compiled query, each column replaced by its
+                # expression, which repeats them without end.
+                join = " AND ".join(f"l.`{c}` <=> f.`{c}`" for c in cols[1:])
+                reach = {int(row[0]): (int(row[1]), int(row[2])) for row in spark.sql(f"""
+                    SELECT pb_set, sum(a), max(a) FROM (
+                      SELECT pb_set, day_number, count(rkey) AS a FROM (
+                        SELECT f.pb_set, l.day_number, l.rkey
+                        FROM ({lines}) AS l JOIN {fold_view} AS f ON {join or 'true'}
+                        GROUP BY f.pb_set, l.day_number, l.rkey) AS sets
+                      GROUP BY pb_set, day_number) AS days
                     GROUP BY pb_set""").collect()}
-                return [None if number not in reach or not reach[number][2]
-                        else (int(reach[number][0]), int(reach[number][1]))
-                        for number in range(len(sets))]
+                return [reach[number] if reach.get(number, (0, 0))[0] else None
+                        for number in range(len(wanted))]
 
-            return finish(counts, groups, query, union)
+            counts = Counts(*(tally[name] for name in _CATEGORIES))
+            return finish_by_days(counts, by_day, query, unions)
         finally:
-            lines.unpersist()
             spark.catalog.dropTempView(view)
             spark.catalog.dropTempView(fold_view)
