@@ -442,7 +442,9 @@ def test_spark_takes_the_one_regex_cut_as_duckdb_does(spark: Any) -> None:  # no
         glued = "\x01".join
         when, nginx_when = "21/Aug/2026:14:00:00 +0000", "2026-08-21T14:00:00+00:00"
         combined = [plain, plain.replace('"ua"', '"u\x01a"'),
-                    glued(["198.51.100.1", when, TARGET, "204"]), *combined]
+                    glued(["198.51.100.1", when, TARGET, "204"]),
+                    # the issue's line: the time after the third token, not at the first "] "
+                    plain.replace('198.51.100.1 - -', '203.0.113.9 a] "b'), *combined]
         json_lines = [_NGINX, _caddy(), _NGINX.replace('"ua"', '"u\x01a"'),
                       glued([nginx_when, TARGET, "204", "198.51.100.1"]), *json_lines, *caddy]
         s3 = [glued([when, "198.51.100.1", TARGET, "204"]), *s3]
