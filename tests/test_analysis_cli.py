@@ -440,3 +440,42 @@ def test_a_setting_spark_refuses_is_one_line_and_status_2(logs: dict[str, Path])
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("pathbeacon: error: Spark did not start (check --master and "
                            "--spark-conf): "), last
+
+
+def _cut_short(log: Path) -> Path:
+    """A gzip copy of ``log`` cut off in the middle of its stream (a log caught while it
+    was being compressed)."""
+    data = gzip.compress(log.read_bytes() * 50)
+    cut = log.with_name("cut-short.log.gz")
+    cut.write_bytes(data[:len(data) // 2])
+    return cut
+
+
+@pytest.mark.parametrize("command", ["decode", "stats"])
+def test_an_engine_error_is_one_line_and_status_1(logs: dict[str, Path], command: str) -> None:
+    """DuckDB stops with an error of its own on a gzip log cut short: one line naming the
+    engine and the file, status 1, no traceback (the python engine says it cannot read
+    the file, status 2)."""
+    cut = _cut_short(logs["combined"])
+    done = run_cli(command, T, str(cut), "base=https://g.example/t", "--engine", "duckdb")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("pathbeacon: error: the duckdb engine failed: "), done.stderr
+    assert str(cut) in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+    python = run_cli(command, T, str(cut), "base=https://g.example/t", "--engine", "python")
+    assert python.returncode == 2 and len(python.stderr.splitlines()) == 1, python.stderr
+
+
+@pytest.mark.slow
+def test_a_spark_error_is_one_line_and_status_1(logs: dict[str, Path]) -> None:
+    """Spark's own error (here, from a task reading a gzip log cut short) is one line and
+    status 1, not PySpark's traceback."""
+    from .test_analysis_engines import HAVE_SPARK, SPARK_REASON
+
+    if not HAVE_SPARK:
+        pytest.skip(SPARK_REASON)
+    done = run_cli("stats", T, str(_cut_short(logs["combined"])), "base=https://g.example/t",
+                   "--engine", "spark", timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("pathbeacon: error: the spark engine failed: "), last

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 import pathbeacon
-from pathbeacon.errors import OutputError
+from pathbeacon.errors import EngineError, OutputError
 
 __all__ = ["UsageError", "command", "main", "takes_pairs"]
 
@@ -547,8 +547,8 @@ def _guarded(argv: Sequence[str] | None, real: TextIO) -> int:
         if isinstance(error, ValueError):
             _error(str(error))
             return USAGE
-        if isinstance(error, OutputError):  # a file named on the command line
-            _error(str(error))
+        if isinstance(error, (OutputError, EngineError)):  # a file named on the command
+            _error(str(error))  # line; DuckDB or Spark stopped with an error of its own
             return FAILED
         if isinstance(error, (_OutputError, BrokenPipeError)):
             cause = error.error if isinstance(error, _OutputError) else error

@@ -79,3 +79,25 @@ class OutputError(OSError):
 
     def __str__(self) -> str:
         return f"cannot write {self.path}: {self.reason}"
+
+
+class EngineError(RuntimeError):
+    """An SQL engine (DuckDB or Spark) stopped with an error of its own while it read logs:
+    a log it cannot read (a gzip file cut short), no memory or disk left for what it
+    spills, a JVM that died (exit status 1 on the command line).
+
+        >>> from pathbeacon.errors import EngineError
+        >>> str(EngineError("duckdb", "IO Error: Unexpected end of GZIP stream: a.log.gz"))
+        'the duckdb engine failed: IO Error: Unexpected end of GZIP stream: a.log.gz'
+    """
+
+    def __init__(self, engine: str, reason: str):
+        super().__init__(f"the {engine} engine failed: {reason}")
+        self.engine = engine
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[EngineError], tuple[str, str]]:
+        return (type(self), (self.engine, self.reason))
+
+    def __str__(self) -> str:
+        return f"the {self.engine} engine failed: {self.reason}"

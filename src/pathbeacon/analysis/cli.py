@@ -7,9 +7,9 @@ never see argparse.
           --base https://g.example/t --by version
 
 Exit statuses (docs/reference/exit-statuses.md, :data:`EXIT_STATUSES`): 0 done; 1 an output
-could not be written; 2 a usage error; 3 under 1 % of the lines read matched the template
-(the likely cause on stderr); 130 interrupted (Ctrl-C). Each is one line on stderr, never
-a traceback.
+could not be written, or DuckDB or Spark failed; 2 a usage error; 3 under 1 % of the lines
+read matched the template (the likely cause on stderr); 130 interrupted (Ctrl-C). Each is
+one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ NOTHING_MATCHED = 3
 #: Every exit status a receiving-side command may end with.
 EXIT_STATUSES = {
     0: "done",
-    1: "an output could not be written (one line on stderr; nothing half-written is left)",
+    1: "an output could not be written (nothing half-written is left), or the duckdb or"
+       " spark engine stopped with an error of its own (one line on stderr)",
     2: "usage error: a bad option, template, base or log name (one line on stderr)",
     3: "under 1 % of the lines read matched the template (the likely cause on stderr)",
     130: "interrupted (Ctrl-C): one line on stderr, no output file left",
 }
-_READS = "0 done, 1 an output could not be written, 2 usage error, 3 under 1 % of the" \
-         " lines matched (the likely cause on stderr), 130 interrupted"
+_READS = "0 done, 1 an output could not be written or the engine failed, 2 usage error," \
+         " 3 under 1 % of the lines matched (the likely cause on stderr), 130 interrupted"
 _WRITES = "0 done, 1 an output could not be written, 2 usage error, 130 interrupted"
 _PRINTS = "0 done, 2 usage error"
 _ENGINES = ("auto", "python", "duckdb", "spark")
@@ -177,6 +178,44 @@ def _groupings(text: str) -> dict[str, Any]:
         if sep:
             found[name] = GROUPINGS[choose(f"grouping for --by {name}", how, tuple(GROUPINGS))]
     return found
+
+
+def _engine_of(error: BaseException) -> str | None:
+    """The engine whose library raised ``error``: DuckDB's own errors, Spark's (PySpark's
+    and py4j's, or any error raised inside them, such as the refused connection of a JVM
+    that died), else ``None``."""
+    top = type(error).__module__.split(".")[0]
+    if top in ("duckdb", "_duckdb"):
+        return "duckdb"
+    if top in ("py4j", "pyspark"):
+        return "spark"
+    where, trace = "", error.__traceback__
+    while trace is not None:  # the frame it was raised in
+        where, trace = str(trace.tb_frame.f_globals.get("__name__", "")), trace.tb_next
+    return "spark" if where.split(".")[0] in ("py4j", "pyspark") else None
+
+
+def _engine_errors(command: Any) -> Any:
+    """``command`` with an engine's own error as :class:`~pathbeacon.errors.EngineError`:
+    one line (its first line that says more than which call failed) and exit status 1,
+    not a traceback. Errors pathbeacon raises itself pass through."""
+    from functools import wraps
+
+    @wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(command(args))
+        except Exception as error:
+            engine = None if isinstance(error, ValueError) else _engine_of(error)
+            if engine is None:
+                raise
+            from pathbeacon.errors import EngineError
+
+            lines = [line.strip(" :\t") for line in str(error).splitlines()]
+            said = [line for line in lines
+                    if line and not line.startswith("An error occurred while calling")]
+            raise EngineError(engine, (said or [type(error).__name__])[0][:500]) from None
+    return run
 
 
 def _say(text: str) -> None:
@@ -472,7 +511,7 @@ def register(sub: Any) -> None:
     p.add_argument("--output", "-o", default=None, metavar="FILE",
                    help="write rows to FILE.jsonl, FILE.csv or FILE.parquet instead")
     gather_positionals(p, "logs")
-    p.set_defaults(run=_cmd_decode)
+    p.set_defaults(run=_engine_errors(_cmd_decode))
 
     p = _command(
         sub, "stats", "count beacons in access logs (or a store) by fields and period",
@@ -504,7 +543,7 @@ def register(sub: Any) -> None:
     style.add_argument("--json", action="store_true", help="print JSON (with the line counts)")
     style.add_argument("--csv", action="store_true", help="print CSV")
     gather_positionals(p, "logs")
-    p.set_defaults(run=_cmd_stats)
+    p.set_defaults(run=_engine_errors(_cmd_stats))
 
     p = _command(
         sub, "sql", "print the SQL query the duckdb or spark engine runs",
@@ -542,7 +581,7 @@ def register(sub: Any) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar and no per-log summary (errors still shown)")
     gather_positionals(p, "logs")
-    p.set_defaults(run=_cmd_ingest)
+    p.set_defaults(run=_engine_errors(_cmd_ingest))
 
     gateway = _command(
         sub, "gateway", "print an nginx or Caddy config that answers and logs the beacons",
@@ -599,7 +638,7 @@ def register(sub: Any) -> None:
     _dashboard_options(p, DEFAULT_K)
     _common_logs(p, spark=False, quiet="no progress bar on stderr")
     gather_positionals(p, "params")
-    p.set_defaults(run=_cmd_dashboard)
+    p.set_defaults(run=_engine_errors(_cmd_dashboard))
 
     p = _command(
         sub, "publish", "write a folder of published counts: page, JSON files and a badge",
@@ -620,7 +659,7 @@ def register(sub: Any) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="do not list the files written")
     _dashboard_options(p, DEFAULT_K)
     gather_positionals(p, "params")
-    p.set_defaults(run=_cmd_publish)
+    p.set_defaults(run=_engine_errors(_cmd_publish))
 
 
 def _dashboard_options(p: argparse.ArgumentParser, default_k: int) -> None:
