@@ -456,6 +456,7 @@ def test_an_engine_error_is_one_line_and_status_1(logs: dict[str, Path], command
     """DuckDB stops with an error of its own on a gzip log cut short: one line naming the
     engine and the file, status 1, no traceback (the python engine says it cannot read
     the file, status 2)."""
+    pytest.importorskip("duckdb")
     cut = _cut_short(logs["combined"])
     done = run_cli(command, T, str(cut), "base=https://g.example/t", "--engine", "duckdb")
     assert done.returncode == 1, done.stderr
