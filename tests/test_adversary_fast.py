@@ -309,3 +309,109 @@ def test_json_beside_the_read_keys_is_judged_alike(extras: list[str]) -> None:
         got = {engine: (len(rows), counts)
                for engine, (rows, counts) in _read(log, "json").items()}
     assert got["duckdb"] == got["python"]
+
+
+def _nginx(extra: str = "", agent: str = "ua") -> str:
+    """The common nginx JSON line, with ``extra`` (``,"key":value``) after its client."""
+    return (NGINX_JSON[:-1].replace('"agent":"ua"', f'"agent":"{agent}"') + extra + "}")
+
+
+def _caddy_line(size: str) -> str:
+    """Caddy's common line (its fast cut's shape), its answer's size written ``size``."""
+    return ('{"level":"info","ts":1787313600.5,"logger":"l","msg":"m","request":{"remote_ip":'
+            '"198.51.100.1","proto":"HTTP/1.1","method":"GET","host":"h","uri":"' + TARGET
+            + '","headers":{"User-Agent":["ua"]}},"bytes_read":0,"duration":0.1,"size":'
+            + size + ',"status":204,"resp_headers":{}}')
+
+
+_EMOJI = "\U0001f600"  # one character, two UTF-16 code units
+
+
+_BOUNDS = {
+    # numbers: up to 1,000 digits (integer, fraction and exponent together), any sign
+    "int-1000": (_nginx(',"x":1' + "0" * 999), True),
+    "int-1001": (_nginx(',"x":1' + "0" * 1000), False),
+    "negative-1000": (_nginx(',"x":-1' + "0" * 999), True),
+    "negative-1001": (_nginx(',"x":-1' + "0" * 1000), False),
+    "fraction-1000": (_nginx(',"x":1' + "0" * 998 + ".5"), True),
+    "fraction-1001": (_nginx(',"x":1' + "0" * 999 + ".5"), False),
+    "exponent-1000": (_nginx(',"x":1' + "0" * 997 + "e10"), True),
+    "exponent-1001": (_nginx(',"x":1' + "0" * 999 + "e1"), False),
+    "in-a-list-1000": (_nginx(',"x":[1.' + "0" * 998 + "1]"), True),
+    "in-a-list-1001": (_nginx(',"x":[1.' + "0" * 999 + "1]"), False),
+    # (a whole part written 0 counts no digit)
+    "zero-fraction-1000": (_nginx(',"x":-0.' + "0" * 999 + "1"), True),
+    "zero-fraction-1001": (_nginx(',"x":0.' + "0" * 1000 + "1"), False),
+    "zero-exponent-1000": (_nginx(',"x":0e' + "1" * 1000), True),
+    "zero-fraction-exponent-1001": (_nginx(',"x":0.' + "0" * 999 + "1e5"), False),
+    "int-5000": (_nginx(',"x":' + "9" * 5000), False),  # past Python's own int limit
+    # Caddy's common line: a number longer than its fast cut takes
+    "caddy-41": (_caddy_line("1" * 41), True),
+    "caddy-1001": (_caddy_line("1" * 1001), False),
+    # keys: up to 50,000 UTF-16 code units once unescaped, at any depth
+    "key-50000": (_nginx(',"' + "k" * 50_000 + '":1'), True),
+    "key-50001": (_nginx(',"' + "k" * 50_001 + '":1'), False),
+    "key-50001-space": (_nginx(',"' + "k" * 50_001 + '" :1'), False),
+    "key-euro-25001": (_nginx(',"' + "\u20ac" * 25_001 + '":1'), True),  # 75,003 bytes
+    "key-emoji-25000": (_nginx(',"' + _EMOJI * 25_000 + '":1'), True),
+    "key-emoji-25001": (_nginx(',"' + _EMOJI * 25_001 + '":1'), False),
+    "key-escapes-10001": (_nginx(',"' + "\\u006b" * 10_001 + '":1'), True),
+    "key-escapes-50001": (_nginx(',"' + "\\u006b" * 50_001 + '":1'), False),
+    "key-nested-50001": (_nginx(',"x":{"' + "k" * 50_001 + '":1}'), False),
+}
+
+
+@pytest.mark.parametrize(("line", "read"), list(_BOUNDS.values()), ids=list(_BOUNDS))
+def test_json_past_sparks_parser_bounds_is_malformed_on_every_engine(
+        tmp_path: Path, session: Any, line: str, read: bool) -> None:
+    """Spark's JSON parser refuses a number of more than 1,000 digits and a key of more
+    than 50,000 UTF-16 code units (Jackson's bounds); Python's stops at 4,300 digits and
+    DuckDB's at neither. A line holding one is malformed on every engine."""
+    log = tmp_path / "access.json"
+    log.write_text(line + "\n", encoding="utf-8")
+    got = _read(log, "json", session)
+    assert got["python"][1] == ((1, 0, 0, 0) if read else (0, 0, 0, 1))
+    _alike(got)
+
+
+@pytest.mark.parametrize(("line", "read"), [
+    (_nginx(',"x":"' + "s" * 20_000_000 + '"'), True),
+    (_nginx(',"x":"' + "s" * 20_000_001 + '"'), False),
+    (_nginx(',"x":["' + _EMOJI * 10_000_001 + '"]'), False),
+    (_nginx(agent="a" * 20_000_001), False),  # the fast cut's shape
+], ids=["20M", "20M+1", "emoji-in-a-list", "agent"])
+def test_json_strings_past_sparks_bound_are_malformed(tmp_path: Path, line: str,
+                                                      read: bool) -> None:
+    """A string of more than 20,000,000 UTF-16 code units is malformed (python and
+    duckdb here: a Spark session of the tests' size runs out of heap on such lines)."""
+    log = tmp_path / "access.json"
+    log.write_text(line + "\n", encoding="utf-8")
+    got = _read(log, "json")
+    assert got["python"][1] == ((1, 0, 0, 0) if read else (0, 0, 0, 1))
+    _alike(got)
+
+
+@st.composite
+def _long_number(draw: Any) -> tuple[str, int]:
+    """A JSON number near 1,000 digits, and its digits as Jackson counts them."""
+    whole = draw(st.sampled_from(["0", "1", "9" * draw(st.integers(1, 1010))]))
+    fraction = draw(st.sampled_from(["", "0" * draw(st.integers(0, 1010)) + "5"]))
+    exponent = draw(st.sampled_from(["", "1" * draw(st.integers(1, 1010))]))
+    text = (draw(st.sampled_from(["", "-"])) + whole + (f".{fraction}" if fraction else "")
+            + (draw(st.sampled_from(["e", "E+", "e-"])) + exponent if exponent else ""))
+    return text, (len(whole) if whole != "0" else 0) + len(fraction) + len(exponent)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(_long_number(), min_size=1, max_size=8))
+def test_numbers_near_the_digit_bound_are_judged_alike(numbers: list[tuple[str, int]]) -> None:
+    """A line is read exactly when each number in it has at most 1,000 digits."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.json"
+        log.write_text("".join(_nginx(f',"x":[{text}]') + "\n" for text, _ in numbers),
+                       encoding="utf-8")
+        got = _read(log, "json")
+    fit = sum(digits <= 1000 for _, digits in numbers)
+    assert got["python"][1] == (fit, 0, 0, len(numbers) - fit)
+    _alike(got)

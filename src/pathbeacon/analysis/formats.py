@@ -53,6 +53,9 @@ __all__ = [
     "FORMATS",
     "HEADER",
     "JSON_MAX_BRACKETS",
+    "JSON_MAX_DIGITS",
+    "JSON_MAX_KEY",
+    "JSON_MAX_STRING",
     "JSON_READ_KEYS",
     "NONCHARACTER",
     "REQUEST_RE",
@@ -152,6 +155,15 @@ def line_text(raw: bytes) -> str | None:
 #: it bounds the nesting every engine's JSON parser must follow (Python's stops near 1,000
 #: levels, Spark's at 1,000, DuckDB's never), counted the same way by each.
 JSON_MAX_BRACKETS = 500
+#: Spark's JSON parser (Jackson's default bounds, which Spark does not let a user set)
+#: refuses a number of more digits than this (its integer, fraction and exponent
+#: together; an integer part ``0`` counts none), a key longer than ``JSON_MAX_KEY`` and a
+#: string longer than ``JSON_MAX_STRING`` (both in UTF-16 code units, once unescaped).
+#: Python's integers stop at 4,300 digits, DuckDB reads any: a line holding one is
+#: ``malformed`` on every engine.
+JSON_MAX_DIGITS = 1000
+JSON_MAX_KEY = 50_000
+JSON_MAX_STRING = 20_000_000
 #: The keys a JSON dialect reads, in the top-level object, in Caddy's ``request`` object
 #: and in its ``headers``: a line that repeats one of them in that object is ``malformed``
 #: (parsers disagree on which of the two counts).
@@ -293,9 +305,60 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's extension
 
 
+def _units(text: str) -> int:
+    """The length of ``text`` in UTF-16 code units (what Java counts)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+_ZERO_WHOLE = re.compile("-?0(?![0-9])")
+
+
+def _number(text: str) -> str:
+    # a whole part written "0" counts no digit (Jackson's count: "0." and 1,000 digits is read)
+    if sum(map(text.count, "0123456789")) - bool(_ZERO_WHOLE.match(text)) > JSON_MAX_DIGITS:
+        raise ValueError("a number of more digits than JSON_MAX_DIGITS")
+    return text
+
+
+def _int(text: str) -> int:
+    return int(_number(text)) if len(text) > JSON_MAX_DIGITS else int(text)
+
+
+def _float(text: str) -> float:
+    return float(_number(text)) if len(text) > JSON_MAX_DIGITS else float(text)
+
+
+def _strings_fit(value: object) -> bool:
+    """Whether the strings in a list (and its lists) are at most ``JSON_MAX_STRING`` long;
+    an object's were checked as it was built."""
+    if isinstance(value, str):
+        return len(value) <= JSON_MAX_STRING // 2 or _units(value) <= JSON_MAX_STRING
+    if isinstance(value, list):
+        return all(_strings_fit(item) for item in value)
+    return True
+
+
+def _bounded_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """:func:`_object` for a long line: a key or string past Spark's bounds fails."""
+    for key, value in pairs:
+        if len(key) > JSON_MAX_KEY // 2 and _units(key) > JSON_MAX_KEY:
+            raise ValueError("a key longer than JSON_MAX_KEY")
+        if not _strings_fit(value):
+            raise ValueError("a string longer than JSON_MAX_STRING")
+    return _object(pairs)
+
+
 # Strict RFC 8259: no NaN or Infinity. _CHECKED also marks objects that repeat a key.
+# A line of more than JSON_MAX_DIGITS characters may hold a number past it (_LONG), one of
+# more than half JSON_MAX_KEY a key past that, and so a string (_LONGEST: UTF-16 counts
+# up to two units per character).
 _STRICT = json.JSONDecoder(parse_constant=_no_constant)
 _CHECKED = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_object)
+_LONG = json.JSONDecoder(parse_constant=_no_constant, parse_int=_int, parse_float=_float)
+_CHECKED_LONG = json.JSONDecoder(parse_constant=_no_constant, parse_int=_int,
+                                 parse_float=_float, object_pairs_hook=_object)
+_LONGEST = json.JSONDecoder(parse_constant=_no_constant, parse_int=_int, parse_float=_float,
+                            object_pairs_hook=_bounded_object)
 
 
 def _repeats_a_read_key(obj: dict[str, object]) -> bool:
@@ -317,7 +380,8 @@ def json_object(line: str) -> dict[str, object] | None:
     rule every engine follows: strict RFC 8259 JSON (no ``NaN``/``Infinity``, trailing
     comma, single quote, raw control character or trailing text), an object, at most
     :data:`JSON_MAX_BRACKETS` brackets, no lone surrogate escape (``"\\ud800"``: not Unicode
-    text), no key of :data:`JSON_READ_KEYS` given twice in its object.
+    text), no key of :data:`JSON_READ_KEYS` given twice in its object, no number, key or
+    string past Spark's bounds (:data:`JSON_MAX_DIGITS`).
 
         >>> json_object('{"uri": "/t/x", "status": 204}')
         {'uri': '/t/x', 'status': 204}
@@ -328,14 +392,20 @@ def json_object(line: str) -> dict[str, object] | None:
         return None
     keys = _READ_KEY.findall(line)
     # a read key can repeat only where its text does (or is spelled with an escape)
-    decoder = _CHECKED if len(keys) != len(set(keys)) or "\\u" in line else _STRICT
+    checked = len(keys) != len(set(keys)) or "\\u" in line
+    if len(line) > JSON_MAX_KEY // 2:
+        decoder, checked = _LONGEST, True
+    elif len(line) > JSON_MAX_DIGITS:
+        decoder = _CHECKED_LONG if checked else _LONG
+    else:
+        decoder = _CHECKED if checked else _STRICT
     try:
         obj = decoder.decode(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None
-    if decoder is _CHECKED and _repeats_a_read_key(obj):
+    if checked and _repeats_a_read_key(obj):
         return None
     if _SURROGATE_ESCAPE.search(line):
         try:  # exact check, rarely needed: "\\ud800" is a backslash and text
@@ -689,6 +759,8 @@ class JsonParser(Parser):
         plain = _NGINX_JSON.fullmatch(line)
         if plain is not None:
             when, request, status, agent, client = plain.groups()
+            if len(line) > JSON_MAX_STRING // 2 and not _strings_fit([request, agent, client]):
+                return None  # (a line of fewer characters cannot hold one too long)
             try:
                 time = self._time(when)
             except (ValueError, OverflowError):
@@ -707,6 +779,9 @@ class JsonParser(Parser):
             if not status:
                 if other:
                     add(parse_object(other))
+                continue
+            if len(text) > JSON_MAX_STRING // 2 and not _strings_fit([request, agent, client]):
+                add(None)
                 continue
             try:
                 time = iso(date, clock, second, zone)

@@ -37,6 +37,9 @@ from .formats import (
     FORMATS,
     ISO_TIME_RE,
     JSON_MAX_BRACKETS,
+    JSON_MAX_DIGITS,
+    JSON_MAX_KEY,
+    JSON_MAX_STRING,
     JSON_READ_KEYS,
     REQUEST_RE,
     S3_RE,
@@ -592,6 +595,40 @@ def _brackets_ok(d: _Dialect) -> str:
             f" <= {JSON_MAX_BRACKETS})")
 
 
+def _too_many_digits(d: _Dialect, stripped: str) -> str:
+    """Whether a valid JSON ``line``, its strings emptied and literals made ``0``
+    (``stripped``), holds a number of more than ``JSON_MAX_DIGITS`` digits (DuckDB; Spark's
+    parser refuses it itself)."""
+    return (f"coalesce(list_bool_or(list_transform(regexp_extract_all({stripped},"
+            f" {d.rx('[-+.eE0-9]+')}), lambda t: strlen(t) > {JSON_MAX_DIGITS} AND"
+            " strlen(regexp_replace(t, '[^0-9]', '', 'g'))"
+            # (an integer part "0" counts no digit, as in formats._number)
+            f" - CASE WHEN {d.matches('t', '^-?0(?:[^0-9]|$)')} THEN 1 ELSE 0 END"
+            f" > {JSON_MAX_DIGITS})), false)")
+
+
+def _too_long_strings(d: _Dialect) -> str:
+    """Whether a valid JSON ``line`` holds a key longer than ``JSON_MAX_KEY`` or a string
+    longer than ``JSON_MAX_STRING``, in UTF-16 code units once unescaped, as Java counts
+    (DuckDB; Spark's parser refuses it itself). Counted on the text as written: an escape
+    is one unit (a character past U+FFFF is two escapes), a raw character past U+FFFF two."""
+    # each string in turn from the line's start (outside strings a quote opens one), with
+    # the colon that makes it a key
+    tokens = "regexp_extract_all(line, " + d.rx(_JSON_STRING_RE + "(?:[ \\t\\n\\r]*:)?") + ")"
+
+    astral_re = d.rx("[\\x{10000}-\\x{10FFFF}]")
+    escape_re = d.rx("\\\\(?:u[0-9A-Fa-f]{4}|[^u])")
+
+    def units(text: str) -> str:  # the quotes' two units taken off
+        astral = f"regexp_replace({text}, {astral_re}, 'xx', 'g')"
+        return f"(length(regexp_replace({astral}, {escape_re}, 'x', 'g')) - 2)"
+
+    key = units("rtrim(t, ': ' || chr(9) || chr(10) || chr(13))")
+    return (f"coalesce(list_bool_or(list_transform({tokens}, lambda t: CASE WHEN ends_with(t, ':')"
+            f" THEN {key} > {JSON_MAX_KEY} ELSE {units('t')} > {JSON_MAX_STRING} END)),"
+            " false)")
+
+
 def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
     """The condition for a line that is one JSON object by ``formats.json_object``'s rule,
     and the columns it needs computed first (Spark's variant ``jv``)."""
@@ -625,6 +662,11 @@ def _json_gate(d: _Dialect) -> tuple[str, dict[str, str]]:
               " WHEN NOT json_valid(line) THEN false"
               # valid JSON opening with "{" (after JSON's white space) is an object
               f" WHEN NOT {opens_object} THEN false"
+              # past Spark's bounds (a line of fewer bytes cannot be: a digit is a byte, a
+              # UTF-16 unit one byte at least)
+              f" WHEN strlen(line) > {JSON_MAX_DIGITS} AND {_too_many_digits(d, stripped)}"
+              " THEN false"
+              f" WHEN strlen(line) > {JSON_MAX_KEY} AND {_too_long_strings(d)} THEN false"
               f" WHEN {d.matches('line', _LENIENT_HINT_RE)}"
               f" AND {d.matches(stripped, _LENIENT_RE)} THEN false ELSE true END)")
 
@@ -896,9 +938,9 @@ def _not_six_nines(digits: int) -> str:
 # Caddy's access log line as its JSON encoder writes it (keys in this order, nothing
 # escaped, no white space): JSON's strings, numbers without an exponent and literals
 _J_STR = f'"{_JSON_PLAIN}"'
-# (no bound on the digits, which would cost RE2 a state each: the line's length bounds
-# them below Python's 4,300 digits of an int, CADDY_LONGEST)
-_J_NUM = "-?(?:0|[1-9][0-9]*)(?:[.][0-9]+)?"
+# (at most 40 digits: a bound costs RE2 a state a digit; a longer number, which may be past
+# JSON_MAX_DIGITS, takes the exact path)
+_J_NUM = "-?(?:0|[1-9][0-9]{0,19})(?:[.][0-9]{1,20})?"
 #: The longest line the fast cut reads as Caddy's (longer lines take the exact path).
 CADDY_LONGEST = 4096
 _J_SCALAR = f"(?:{_J_STR}|{_J_NUM}|true|false|null)"
@@ -1057,7 +1099,8 @@ def query(matcher: Matcher, dialect: str, format: str,
             cut = (f"(CASE WHEN NOT {d.starts('line', CADDY_START)} THEN {cut}"
                    f" WHEN {size} <= {CADDY_LONGEST} AND {once} THEN"
                    f" {_fast_cut(d, caddy_line_re(), ('f1', 'f4', 'f2', 'f3'))} END)")
-            guard = f"{plain} AND {_brackets_ok(d)}"
+            # (a string past JSON_MAX_STRING needs a longer line: the exact path tells)
+            guard = f"{plain} AND {_brackets_ok(d)} AND {size} <= {JSON_MAX_STRING}"
         if d.spark:  # the groups' glue: a line holding it takes the exact path
             guard += " AND instr(line, chr(1)) = 0"
             fast_cols = f", CASE WHEN utf8_ok AND {guard} THEN {cut} END AS f_parts"
