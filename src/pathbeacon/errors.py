@@ -101,3 +101,20 @@ class EngineError(RuntimeError):
 
     def __str__(self) -> str:
         return f"the {self.engine} engine failed: {self.reason}"
+
+
+def first_line(error: BaseException, limit: int = 500) -> str:
+    """What ``error`` says, as one line for a one-line message: the first line of its
+    text that says more than which call failed (py4j opens with that), at most ``limit``
+    characters, or its type's name when it says nothing.
+
+        >>> first_line(ValueError("IO Error: cut short\\n\\nLINE 1: SELECT ..."))
+        'IO Error: cut short'
+        >>> first_line(RuntimeError()), first_line(OSError("x" * 600))[-3:]
+        ('RuntimeError', 'xxx')
+    """
+    for line in str(error).splitlines():
+        line = line.strip(" :\t")
+        if line and not line.startswith("An error occurred while calling"):
+            return line[:limit]
+    return type(error).__name__

@@ -209,12 +209,9 @@ def _engine_errors(command: Any) -> Any:
             engine = None if isinstance(error, ValueError) else _engine_of(error)
             if engine is None:
                 raise
-            from pathbeacon.errors import EngineError
+            from pathbeacon.errors import EngineError, first_line
 
-            lines = [line.strip(" :\t") for line in str(error).splitlines()]
-            said = [line for line in lines
-                    if line and not line.startswith("An error occurred while calling")]
-            raise EngineError(engine, (said or [type(error).__name__])[0][:500]) from None
+            raise EngineError(engine, first_line(error)) from None
     return run
 
 

@@ -26,7 +26,7 @@ Times are computed with integer arithmetic, so the session time zone never matte
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Callable
 
@@ -846,6 +846,15 @@ def _compile_format(d: _Dialect, format: str, cloudfront_fields: Sequence[str]) 
         f"unknown log format {format!r}: choose one of {', '.join(FORMATS)}")
 
 
+def _spark_groups(d: _Dialect, text: str, pattern: str, groups: Iterable[int]) -> str:
+    """Spark: the ``groups`` (numbers) of ``pattern`` in ``text`` as an array, by one regex
+    run. Spark has no extract of many groups: the match is replaced by the groups joined
+    by U+0001, then split there. The text must not hold U+0001 (a caller's guard): where
+    the pattern does not match, the array is then the text alone."""
+    glue = ", chr(1), ".join(f"'${i}'" for i in groups)
+    return f"split(regexp_replace({text}, {d.rx(pattern)}, concat({glue})), chr(1), -1)"
+
+
 def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
                  guard: str, fast: tuple[str, str] | None = None,
                  joined: bool = False) -> tuple[str, list[str]]:
@@ -864,10 +873,7 @@ def _extract_all(d: _Dialect, text: str, pattern: str, count: int, prefix: str,
         return f"(CASE WHEN {fast[0]} THEN {one(fast[1])} ELSE {one(pattern)} END)"
 
     if d.spark and joined:
-        # one regex run: the groups joined by U+0001 (no group can hold it), then split
-        glue = ", chr(1), ".join(f"'${i + 1}'" for i in range(count))
-        whole = choose(lambda p: f"split(regexp_replace({text}, {d.rx(p)}, concat({glue})),"
-                                 " chr(1), -1)")
+        whole = choose(lambda p: _spark_groups(d, text, p, range(1, count + 1)))
         return (f",\n    CASE WHEN {guard} THEN {whole} END AS {prefix}_all",
                 [f"element_at({prefix}_all, {i + 1})" for i in range(count)])
     if d.spark:
@@ -1019,9 +1025,9 @@ def _fast_cut(d: _Dialect, pattern: str, names: Sequence[str] = _FAST_NAMES) -> 
     must not hold)."""
     if not d.spark:
         return f"regexp_extract(line, {d.rx(pattern)}, {list(names)!r})"
-    glue = ", chr(1), ".join(f"'${names.index(name) + 1}'" for name in _FAST_NAMES)
-    whole = d.rx(pattern + "(?s:.*)")  # the rest of the line too (the cut may end before)
-    return f"split(regexp_replace(line, {whole}, concat({glue})), chr(1), -1)"
+    # the rest of the line too (the cut may end before)
+    return _spark_groups(d, "line", pattern + "(?s:.*)",
+                         [names.index(name) + 1 for name in _FAST_NAMES])
 
 
 def _segment_positions(matcher: Matcher) -> list[int] | None:

@@ -70,7 +70,7 @@ from typing import IO, Any, BinaryIO
 
 from .. import files
 from ..catalogue import resolve
-from ..errors import OutputError
+from ..errors import OutputError, first_line
 from ..template import Template
 from .formats import DETECT_LINES, detect, line_text, parser
 from .matcher import Matcher
@@ -231,13 +231,13 @@ class Store:
         try:
             connection = duckdb.connect(path, read_only=not write)
         except duckdb.Error as error:
-            raise ValueError(f"cannot open the store {path}: {_first_line(error)}") from None
+            raise ValueError(f"cannot open the store {path}: {first_line(error)}") from None
         try:
             return cls._bind(connection, path, template, base, write)
         except duckdb.Error as error:
             connection.close()
             raise ValueError(f"{path}: not a store pathbeacon can use:"
-                             f" {_first_line(error)}") from None
+                             f" {first_line(error)}") from None
         except BaseException:
             connection.close()
             raise
@@ -382,12 +382,9 @@ class Store:
         try:
             rows: list[Any] = self.connection.execute(sql, list(params)).fetchall()
         except _duckdb().Error as error:
-            raise ValueError(f"{self.path}: cannot read the store: {_first_line(error)}") from None
+            raise ValueError(f"{self.path}: cannot read the store: {first_line(error)}") from None
         return rows
 
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _schema(path: str, known: dict[str, str]) -> int:
@@ -434,11 +431,11 @@ def _store_error(path: str, error: BaseException) -> Exception:
     """One line for a DuckDB error while writing the store: a failed write (a full disk)
     is an :class:`~pathbeacon.errors.OutputError` (exit status 1), anything else a
     ``ValueError``."""
-    line = _first_line(error)
+    line = first_line(error)
     if isinstance(error, _duckdb().IOException) or any(
             sign in line for sign in ("could not write", "No space left", "quota")):
         return OutputError(path, line)
-    return ValueError(f"{path}: {_first_line(error)}")
+    return ValueError(f"{path}: {line}")
 
 
 def _rollback(connection: Any) -> None:

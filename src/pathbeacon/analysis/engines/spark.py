@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from ...errors import first_line
 from ..formats import CLOUDFRONT_DEFAULT_FIELDS
 from ..sources import Source
 from ..sql import counted
@@ -239,9 +240,8 @@ class SparkEngine(Engine):
             try:
                 self._session = new_session(self._master, self._config)
             except Exception as error:  # Spark's launcher or JVM refused them
-                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 raise ValueError(f"Spark did not start (check --master and --spark-conf): "
-                                 f"{first}") from error
+                                 f"{first_line(error)}") from error
             self._owned = True
         return prepare(self._session)
 
