@@ -379,15 +379,38 @@ def test_json_past_sparks_parser_bounds_is_malformed_on_every_engine(
     (_nginx(',"x":"' + "s" * 20_000_001 + '"'), False),
     (_nginx(',"x":["' + _EMOJI * 10_000_001 + '"]'), False),
     (_nginx(agent="a" * 20_000_001), False),  # the fast cut's shape
-], ids=["20M", "20M+1", "emoji-in-a-list", "agent"])
+    (_nginx().replace("14:00:00+00:00", "14:00:00." + "0" * 20_000_000 + "+00:00"), False),
+], ids=["20M", "20M+1", "emoji-in-a-list", "agent", "time"])
+@pytest.mark.parametrize("by_line", [False, True], ids=["batch", "line-by-line"])
 def test_json_strings_past_sparks_bound_are_malformed(tmp_path: Path, line: str,
-                                                      read: bool) -> None:
+                                                      read: bool, by_line: bool) -> None:
     """A string of more than 20,000,000 UTF-16 code units is malformed (python and
-    duckdb here: a Spark session of the tests' size runs out of heap on such lines)."""
+    duckdb here: a Spark session of the tests' size runs out of heap on such lines),
+    also where the python engine reads lines one by one (a batch holding a line that
+    is not UTF-8)."""
     log = tmp_path / "access.json"
-    log.write_text(line + "\n", encoding="utf-8")
+    log.write_bytes((b"\xff\n" if by_line else b"") + line.encode() + b"\n")
     got = _read(log, "json")
-    assert got["python"][1] == ((1, 0, 0, 0) if read else (0, 0, 0, 1))
+    assert got["python"][1] == ((1, 0, 0, int(by_line)) if read else (0, 0, 0, 1 + by_line))
+    _alike(got)
+
+
+@pytest.mark.parametrize("caddy", [False, True], ids=["nginx", "caddy"])
+@pytest.mark.parametrize(("time", "want"), [
+    ('"' + "0" * 4291 + '1787313600"', "2026-08-21T12:00:00Z"),
+    ('"' + "0" * 4291 + '1787313600.5"', "2026-08-21T12:00:00Z"),
+    ('"-' + "0" * 5000 + '1"', "1969-12-31T23:59:59Z"),
+    ('"' + "1" * 41 + '"', None),
+], ids=["zeros-4301", "zeros-fraction", "negative-zeros-5001", "digits-41"])
+def test_epoch_strings_of_leading_zeros_read_by_their_value(
+        tmp_path: Path, session: Any, time: str, want: str | None, caddy: bool) -> None:
+    """An epoch written as a string of digits is read by its value, however many zeros
+    lead (past Python's 4,300 digits of an int() too)."""
+    log = tmp_path / "access.json"
+    log.write_text(_json_line(time, caddy) + "\n", encoding="utf-8")
+    got = {engine: ([row["time"] for row in rows], counts.malformed)
+           for engine, (rows, counts) in _read(log, "json", session).items()}
+    assert got["python"] == ([want] if want else [], int(want is None))
     _alike(got)
 
 

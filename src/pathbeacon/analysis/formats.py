@@ -263,7 +263,10 @@ def _epoch_text_to_iso(text: str) -> str:
     float would round ``"1787313600.9999999999"`` up a second)."""
     whole, _, fraction = text.partition(".")
     negative = whole.startswith("-")
-    size = int(whole.lstrip("-"))
+    digits = whole.lstrip("-").lstrip("0")
+    if len(digits) > 40:  # past any time (and Python's int() of over 4,300 digits)
+        raise ValueError("an epoch out of range")
+    size = int(digits or "0")
     unit = _epoch_unit(size)  # |value| < 10**k exactly when its whole part is
     # floor: a negative value with a fraction is one lower than its whole part
     seconds = (-(size + (fraction.strip("0") != "")) if negative else size) // unit
@@ -759,7 +762,8 @@ class JsonParser(Parser):
         plain = _NGINX_JSON.fullmatch(line)
         if plain is not None:
             when, request, status, agent, client = plain.groups()
-            if len(line) > JSON_MAX_STRING // 2 and not _strings_fit([request, agent, client]):
+            if len(line) > JSON_MAX_STRING // 2 and not _strings_fit(
+                    [when, request, agent, client]):
                 return None  # (a line of fewer characters cannot hold one too long)
             try:
                 time = self._time(when)
