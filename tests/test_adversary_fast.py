@@ -438,3 +438,44 @@ def test_numbers_near_the_digit_bound_are_judged_alike(numbers: list[tuple[str, 
     fit = sum(digits <= 1000 for _, digits in numbers)
     assert got["python"][1] == (fit, 0, 0, len(numbers) - fit)
     _alike(got)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(st.lists(st.sampled_from([b"a", b"\xc3\xa9", b"\r", b"\n", b"\r\n"]), max_size=30),
+       st.booleans(), st.booleans())
+def test_duckdbs_reader_ends_lines_at_a_lone_cr_and_keeps_every_byte(
+        pieces: list[bytes], compress: bool, whole: bool) -> None:
+    """The duckdb engine's reader ends a line at "\\n", "\\r\\n" or a lone "\\r" (as
+    Spark's does) and drops no byte: left to guess, it dropped the byte after a lone
+    "\\r" once the file had had a "\\r\\n", and could empty a line."""
+    import re
+
+    import duckdb
+
+    from pathbeacon.analysis.engines.duckdb import logs_relation
+
+    data = b"".join(pieces)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / ("access.log.gz" if compress else "access.log")
+        log.write_bytes(gzip.compress(data) if compress else data)
+        relation = logs_relation([str(log)], compress, whole=whole)
+        with duckdb.connect() as con:
+            got = [line for (line,) in con.execute(f"SELECT line FROM {relation}").fetchall()
+                   if line]
+    assert got == [part.decode() for part in re.split(rb"\r\n|\r|\n", data) if part]
+
+
+@pytest.mark.parametrize("data", [b"A\r\nB\rCD\r\nE\rF\n", b"/x\r\n\rZ\n", b"A\r\n\r\xc3\xa9B\n"])
+def test_duckdbs_reader_keeps_the_byte_after_a_lone_cr(tmp_path: Path, data: bytes) -> None:
+    """The cases an adversarial review found (the explicit examples of the property)."""
+    import duckdb
+
+    from pathbeacon.analysis.engines.duckdb import logs_relation
+
+    log = tmp_path / "access.log"
+    log.write_bytes(data)
+    with duckdb.connect() as con:
+        got = "".join(line for (line,) in con.execute(
+            f"SELECT line FROM {logs_relation([str(log)], False)}").fetchall())
+    assert got == data.replace(b"\r", b"").replace(b"\n", b"").decode()

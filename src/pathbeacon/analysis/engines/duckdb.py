@@ -19,7 +19,8 @@ limit (a large aggregation) spills to a private temporary folder.
 A CloudFront log whose ``#Fields`` line changes the layout after its first lines is read
 from copies of one layout each, as the python engine follows it line by line.
 
-Known difference: DuckDB also ends a line at a lone ``\\r`` (gateways escape it).
+Known difference: DuckDB also ends a line at a lone ``\\r``, as Spark's reader does
+(gateways escape it; see the hostile-lines page).
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
         f" AS line FROM read_csv({files}, columns={{'line': 'VARCHAR', 'cut': 'VARCHAR'}},"
         " delim=chr(1114111), quote='', escape='', header=false, auto_detect=false,"
         " strict_mode=false, null_padding=true, nullstr=chr(10),"
+        # lines end at "\n", "\r\n" or a lone "\r", every byte kept (left to guess,
+        # the reader drops the byte after a lone "\r" in a file that has had a "\r\n")
+        " new_line='\\n',"
         # any line up to 2 GiB: a longer max line needs a larger buffer (given, as
         # DuckDB's default is 16 times the line: 32 GiB), which is allocated as it fills
         + (" max_line_size=2147483647, buffer_size=2147483648," if whole
