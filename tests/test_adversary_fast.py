@@ -479,3 +479,22 @@ def test_duckdbs_reader_keeps_the_byte_after_a_lone_cr(tmp_path: Path, data: byt
         got = "".join(line for (line,) in con.execute(
             f"SELECT line FROM {logs_relation([str(log)], False)}").fetchall())
     assert got == data.replace(b"\r", b"").replace(b"\n", b"").decode()
+
+
+@pytest.mark.parametrize(("name", "decoy"), [
+    ("x[1].log", "x1.log"), ("y?.log", "yz.log"), ("a*b.log", "aXb.log"),
+    ("c{1,2}.log", "c1.log"), ("~t.log", None), ("d:e.log", None), ("f\\g.log", None),
+])
+def test_a_log_named_like_a_pattern_is_read_as_that_one_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session: Any, name: str,
+        decoy: str | None) -> None:
+    """The SQL engines' readers take a path for a glob (DuckDB's and Hadoop's), "~" for
+    the home folder, ":" for a URL's: a log is read as the one file its name says, beside
+    files its name would match as a pattern."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(COMBINED + "\n", encoding="utf-8")
+    if decoy:
+        (tmp_path / decoy).write_text((COMBINED + "\n") * 3, encoding="utf-8")
+    got = _read(Path(name), "combined", session)
+    assert got["python"][1] == (1, 0, 0, 0)
+    _alike(got)

@@ -26,6 +26,7 @@ Known difference: DuckDB also ends a line at a lone ``\\r``, as Spark's reader d
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -39,8 +40,8 @@ from ..stats import Counts, Reach, StatsQuery, address_sql
 from . import DayGroup, Decoded, Engine, Plan, finish_by_days
 from .files import Spool, is_gzip
 
-__all__ = ["MEMORY_LIMIT", "SHORT_LINE", "DuckDBEngine", "logs_relation", "over_logs",
-           "set_aside"]
+__all__ = ["MEMORY_LIMIT", "SHORT_LINE", "DuckDBEngine", "literal_path", "logs_relation",
+           "over_logs", "set_aside"]
 
 _T = TypeVar("_T")
 
@@ -58,6 +59,22 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_GLOB = re.compile(r"[*?\[]")
+
+
+def literal_path(path: str) -> str:
+    """``path`` as DuckDB's readers take it for that one file, not a pattern: its glob
+    characters each in a class of its own, and relative to the working folder (a name
+    starting with ``~`` would be taken for the home folder, one like ``s3://x`` for a URL).
+
+        >>> literal_path("/logs/access[1].log")
+        '/logs/access[[]1].log'
+    """
+    if not os.path.isabs(path):
+        path = os.path.join(os.getcwd(), path)
+    return _GLOB.sub(lambda found: f"[{found.group(0)}]", path)
+
+
 def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
                   whole: bool = True) -> str:
     """SQL for the relation ``logs(line)`` of the lines of ``paths`` (all gzip or none).
@@ -71,7 +88,7 @@ def logs_relation(paths: Sequence[str], gzip: bool, rejects: str = "pb_rejects",
         >>> "read_csv" in logs_relation(["access.log"], False)
         True
     """
-    files = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    files = "[" + ", ".join(_quote(literal_path(p)) for p in paths) + "]"
     # A line holding the delimiter is cut there: it reads as U+10FFFF alone, which makes
     # it malformed (see sql.query) without a copy of every line; "cut" is NULL only when
     # missing (no field holds the nullstr "\n"). Lines of any length are read (2 GiB is

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -132,6 +133,10 @@ def cloudfront_layout(spark: Any, path: str) -> tuple[str, ...]:
     return fields
 
 
+# what Hadoop's paths read as a glob or a URL's parts
+_HADOOP_SPECIAL = re.compile(r"[*?\[\]{}\\:^]")
+
+
 class LocalFiles:
     """Local paths Spark reads as their content says (gzip or not), and the copies a
     :class:`~pathbeacon.analysis.engines.files.Spool` makes (standard input, a log whose
@@ -153,12 +158,13 @@ class LocalFiles:
         return [(cloudfront_layout(spark, path), path)]
 
     def local(self, name: str) -> str:
-        """``name``, or for a local file whose gzip content and name disagree, a link
-        (or copy) under a name that agrees."""
+        """``name``, or for a local file whose gzip content and name disagree, or whose
+        path Hadoop would take for a pattern or a URL (``[``, ``*``, ``{``, ``:``...), a
+        link (or copy) under a plain name that agrees."""
         if "://" in name or not os.path.isfile(name):
             return name  # a path Spark resolves itself (s3a://, hdfs://...)
         gzip = is_gzip(name)
-        if gzip == name.endswith(".gz"):
+        if gzip == name.endswith(".gz") and not _HADOOP_SPECIAL.search(os.path.abspath(name)):
             return os.path.abspath(name)
         link = self._spool.name("log", ".gz" if gzip else ".log")
         try:  # Hadoop resolves a symbolic link to its target's name: a hard link, or a copy
