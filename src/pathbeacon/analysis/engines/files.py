@@ -2,7 +2,8 @@
 
 DuckDB's and Spark's line readers differ from Python's in two ways a log can hit: both drop
 a UTF-8 byte order mark at a file's start (Python keeps it as the first line's text), and
-neither follows a CloudFront ``#Fields`` line that changes the layout within a file. A
+neither follows a CloudFront ``#Fields`` line that changes the layout within a file
+(and DuckDB's refuses a gzip header with a comment or a header checksum). A
 :class:`Spool` gives each engine the same answer: a copy of such a log (decompressed, one
 empty line first, which no engine counts, so the mark stays in the first line of data),
 and a CloudFront log cut before each ``#Fields`` line into files of one layout each.
@@ -31,6 +32,19 @@ def is_gzip(path: str) -> bool:
     """Whether the file at ``path`` is gzip by its content."""
     with open(path, "rb") as probe:
         return probe.read(2) == GZIP_MAGIC
+
+
+# The header flags DuckDB's gzip reader refuses (Python's reads them): FTEXT, FHCRC,
+# FCOMMENT and the reserved bits
+_FLAGS_REFUSED = 0x01 | 0x02 | 0x10 | 0xE0
+
+
+def _gzip_flags_refused(stream: Any) -> bool:
+    """Whether ``stream`` (a log opened by its :class:`~pathbeacon.analysis.sources.Source`,
+    nothing read yet) is gzip whose first header holds a flag DuckDB's reader refuses."""
+    raw = getattr(stream, "fileobj", None)  # a GzipFile's compressed stream
+    head = raw.peek(4)[:4] if raw is not None else b""
+    return head[:2] == GZIP_MAGIC and len(head) == 4 and bool(head[3] & _FLAGS_REFUSED)
 
 
 def open_plain(path: str) -> Any:
@@ -110,10 +124,11 @@ class Spool:
     def readable(self, source: Source) -> str:
         """A local file the engine's reader takes for ``source``: its path, or a plain copy
         of its lines (standard input, which may be read once; a log whose first line starts
-        with a byte order mark)."""
+        with a byte order mark; a gzip log whose header has a flag DuckDB refuses, such as
+        a comment)."""
         if not source.is_stdin:
             with source.open() as stream:  # decompressed: a gzip log's lines too
-                if stream.read(len(_BOM)) != _BOM:
+                if not _gzip_flags_refused(stream) and stream.read(len(_BOM)) != _BOM:
                     return str(source.name)
         path, out = self._new("log")
         with source.open() as stream, out:
