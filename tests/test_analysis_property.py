@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import urllib.parse
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathbeacon import Template
 from pathbeacon.analysis import decode, stats
 from pathbeacon.analysis.matcher import Matcher
+from pathbeacon.encoding import sanitise
 
 from .logs import FLAVOURS, NO_CLIENT, Hit, expected_row, write_log
 from .property.test_template import bases, shared_segments, templates
@@ -162,3 +165,29 @@ def test_stats_invariants(hits: list, k: int, every: str | None, by: list[str]) 
         assert order == sorted(order)
     if k == 1:
         assert folded == everything
+
+
+@pytest.mark.parametrize(("text", "facts"), [
+    # the split that takes each value as short as possible would make d ".": no value
+    # render() writes ("." becomes "_"), so the next split, the one rendered, is taken
+    ("<base>/<c>0<d>0<e>", {"c": None, "d": ".0", "e": None}),
+    ("<base>/<a>-<b>-<c>.tgz", {"a": "x", "b": ".-z", "c": "c"}),
+    ("<base>/<a>-<b>-<c>.tgz", {"a": "x", "b": "..-z", "c": "c"}),
+])
+def test_a_shared_segment_is_not_split_into_a_dot_value(tmp_path: Path, text: str,
+                                                         facts: dict[str, object]) -> None:
+    """Template.parse, the matcher and every engine give back the values rendered, where
+    the shortest split would have made a value "." or ".." (parse returned "_" for it,
+    the matcher and the engines counted the beacon other_path)."""
+    template = Template(text)
+    url = template.render({**facts, "base": "https://g.example/t"})
+    want = {name: sanitise(value) for name, value in facts.items()}
+    assert _without_base(template.parse(url)) == want
+    assert Matcher(template, "https://g.example/t").match(_target(url)) == want
+    log = tmp_path / "access.log"
+    log.write_text(_target(url) + "\n", encoding="utf-8")
+    engines = ["python", *(["duckdb"] if importlib.util.find_spec("duckdb") else [])]
+    for engine in engines:
+        rows = list(decode(text, [str(log)], base="https://g.example/t", engine=engine,
+                           format="urls"))
+        assert [{k: v for k, v in row.items() if k in want} for row in rows] == [want], engine

@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import namedtuple
+from collections.abc import Callable, Iterator
 
 from .encoding import MAX_LENGTH, UNRESERVED, decode, encode, text_of
 from .errors import TemplateError
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import NamedTuple
 
-__all__ = ["UTF8_ESCAPE_RE", "Slot", "Template", "check_base"]
+__all__ = ["UTF8_ESCAPE_RE", "Slot", "Template", "check_base", "shared_value_re"]
 
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyz")
 _NAME_CHARS = _NAME_START | frozenset("0123456789_")
@@ -55,6 +57,24 @@ UTF8_ESCAPE_RE = (
     f"|%[Ff]0%[9ABab]{_H}{_CONT}{_CONT}|%[Ff][1-3]{_CONT}{_CONT}{_CONT}"
     f"|%[Ff]4%8{_H}{_CONT}{_CONT}"
 )
+
+
+
+def shared_value_re(atom: Callable[[bool], str], lazy: str = "") -> str:
+    """The regex of one value of a shared segment: 1 to 64 atoms (characters), not ``.``
+    or ``..`` as written, which :func:`~pathbeacon.encoding.sanitise` never leaves, so a
+    split that would make one is not taken. ``atom(True)`` is one atom, ``atom(False)``
+    one that is not ``.``; ``lazy`` is ``"?"`` for a value taken as short as possible.
+
+        >>> value = shared_value_re(lambda dot: "[a.]" if dot else "a")
+        >>> [bool(re.fullmatch(value, text)) for text in (".", "..", ".a", "..a", "a..")]
+        [False, False, True, True, True]
+    """
+    def one(dot: bool) -> str:  # (called for each place: an atom may name its groups)
+        return f"(?:{atom(dot)})"
+    return (f"(?:{one(False)}{one(True)}{{0,{MAX_LENGTH - 1}}}{lazy}"
+            f"|[.]{one(False)}{one(True)}{{0,{MAX_LENGTH - 2}}}{lazy}"
+            f"|[.][.]{one(True)}{{1,{MAX_LENGTH - 2}}}{lazy})")
 
 
 _SLOT_DOC = """One placeholder of a :class:`Template`, in order (a repeated name appears again).
@@ -487,6 +507,7 @@ class Template:
         if self._matcher is None:
             pieces = [re.escape(self._literals[0])]
             base = self.has_base
+            names = itertools.count()  # the atoms' group names, unique in the pattern
             for i, slot in enumerate(self._slots):
                 lazy = "?" if slot.shortest else ""
                 if i == 0 and base:
@@ -495,15 +516,20 @@ class Template:
                     # whole escapes, so that a shortest match never ends inside one
                     stop = "&#%" if slot.in_query else "/?#%"
                     if self.shared(i):
-                        # 1-64 characters (an escaped UTF-8 character is one): the split
-                        # where every value can be one render() wrote. Each character is
-                        # taken once, in one way (a lookahead does not backtrack).
-                        atom = (f"(?=(?P<a{i}>{UTF8_ESCAPE_RE}|%[0-9A-Fa-f]{{2}}|[^{stop}]))"
-                                f"(?P=a{i})")
-                        count = f"{{1,{MAX_LENGTH}}}"
+                        # 1-64 characters (an escaped UTF-8 character is one), not "." or
+                        # "..": the split where every value can be one render() wrote.
+                        # Each character is taken once, in one way (a lookahead does not
+                        # backtrack).
+                        def atom(dot: bool, i: int = i, stop: str = stop,
+                                 names: Iterator[int] = names) -> str:
+                            name = f"a{i}_{next(names)}"
+                            chars = stop if dot else stop + "."
+                            return (f"(?=(?P<{name}>{UTF8_ESCAPE_RE}|%[0-9A-Fa-f]{{2}}"
+                                    f"|[^{chars}]))(?P={name})")
+                        value = shared_value_re(atom, lazy)
                     else:
-                        atom, count = f"%[0-9A-Fa-f]{{2}}|[^{stop}]", "+"
-                    pieces.append(f"(?P<f{i}>(?:{atom}){count}{lazy})")
+                        value = f"(?:%[0-9A-Fa-f]{{2}}|[^{stop}])+{lazy}"
+                    pieces.append(f"(?P<f{i}>{value})")
                 pieces.append(re.escape(self._literals[i + 1]))
             object.__setattr__(self, "_matcher", re.compile("".join(pieces)))
         assert self._matcher is not None
@@ -513,7 +539,8 @@ class Template:
         """Return the sanitised value of every placeholder in ``url`` (``base`` included).
 
         Placeholders that share a segment are taken each as short as possible but the
-        last, such that each is 1-64 characters, the most :meth:`render` writes (see
+        last, such that each is 1-64 characters and not ``.`` or ``..``, as :meth:`render`
+        writes them (see
         :attr:`exact`). Raises :class:`TemplateError` when ``url`` does not fit.
 
             >>> Template("<base>/<os>/<arch>").parse("https://g.example/t/linux/x86_64")

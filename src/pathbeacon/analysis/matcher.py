@@ -17,9 +17,10 @@ regex alike) plus one check on each captured value. Every engine applies exactly
    character ``[A-Za-z0-9._~-]`` or a run of ``%XX`` escapes (hex in any case) that spells
    one valid UTF-8 character (:data:`UTF8_ESCAPE_RE`; so no engine ever decodes bad
    bytes). A placeholder that shares its segment with a later one is matched lazily (as
-   short as possible) and every placeholder of a shared segment is 1 to 64 atoms
-   (``(?:ATOM){1,64}?``), exactly as :meth:`Template.parse <pathbeacon.Template.parse>`
-   does: the segment is split where every value can be one pathbeacon sent; the others
+   short as possible) and every placeholder of a shared segment is 1 to 64 atoms, not
+   ``.`` or ``..`` (:func:`~pathbeacon.template.shared_value_re`), exactly as
+   :meth:`Template.parse <pathbeacon.Template.parse>` does: the segment is split where
+   every value can be one pathbeacon sent; the others
    are matched greedily. Nothing
    may follow: a query or fragment the template does not have makes the target not fit
    (pathbeacon never appends one, and nor do the gateways it writes configs for).
@@ -49,10 +50,11 @@ import re
 import unicodedata
 
 from ..encoding import MAX_LENGTH, unquote
-from ..template import UTF8_ESCAPE_RE, Template, check_base
+from ..template import UTF8_ESCAPE_RE, Template, check_base, shared_value_re
 
 __all__ = [
     "ATOM_RE",
+    "NOT_DOT_ATOM_RE",
     "UTF8_ESCAPE_RE",
     "Matcher",
     "forbidden_class",
@@ -63,6 +65,9 @@ __all__ = [
 
 #: One atom of a raw value: an unreserved character or one escaped UTF-8 character.
 ATOM_RE = f"[A-Za-z0-9._~-]|{UTF8_ESCAPE_RE}"
+#: An atom that is not ``.`` (a shared segment's value starts with one, or with ``.`` and
+#: one: ``.`` and ``..`` are no value, :func:`~pathbeacon.template.shared_value_re`).
+NOT_DOT_ATOM_RE = f"[A-Za-z0-9_~-]|{UTF8_ESCAPE_RE}"
 #: What an origin looks like in an absolute target (skipped, never compared).
 ORIGIN_RE = "(?:[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*)?"
 #: The prefix a ``<base>`` template accepts when no ``base=`` is given.
@@ -257,8 +262,12 @@ class Matcher:
             lazy = "?" if slots[i].shortest else ""
             # in a shared segment each value is 1-64 atoms (characters), as Template.parse
             # splits it; elsewhere step 4 bounds the length
-            count = f"{{1,{MAX_LENGTH}}}" if template.shared(i) else "+"
-            tail.append(f"((?:{ATOM_RE}){count}{lazy})")
+            if template.shared(i):
+                value = shared_value_re(
+                    lambda dot: ATOM_RE if dot else NOT_DOT_ATOM_RE, lazy)
+            else:
+                value = f"(?:{ATOM_RE})+{lazy}"
+            tail.append(f"({value})")
             tail.append(_literal(literals[i + 1]))
         tail.append("$")
         self.pattern = "".join(pieces + tail)

@@ -45,7 +45,7 @@ from .formats import (
     S3_RE,
     URLS_RE,
 )
-from .matcher import ATOM_RE, Matcher, forbidden_class
+from .matcher import ATOM_RE, NOT_DOT_ATOM_RE, Matcher, forbidden_class
 from .stats import StatsQuery
 
 __all__ = ["DIALECTS", "META_COLUMNS", "counted", "query", "valid_utf8_hex"]
@@ -130,7 +130,8 @@ _PLAIN_VALUE = (f"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_LENGTH - 1}}}"
 def _unreserved_only(pattern: str) -> str:
     """The matcher's ``pattern`` for a target without ``%``: each value is then a run of
     unreserved characters, which needs no decoding and holds nothing forbidden."""
-    return pattern.replace(f"(?:{ATOM_RE})", "[A-Za-z0-9._~-]")
+    return (pattern.replace(f"(?:{ATOM_RE})", "[A-Za-z0-9._~-]")
+            .replace(f"(?:{NOT_DOT_ATOM_RE})", "[A-Za-z0-9_~-]"))
 
 
 def _portable(pattern: str, dialect: str) -> str:
