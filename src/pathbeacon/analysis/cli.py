@@ -448,8 +448,6 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
         if not logs:
             raise ValueError("dashboard needs logs (or --db FILE)")
-        if "-" in logs:
-            raise ValueError("dashboard reads its logs several times: name files, not -")
         _check_choices(args, spark=False)
         the_plan = plan(args.template, logs, base=base, format=args.format)
         _no_overwrite(the_plan, args.output)
@@ -629,7 +627,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("template", help=t_help)
     p.add_argument("params", nargs="*", metavar="LOG|base=URL",
-                   help="log files (plain or gzip) and base=URL")
+                   help="log files (plain or gzip; - for standard input) and base=URL")
     p.add_argument("--db", default=None, metavar="FILE", help="read an ingest store instead")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file")
     _dashboard_options(p, DEFAULT_K)
