@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import NamedTuple
 
-__all__ = ["UTF8_ESCAPE_RE", "Slot", "Template", "check_base", "shared_value_re"]
+__all__ = ["UTF8_ESCAPE_RE", "Slot", "Template", "check_base", "value_re"]
 
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyz")
 _NAME_CHARS = _NAME_START | frozenset("0123456789_")
@@ -60,13 +60,14 @@ UTF8_ESCAPE_RE = (
 
 
 
-def shared_value_re(atom: Callable[[bool], str], lazy: str = "") -> str:
-    """The regex of one value of a shared segment: 1 to 64 atoms (characters), not ``.``
-    or ``..`` as written, which :func:`~pathbeacon.encoding.sanitise` never leaves, so a
-    split that would make one is not taken. ``atom(True)`` is one atom, ``atom(False)``
-    one that is not ``.``; ``lazy`` is ``"?"`` for a value taken as short as possible.
+def value_re(atom: Callable[[bool], str], lazy: str = "") -> str:
+    """The regex of one value as pathbeacon writes it: 1 to 64 atoms (characters), not
+    ``.`` or ``..`` as written, which :func:`~pathbeacon.encoding.sanitise` never leaves
+    (so a shared segment is not split into one). ``atom(True)`` is one atom,
+    ``atom(False)`` one that is not ``.``; ``lazy`` is ``"?"`` for a value taken as short
+    as possible.
 
-        >>> value = shared_value_re(lambda dot: "[a.]" if dot else "a")
+        >>> value = value_re(lambda dot: "[a.]" if dot else "a")
         >>> [bool(re.fullmatch(value, text)) for text in (".", "..", ".a", "..a", "a..")]
         [False, False, True, True, True]
     """
@@ -526,7 +527,7 @@ class Template:
                             chars = stop if dot else stop + "."
                             return (f"(?=(?P<{name}>{UTF8_ESCAPE_RE}|%[0-9A-Fa-f]{{2}}"
                                     f"|[^{chars}]))(?P={name})")
-                        value = shared_value_re(atom, lazy)
+                        value = value_re(atom, lazy)
                     else:
                         value = f"(?:%[0-9A-Fa-f]{{2}}|[^{stop}])+{lazy}"
                     pieces.append(f"(?P<f{i}>{value})")

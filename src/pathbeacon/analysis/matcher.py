@@ -18,7 +18,7 @@ regex alike) plus one check on each captured value. Every engine applies exactly
    one valid UTF-8 character (:data:`UTF8_ESCAPE_RE`; so no engine ever decodes bad
    bytes). A placeholder that shares its segment with a later one is matched lazily (as
    short as possible) and every placeholder of a shared segment is 1 to 64 atoms, not
-   ``.`` or ``..`` (:func:`~pathbeacon.template.shared_value_re`), exactly as
+   ``.`` or ``..`` (:func:`~pathbeacon.template.value_re`), exactly as
    :meth:`Template.parse <pathbeacon.Template.parse>` does: the segment is split where
    every value can be one pathbeacon sent; the others
    are matched greedily. Nothing
@@ -50,7 +50,7 @@ import re
 import unicodedata
 
 from ..encoding import MAX_LENGTH, unquote
-from ..template import UTF8_ESCAPE_RE, Template, check_base, shared_value_re
+from ..template import UTF8_ESCAPE_RE, Template, check_base, value_re
 
 __all__ = [
     "ATOM_RE",
@@ -66,7 +66,7 @@ __all__ = [
 #: One atom of a raw value: an unreserved character or one escaped UTF-8 character.
 ATOM_RE = f"[A-Za-z0-9._~-]|{UTF8_ESCAPE_RE}"
 #: An atom that is not ``.`` (a shared segment's value starts with one, or with ``.`` and
-#: one: ``.`` and ``..`` are no value, :func:`~pathbeacon.template.shared_value_re`).
+#: one: ``.`` and ``..`` are no value, :func:`~pathbeacon.template.value_re`).
 NOT_DOT_ATOM_RE = f"[A-Za-z0-9_~-]|{UTF8_ESCAPE_RE}"
 #: What an origin looks like in an absolute target (skipped, never compared).
 ORIGIN_RE = "(?:[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*)?"
@@ -263,7 +263,7 @@ class Matcher:
             # in a shared segment each value is 1-64 atoms (characters), as Template.parse
             # splits it; elsewhere step 4 bounds the length
             if template.shared(i):
-                value = shared_value_re(
+                value = value_re(
                     lambda dot: ATOM_RE if dot else NOT_DOT_ATOM_RE, lazy)
             else:
                 value = f"(?:{ATOM_RE})+{lazy}"

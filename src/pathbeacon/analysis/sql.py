@@ -31,6 +31,7 @@ from datetime import date
 from typing import Callable
 
 from ..encoding import MAX_LENGTH
+from ..template import value_re
 from .formats import _CLF_TIME as CLF_TIME_RE
 from .formats import (
     CLOUDFRONT_DEFAULT_FIELDS,
@@ -120,11 +121,8 @@ def _plain_quotes(pattern: str) -> str:
 # A value holding a "." or ".." between slashes (escaped %2F on the wire, so only in a value
 # with an escape): pathbeacon never sends one (encoding.sanitise), as nginx would resolve it.
 _DOT_PIECE_RE = "(^|/)[.][.]?(/|$)"
-# One value of 1 to 64 unreserved characters that is not "." or "..": it starts with
-# anything but a dot, or with one dot and then anything but a dot, or with two dots.
-_PLAIN_VALUE = (f"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_LENGTH - 1}}}"
-                f"|[.][A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_LENGTH - 2}}}"
-                f"|[.][.][A-Za-z0-9._~-]{{1,{MAX_LENGTH - 2}}})")
+# One value of 1 to 64 unreserved characters that is not "." or "..".
+_PLAIN_VALUE = value_re(lambda dot: "[A-Za-z0-9._~-]" if dot else "[A-Za-z0-9_~-]")
 
 
 def _unreserved_only(pattern: str) -> str:
